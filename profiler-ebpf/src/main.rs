@@ -1,0 +1,21 @@
+//! The kernel side of the recorder: count every syscall of watched process trees.
+//!
+//! One file per hook; each hook `x` calls `try_x`, which returns a `Result` so errors have one
+//! exit.
+#![no_std]
+#![no_main]
+
+mod maps;
+mod sched_process_exit;
+mod sched_process_fork;
+mod sys_enter;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,50 @@
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+};
+use profiler_common::{
+    OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT, EVENT_COUNT, MAX_ODD_SYSCALLS,
+    MAX_SLOTS, MAX_WATCHED_PROCESSES,
+};
+
+/// Watched processes: tgid → slot of the target they belong to. Keyed by tgid so that threads
+/// need no entries of their own.
+#[map]
+pub static WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_WATCHED_PROCESSES, 0);
+
+/// Dense counts, entry `slot * ABI_COUNT + abi`. Per-CPU so that threads on several CPUs never
+/// contend for a cache line.
+#[map]
+pub static COUNTS: PerCpuArray<SyscallCounts> =
+    PerCpuArray::with_max_entries(MAX_SLOTS * ABI_COUNT, 0);
+
+/// Counts of syscall numbers beyond the dense table.
+#[map]
+pub static ODD_COUNTS: PerCpuHashMap<OddSyscallKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_ODD_SYSCALLS, 0);
+
+/// Per-CPU counters of events that would otherwise lose data silently (see `EVENT_*`).
+#[map]
+pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EVENT_COUNT, 0);
+
+/// Patched by userspace before load.
+#[unsafe(no_mangle)]
+static TASK_OFFSETS: TaskOffsets = TaskOffsets {
+    tgid: 0,
+    thread_status: 0,
+    signal: 0,
+    signal_live: 0,
+};
+
+#[inline(always)]
+pub fn task_offsets() -> TaskOffsets {
+    // A volatile read keeps the compiler from folding the zero initialiser into the code.
+    unsafe { core::ptr::read_volatile(&TASK_OFFSETS) }
+}
+
+#[inline(always)]
+pub fn note_event(event: u32) {
+    if let Some(n) = EVENTS.get_ptr_mut(event) {
+        unsafe { *n += 1 };
+    }
+}

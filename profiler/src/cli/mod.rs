@@ -1,0 +1,22 @@
+//! Command-line definitions, one file per subcommand.
+pub mod record;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "profile", version, about = "Learn the syscalls a program makes and turn them into seccomp profiles")]
+pub struct Cli {
+    /// More output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Record(record::RecordArgs),
+}

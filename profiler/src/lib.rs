@@ -1,0 +1,7 @@
+//! profile: learn the syscalls a program makes with eBPF and turn them into seccomp profiles.
+pub mod ebpf;
+pub mod output;
+pub mod profile;
+pub mod record;
+pub mod syscalls;
+pub mod sys;

@@ -1,0 +1,35 @@
+mod cli;
+
+use std::{io::Write as _, process::ExitCode};
+
+use clap::Parser as _;
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Record(args) => cli::record::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(err) => {
+            log::error!("{err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => log::LevelFilter::Error,
+        (false, 0) => log::LevelFilter::Warn,
+        (false, 1) => log::LevelFilter::Info,
+        (false, _) => log::LevelFilter::Debug,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .parse_env("RUST_LOG")
+        .format(|buf, record| writeln!(buf, "profile: {}: {}", record.level().as_str().to_lowercase(), record.args()))
+        .init();
+}

@@ -1,0 +1,87 @@
+//! Writing results: atomically to a file (temp file in the same directory, fsync, rename), so a
+//! reader never sees half a profile, or to stdout.
+use std::{
+    fs::{self, File},
+    io::{self, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+};
+
+#[derive(Debug, thiserror::Error)]
+#[error("writing {path}: {source}")]
+pub struct WriteError {
+    pub path: String,
+    pub source: io::Error,
+}
+
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    let err = |source| WriteError { path: path.display().to_string(), source };
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// Writes to `path`, or to stdout when there is none.
+pub fn emit(path: Option<&Path>, contents: &str) -> Result<(), WriteError> {
+    match path {
+        Some(path) => write_atomic(path, contents.as_bytes()),
+        None => {
+            let mut stdout = io::stdout().lock();
+            stdout
+                .write_all(contents.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|source| WriteError { path: "stdout".into(), source })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("profiler-output-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn replaces_the_file_and_leaves_no_temp() {
+        let dir = scratch("replace");
+        let path = dir.join("p.json");
+        fs::write(&path, "old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_naming_the_file() {
+        let dir = scratch("missing");
+        let path = dir.join("no/such/dir/p.json");
+        let err = write_atomic(&path, b"x").unwrap_err();
+        assert!(err.to_string().contains("no/such/dir/p.json"), "{err}");
+    }
+}

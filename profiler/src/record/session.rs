@@ -1,0 +1,198 @@
+//! Drives a recording of a command: start it held, watch it, let it exec, wait for it and its
+//! descendants, then write what they did.
+use std::{ffi::OsString, io, os::fd::AsRawFd, path::PathBuf, time::Duration};
+
+use log::{error, info, warn};
+use tokio::{
+    io::{unix::AsyncFd, Interest},
+    time::Instant,
+};
+
+use super::{recording::DefaultAction, report, Recording};
+use crate::{
+    ebpf::{Tracer, TracerError, KERNEL_BTF},
+    output::{self, WriteError},
+    sys::{self, CommandError, Signals},
+};
+
+/// The tracer slot a single-command recording uses.
+const SLOT: u32 = 0;
+/// How often the set of live descendants is checked after the command has exited.
+const LINGER_POLL: Duration = Duration::from_millis(20);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// OCI `linux.seccomp` / Docker seccomp JSON.
+    Oci,
+    /// A table of syscalls with counts per ABI.
+    Report,
+}
+
+pub struct CommandOptions {
+    /// Program and arguments.
+    pub command: Vec<OsString>,
+    pub output: Option<PathBuf>,
+    pub format: Format,
+    pub default_action: DefaultAction,
+    /// How long to keep recording descendants that outlive the command; `None` waits for all.
+    pub linger: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("recording needs root, or {0} (the eBPF programs cannot be loaded without it)")]
+    Privileges(&'static str),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Tracer(#[from] TracerError),
+    #[error("{what}: {source}")]
+    Io { what: &'static str, source: io::Error },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+impl RecordError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RecordError::Command(err) => err.exit_code(),
+            _ => 2,
+        }
+    }
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
+    move |source| RecordError::Io { what, source }
+}
+
+/// Records `options.command` and returns its exit code (128 + N when a signal killed it).
+/// `signals` must have been blocked before any other thread started.
+pub async fn record_command(options: &CommandOptions, signals: Signals) -> Result<i32, RecordError> {
+    if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
+        return Err(RecordError::Privileges(cap));
+    }
+    let (program, _) = options.command.split_first().expect("clap requires a command");
+    let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
+    let held = sys::spawn_held(&path, &options.command, &signals.original_mask)?;
+
+    let mut tracer = match Tracer::load(KERNEL_BTF.as_ref()).and_then(|mut tracer| {
+        tracer.watch(held.pid() as u32, SLOT)?;
+        Ok(tracer)
+    }) {
+        Ok(tracer) => tracer,
+        Err(err) => {
+            held.abort();
+            return Err(err.into());
+        }
+    };
+    let mut logger = tracer
+        .logger()
+        .map(|logger| poll_readable(logger, "polling the eBPF log"))
+        .transpose()?;
+    let pid = held.resume()?;
+    info!("recording {} (pid {pid})", path.display());
+
+    let exited = poll_readable(sys::pidfd_open(pid).map_err(io_err("pidfd_open"))?, "polling the command")?;
+    let signal_fd = poll_readable(signals, "polling signals")?;
+
+    let status = loop {
+        tokio::select! {
+            guard = exited.readable() => {
+                let mut guard = guard.map_err(io_err("polling the command"))?;
+                if let Some(status) = sys::try_wait(pid).map_err(io_err("waitpid"))? {
+                    break status;
+                }
+                guard.clear_ready();
+            }
+            guard = signal_fd.readable() => {
+                let mut guard = guard.map_err(io_err("polling signals"))?;
+                while let Some(sig) = signal_fd.get_ref().read().map_err(io_err("reading signals"))? {
+                    // A terminal's ^C already reached the command through its process group.
+                    if !sig.from_kernel {
+                        sys::send_signal(pid, sig.signo);
+                    }
+                }
+                guard.clear_ready();
+            }
+            Some(guard) = async { Some(logger.as_mut()?.readable_mut().await) } => {
+                let mut guard = guard.map_err(io_err("polling the eBPF log"))?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+        }
+    };
+
+    linger(&mut tracer, options.linger, &signal_fd).await?;
+    if let Some(logger) = logger.as_mut() {
+        logger.get_mut().flush();
+    }
+
+    let recording = tracer.recording(SLOT)?;
+    report_losses(&tracer)?;
+    report_unknown(&recording);
+    let text = match options.format {
+        Format::Oci => recording.to_profile(options.default_action).to_json(),
+        Format::Report => report::render(&recording),
+    };
+    output::emit(options.output.as_deref(), &text)?;
+    Ok(sys::exit_code(status))
+}
+
+fn poll_readable<T: AsRawFd>(inner: T, what: &'static str) -> Result<AsyncFd<T>, RecordError> {
+    // SAFETY: every `T` here owns its descriptor, which stays open while the AsyncFd holds it.
+    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(|err| io_err(what)(err.into_parts().1))
+}
+
+/// Keeps counting while descendants of the command still run, up to `limit`, or until a stop
+/// signal says to write now.
+async fn linger(
+    tracer: &mut Tracer,
+    limit: Option<Duration>,
+    signal_fd: &AsyncFd<Signals>,
+) -> Result<(), RecordError> {
+    let deadline = limit.map(|limit| Instant::now() + limit);
+    loop {
+        let live = tracer.live_processes(SLOT)?;
+        if live == 0 {
+            return Ok(());
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            warn!("{live} descendant process(es) still running; writing what they did so far");
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LINGER_POLL) => {}
+            guard = signal_fd.readable() => {
+                let mut guard = guard.map_err(io_err("polling signals"))?;
+                if signal_fd.get_ref().read().map_err(io_err("reading signals"))?.is_some() {
+                    warn!("stopped while {live} descendant process(es) still run; writing what they did so far");
+                    return Ok(());
+                }
+                guard.clear_ready();
+            }
+        }
+    }
+}
+
+fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
+    let losses = tracer.losses()?;
+    if losses.watch_full > 0 {
+        error!("{} child process(es) were not followed: the watch table was full", losses.watch_full);
+    }
+    if losses.odd_full > 0 {
+        error!("{} calls with out-of-table syscall numbers were not kept: their table was full", losses.odd_full);
+    }
+    if losses.read_failed > 0 {
+        error!("{} kernel reads failed; some calls may be counted under the wrong ABI", losses.read_failed);
+    }
+    Ok(())
+}
+
+fn report_unknown(recording: &Recording) {
+    for unknown in recording.unknown() {
+        error!(
+            "{} syscall number {} (called {} times) has no name in the {} table; the profile cannot allow it by name",
+            unknown.abi, unknown.nr, unknown.count, unknown.abi
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! The thin layer of process-control syscalls that recording needs: starting a command held
+//! before its exec, signals, waiting, privileges. Everything else stays testable without root.
+use std::{
+    ffi::{CString, OsStr, OsString},
+    fs, io,
+    mem::MaybeUninit,
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::{ffi::OsStrExt, fs::PermissionsExt},
+    },
+    path::{Path, PathBuf},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}: command not found")]
+    NotFound(String),
+    #[error("{program}: cannot execute: {source}")]
+    NotExecutable { program: String, source: io::Error },
+    #[error("{0}: argument contains a NUL byte")]
+    Nul(String),
+}
+
+impl CommandError {
+    /// The exit status a shell gives for the same failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CommandError::NotFound(_) => 127,
+            CommandError::NotExecutable { .. } | CommandError::Nul(_) => 126,
+        }
+    }
+}
+
+/// Finds `program` as `execvp` would, so the child can exec the path directly: an `execvp` in
+/// the watched child would add one failed `execve` per PATH entry to the profile.
+pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, CommandError> {
+    let shown = program.to_string_lossy().into_owned();
+    if program.is_empty() {
+        return Err(CommandError::NotFound(shown));
+    }
+    let check = |candidate: &Path| -> Result<(), CommandError> {
+        let meta = fs::metadata(candidate).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => CommandError::NotFound(shown.clone()),
+            _ => CommandError::NotExecutable { program: shown.clone(), source },
+        })?;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(CommandError::NotExecutable {
+                program: shown.clone(),
+                source: io::Error::from_raw_os_error(libc::EACCES),
+            });
+        }
+        Ok(())
+    };
+    if program.as_bytes().contains(&b'/') {
+        let path = PathBuf::from(program);
+        check(&path)?;
+        return Ok(path);
+    }
+    let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    for dir in path_var.as_bytes().split(|&b| b == b':') {
+        // An empty PATH entry means the current directory.
+        let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };
+        let candidate = dir.join(program);
+        if check(&candidate).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(CommandError::NotFound(shown))
+}
+
+/// A forked child stopped by its own SIGSTOP, just before it execs the command.
+pub struct HeldChild {
+    pid: libc::pid_t,
+    /// Read end of a close-on-exec pipe: EOF means the exec happened, 4 bytes are its errno.
+    exec_status: OwnedFd,
+    program: String,
+}
+
+/// Forks a child that restores `child_mask`, stops itself, and once continued execs `path`.
+/// Between the SIGCONT and the exec it makes no syscall, so a watcher attached while it is
+/// stopped sees the command from its `execve` on.
+pub fn spawn_held(
+    path: &Path,
+    args: &[OsString],
+    child_mask: &libc::sigset_t,
+) -> Result<HeldChild, CommandError> {
+    let program = path.display().to_string();
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| CommandError::Nul(program.clone()))?;
+    let c_args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| CommandError::Nul(program.clone())))
+        .collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let not_executable = |source| CommandError::NotExecutable { program: program.clone(), source };
+
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(not_executable(io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 returned two fresh descriptors we own.
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+
+    // SAFETY: the child only makes async-signal-safe calls on memory prepared above.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(not_executable(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_SETMASK, child_mask, std::ptr::null_mut());
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+            extern "C" {
+                static environ: *const *const libc::c_char;
+            }
+            libc::execve(c_path.as_ptr(), argv.as_ptr(), environ);
+            let errno = *libc::__errno_location();
+            libc::write(write_end.as_raw_fd(), (&errno as *const i32).cast(), 4);
+            libc::_exit(127);
+        }
+    }
+    drop(write_end);
+    let mut status = 0;
+    loop {
+        // SAFETY: plain waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+        if r == pid && libc::WIFSTOPPED(status) {
+            break;
+        }
+        if r == pid || (r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
+            return Err(not_executable(io::Error::other("the child died before it could exec")));
+        }
+    }
+    Ok(HeldChild { pid, exec_status: read_end, program })
+}
+
+impl HeldChild {
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Lets the child exec. Returns once the exec has happened, or its error.
+    pub fn resume(self) -> Result<libc::pid_t, CommandError> {
+        // SAFETY: signalling our own stopped child.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        let mut errno = [0u8; 4];
+        let n = loop {
+            // SAFETY: reading into a 4-byte buffer.
+            let n = unsafe { libc::read(self.exec_status.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
+            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                break n;
+            }
+        };
+        if n == 4 {
+            let source = io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
+            reap(self.pid);
+            return Err(match source.kind() {
+                io::ErrorKind::NotFound => CommandError::NotFound(self.program),
+                _ => CommandError::NotExecutable { program: self.program, source },
+            });
+        }
+        Ok(self.pid)
+    }
+
+    /// Kills and reaps the child when recording cannot start.
+    pub fn abort(self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        reap(self.pid);
+    }
+}
+
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: plain waitpid on our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// How a process ended, as a shell reports it: the exit status, or 128 + the signal number.
+pub fn exit_code(wait_status: i32) -> i32 {
+    if libc::WIFSIGNALED(wait_status) {
+        128 + libc::WTERMSIG(wait_status)
+    } else {
+        libc::WEXITSTATUS(wait_status)
+    }
+}
+
+/// A pidfd: readable once the process has exited.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Reaps `pid` if it has exited, returning its wait status.
+pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<i32>> {
+    let mut status = 0;
+    // SAFETY: plain waitpid on our own child.
+    match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
+        0 => Ok(None),
+        r if r == pid => Ok(Some(status)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Signals that end a recording. They are blocked and read from a signalfd, which tells who
+/// sent them: a terminal's ^C reaches the whole foreground group, the child included, so only
+/// signals sent to us alone are passed on.
+pub const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+pub struct Signals {
+    fd: OwnedFd,
+    /// The mask before blocking, restored in the child.
+    pub original_mask: libc::sigset_t,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ReceivedSignal {
+    pub signo: i32,
+    /// Sent by the kernel to a whole process group (a terminal's ^C), not by kill(2).
+    pub from_kernel: bool,
+}
+
+impl Signals {
+    /// Blocks [`STOP_SIGNALS`] in the calling thread (call it before other threads start).
+    pub fn block() -> io::Result<Signals> {
+        // SAFETY: sigset manipulation on local, initialised sets.
+        unsafe {
+            let mut set = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            libc::sigemptyset(&mut set);
+            for sig in STOP_SIGNALS {
+                libc::sigaddset(&mut set, sig);
+            }
+            let mut original_mask = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut original_mask) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Signals { fd: OwnedFd::from_raw_fd(fd), original_mask })
+        }
+    }
+
+    /// Reads one pending signal, if any.
+    pub fn read(&self) -> io::Result<Option<ReceivedSignal>> {
+        let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: reading one signalfd_siginfo into a buffer of its size.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return if err.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(err) };
+        }
+        // SAFETY: the kernel filled the whole struct.
+        let info = unsafe { info.assume_init() };
+        Ok(Some(ReceivedSignal {
+            signo: info.ssi_signo as i32,
+            from_kernel: info.ssi_code == libc::SI_KERNEL,
+        }))
+    }
+}
+
+impl AsRawFd for Signals {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+pub fn send_signal(pid: libc::pid_t, signo: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signo) };
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Loading and attaching tracing programs needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN).
+/// Returns the missing capability's name, if any.
+pub fn missing_bpf_capability() -> io::Result<Option<&'static str>> {
+    let status = fs::read_to_string("/proc/self/status")?;
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .ok_or_else(|| io::Error::other("no CapEff line in /proc/self/status"))?;
+    Ok(missing_from(effective))
+}
+
+fn missing_from(effective: u64) -> Option<&'static str> {
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    if has(CAP_SYS_ADMIN) {
+        return None;
+    }
+    if !has(CAP_BPF) {
+        return Some("CAP_BPF");
+    }
+    if !has(CAP_PERFMON) {
+        return Some("CAP_PERFMON");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities() {
+        assert_eq!(missing_from(0), Some("CAP_BPF"));
+        assert_eq!(missing_from(1 << CAP_BPF), Some("CAP_PERFMON"));
+        assert_eq!(missing_from((1 << CAP_BPF) | (1 << CAP_PERFMON)), None);
+        assert_eq!(missing_from(1 << CAP_SYS_ADMIN), None);
+    }
+
+    #[test]
+    fn resolves_like_execvp() {
+        let path = OsStr::new("/nonexistent:/bin:/usr/bin");
+        assert_eq!(resolve_program(OsStr::new("sh"), Some(path)).unwrap(), Path::new("/bin/sh"));
+        let err = resolve_program(OsStr::new("no-such-command-xyz"), Some(path)).unwrap_err();
+        assert_eq!(err.exit_code(), 127);
+        assert_eq!(err.to_string(), "no-such-command-xyz: command not found");
+        let err = resolve_program(OsStr::new("/etc/passwd"), None).unwrap_err();
+        assert_eq!(err.exit_code(), 126);
+        let err = resolve_program(OsStr::new("/no/such/file"), None).unwrap_err();
+        assert_eq!(err.exit_code(), 127);
+        assert_eq!(resolve_program(OsStr::new("/bin/sh"), None).unwrap(), Path::new("/bin/sh"));
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(exit_code(3 << 8), 3);
+        assert_eq!(exit_code(libc::SIGKILL), 128 + 9);
+    }
+}
