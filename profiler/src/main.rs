@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Record(args) => cli::record::run(args),
+        Command::Syscalls(args) => cli::syscalls::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

@@ -1,1 +1,97 @@
-fn main(){}
+//! Project tasks: `cargo xtask setup|build|run|test|bench`.
+mod bench;
+mod setup;
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need (nightly rust-src, bpf-linker, Debian packages).
+    Setup,
+    /// Set up, then build everything in release mode.
+    Build,
+    /// Build, then run the release `profile` binary with these arguments.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, and run every test (unit tests and the end-to-end tests; needs root).
+    Test {
+        /// Passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Measure the syscall overhead of recording next to other tracers.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Setup => setup::run(),
+        Task::Build => {
+            setup::run()?;
+            cargo(&["build", "--release"])
+        }
+        Task::Run { args } => {
+            setup::run()?;
+            cargo(&["build", "--release"])?;
+            let status = Command::new(workspace_root().join("target/release/profile"))
+                .args(&args)
+                .status()
+                .context("running profile")?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Task::Test { args } => {
+            setup::run()?;
+            // `cargo test` builds only the binaries of the package under test; the end-to-end
+            // tests run the `profile` binary, so build it first.
+            cargo(&["build"])?;
+            let mut test = vec!["test"];
+            test.extend(args.iter().map(String::as_str));
+            cargo(&test)
+        }
+        Task::Bench(args) => {
+            setup::run()?;
+            cargo(&["build", "--release"])?;
+            bench::run(args)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_owned()
+}
+
+/// Runs cargo (the stable toolchain, as invoked) in the workspace root.
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs a command and returns its stdout, failing with its stderr.
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

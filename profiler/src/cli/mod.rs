@@ -1,5 +1,6 @@
 //! Command-line definitions, one file per subcommand.
 pub mod record;
+pub mod syscalls;
 
 use clap::{Parser, Subcommand};
 
@@ -19,4 +20,5 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     Record(record::RecordArgs),
+    Syscalls(syscalls::SyscallsArgs),
 }

@@ -1,0 +1,107 @@
+//! A program with known syscall behaviour for the end-to-end tests and the benchmark. Each mode
+//! makes syscalls that nothing else in the program makes, in a known place (main thread, second
+//! thread, forked child, exec'd grandchild), through raw `syscall(2)` so no libc wrapper or vDSO
+//! hides or adds calls.
+use std::{env, ffi::CString, process::exit, time::Instant};
+
+fn raw(nr: libc::c_long) -> libc::c_long {
+    // SAFETY: every number passed here is a syscall that takes no pointer arguments or
+    // tolerates null ones.
+    unsafe { libc::syscall(nr, 0, 0, 0) }
+}
+
+fn main() {
+    let args: Vec<String> = env::args().collect();
+    let arg = |i: usize| -> u64 { args.get(i).and_then(|a| a.parse().ok()).unwrap_or(0) };
+    match args.get(1).map(String::as_str) {
+        // sysinfo in the main thread, getcpu in a second thread, times in a forked child,
+        // getpgrp in the grandchild that child execs.
+        Some("tree") => {
+            let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+            unsafe { libc::syscall(libc::SYS_sysinfo, &mut info) };
+            std::thread::spawn(|| raw(libc::SYS_getcpu)).join().unwrap();
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                raw(libc::SYS_times);
+                exec_self("grandchild");
+            }
+            exit(wait(pid));
+        }
+        Some("grandchild") => {
+            raw(libc::SYS_getpgrp);
+            exit(0);
+        }
+        // i386 getppid (64 there, semget on x86_64) through int $0x80, N times.
+        Some("int80") => {
+            for _ in 0..arg(2) {
+                let mut eax: u32 = 64;
+                unsafe { std::arch::asm!("int 0x80", inout("eax") eax, options(nostack)) };
+                assert!(eax as i32 > 0, "int $0x80 getppid failed: {}", eax as i32);
+            }
+        }
+        Some("exit") => exit(arg(2) as i32),
+        Some("signal") => unsafe {
+            libc::raise(arg(2) as i32);
+        },
+        // Leaves a child behind that makes getsid 300 ms after the parent exited.
+        Some("orphan") => {
+            if unsafe { libc::fork() } == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                raw(libc::SYS_getsid);
+                exit(0);
+            }
+        }
+        // A number no table names.
+        Some("unknown") => {
+            raw(999);
+        }
+        // Waits for SIGTERM, then exits 42.
+        Some("wait-term") => unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            println!("ready");
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            exit(42);
+        },
+        // `loop N THREADS`: N getppid calls in each of THREADS threads; prints ns per call.
+        Some("loop") => {
+            let (n, threads) = (arg(2).max(1), arg(3).max(1));
+            let start = Instant::now();
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        for _ in 0..n {
+                            raw(libc::SYS_getppid);
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
+            }
+            println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
+        }
+        _ => {
+            eprintln!("usage: exerciser tree|int80 N|exit N|signal N|orphan|unknown|wait-term|loop N THREADS");
+            exit(2);
+        }
+    }
+}
+
+fn exec_self(mode: &str) -> ! {
+    let exe = CString::new("/proc/self/exe").unwrap();
+    let argv0 = CString::new("exerciser").unwrap();
+    let mode = CString::new(mode).unwrap();
+    let argv = [argv0.as_ptr(), mode.as_ptr(), std::ptr::null()];
+    unsafe { libc::execv(exe.as_ptr(), argv.as_ptr()) };
+    exit(127);
+}
+
+fn wait(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    libc::WEXITSTATUS(status)
+}

@@ -1,0 +1,218 @@
+//! `profile record -- CMD` against the real kernel (root).
+use std::{
+    collections::BTreeSet,
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+};
+
+use tests::*;
+
+fn exe() -> String {
+    exerciser().display().to_string()
+}
+
+#[test]
+fn every_thread_child_and_grandchild_is_recorded() {
+    let (output, profile) = record("tree", &[], &[&exe(), "tree"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let names = allowed(&profile);
+    for name in ["sysinfo", "getcpu", "times", "getpgrp", "execve", "clone3", "wait4", "exit_group"] {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+    // clone3 was seen, so no ENOSYS fallback rule is added.
+    assert_eq!(profile["syscalls"].as_array().unwrap().len(), 1, "{profile:#}");
+    assert_eq!(architectures(&profile), ["SCMP_ARCH_X86_64"]);
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(profile["defaultErrnoRet"], 1);
+
+    // The same program on a path that makes none of them: the set really comes from the calls.
+    let (_, quiet) = record("tree-baseline", &[], &[&exe(), "exit", "0"]);
+    let quiet = allowed(&quiet);
+    for name in ["sysinfo", "getcpu", "times", "getpgrp"] {
+        assert!(!quiet.contains(name), "{name} recorded though never called: {quiet:?}");
+    }
+}
+
+#[test]
+fn recorded_set_equals_strace() {
+    let exe = exe();
+    let commands: [&[&str]; 4] = [
+        &["/bin/ls", "/"],
+        &["/bin/sh", "-c", "echo hi | cat"],
+        &["/bin/date"],
+        &[&exe, "tree"],
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        let (output, profile) = record(&format!("strace-{i}"), &[], command);
+        assert!(output.status.success(), "{command:?}: {}", describe(&output));
+        let ours = allowed(&profile);
+        let theirs = strace_names(&format!("strace-{i}"), command);
+        let only_ours: BTreeSet<_> = ours.difference(&theirs).collect();
+        let only_strace: BTreeSet<_> = theirs.difference(&ours).collect();
+        assert!(
+            only_ours.is_empty() && only_strace.is_empty(),
+            "{command:?}: only recorded: {only_ours:?}; only strace: {only_strace:?}"
+        );
+    }
+}
+
+#[test]
+fn int80_calls_are_recorded_under_the_i386_table() {
+    let (output, profile) = record("int80", &[], &[&exe(), "int80", "1000"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(architectures(&profile), ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    let names = allowed(&profile);
+    assert!(names.contains("getppid"), "{names:?}");
+    // 64 is semget in the x86_64 table: decoding i386 numbers with it is the bug to avoid.
+    assert!(!names.contains("semget"), "{names:?}");
+
+    let report = run(Command::new(profile_bin())
+        .args(["record", "--format", "report", "--"])
+        .args([&exe(), "int80", "1000"]));
+    let text = String::from_utf8_lossy(&report.stdout);
+    let row = text
+        .lines()
+        .find(|line| line.starts_with("i386"))
+        .unwrap_or_else(|| panic!("no i386 row:\n{text}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields, ["i386", "getppid", "64", "1000"], "{text}");
+}
+
+#[test]
+fn exit_status_is_passed_through() {
+    let status = |args: &[&str]| {
+        require_root();
+        let out = scratch("status").join("p.json");
+        let output = run(Command::new(profile_bin()).arg("record").arg("-o").arg(&out).arg("--").args(args));
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    assert_eq!(status(&[&exe(), "exit", "7"]).0, Some(7));
+    assert_eq!(status(&[&exe(), "signal", "9"]).0, Some(128 + 9));
+    let (code, stderr) = status(&["no-such-command-xyz"]);
+    assert_eq!(code, Some(127));
+    assert_eq!(stderr.trim(), "profile: error: no-such-command-xyz: command not found");
+    assert_eq!(status(&["/etc/passwd"]).0, Some(126));
+}
+
+#[test]
+fn usage_errors() {
+    for args in [&["record"][..], &["record", "true"], &["record", "--"]] {
+        let output = run(Command::new(profile_bin()).args(args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+    }
+    let output = run(Command::new(profile_bin()).args(["record", "--errno", "0", "--", "true"]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+}
+
+#[test]
+fn without_privileges_one_clear_line() {
+    require_root();
+    let output = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(profile_bin())
+        .args(["record", "--", "/bin/true"]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "profile: error: recording needs root, or CAP_BPF (the eBPF programs cannot be loaded without it)\n"
+    );
+}
+
+#[test]
+fn descendants_that_outlive_the_command_are_recorded() {
+    let (output, profile) = record("orphan", &[], &[&exe(), "orphan"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(allowed(&profile).contains("getsid"), "{profile:#}");
+
+    // With a short --linger the orphan's late call is not waited for.
+    let (output, profile) = record("orphan-linger", &["--linger", "10ms"], &[&exe(), "orphan"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(!allowed(&profile).contains("getsid"), "{profile:#}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("still running"), "{}", describe(&output));
+}
+
+#[test]
+fn sigterm_to_profile_reaches_the_command() {
+    require_root();
+    let out = scratch("sigterm").join("p.json");
+    let mut child = Command::new(profile_bin())
+        .arg("record")
+        .arg("-o")
+        .arg(&out)
+        .args(["--", &exe(), "wait-term"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn profile");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(42), "the command's own exit on SIGTERM");
+    let profile: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(allowed(&profile).contains("rt_sigtimedwait"), "{profile:#}");
+}
+
+#[test]
+fn unknown_numbers_are_reported_not_dropped() {
+    let (output, profile) = record("unknown", &[], &[&exe(), "unknown"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("x86_64 syscall number 999 (called 1 times) has no name"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!allowed(&profile).is_empty());
+    let report = run(Command::new(profile_bin()).args(["record", "--format", "report", "--", &exe(), "unknown"]));
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["x86_64", "(unknown)", "999", "1"]), "{text}");
+}
+
+#[test]
+fn libseccomp_runs_the_command_under_its_profile() {
+    let command = ["/bin/ls", "/"];
+    let (output, profile) = record("libseccomp", &[], &command);
+    assert!(output.status.success(), "{}", describe(&output));
+    let path = scratch("libseccomp-profile").join("p.json");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    let under = |drop: &[&str]| {
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(script("seccomp_exec.py")).arg(&path);
+        for name in drop {
+            cmd.args(["--drop", name]);
+        }
+        run(cmd.arg("--").args(command))
+    };
+    let ok = under(&[]);
+    assert!(ok.status.success(), "{}", describe(&ok));
+    assert_eq!(ok.stdout, output.stdout, "same listing under the profile");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("usr"));
+
+    let denied = under(&["getdents64"]);
+    assert!(!denied.status.success(), "ls ran without getdents64: {}", describe(&denied));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("Operation not permitted"), "{}", describe(&denied));
+}
+
+#[test]
+fn default_action_and_errno_options() {
+    let (_, profile) = record("kill", &["--default-action", "kill"], &["/bin/true"]);
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_KILL_PROCESS");
+    assert!(profile.get("defaultErrnoRet").is_none());
+    let (_, profile) = record("log", &["--default-action", "log"], &["/bin/true"]);
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_LOG");
+    let (_, profile) = record("errno", &["--errno", "38"], &["/bin/true"]);
+    assert_eq!(profile["defaultErrnoRet"], 38);
+    // /bin/true does not use clone3: glibc must be able to fall back to clone.
+    let fallback = &profile["syscalls"][1];
+    assert_eq!(fallback["names"][0], "clone3");
+    assert_eq!(fallback["errnoRet"], 38);
+}
+
+#[test]
+fn unwritable_output_is_a_clear_error() {
+    require_root();
+    let output = run(Command::new(profile_bin()).args(["record", "-o", "/nonexistent-dir/p.json", "--", "/bin/true"]));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent-dir/p.json"), "{}", describe(&output));
+}

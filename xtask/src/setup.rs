@@ -1,0 +1,115 @@
+//! `cargo xtask setup`: make a fresh machine able to build and test, and cost next to nothing
+//! when it already can.
+use std::{
+    env,
+    path::PathBuf,
+    process::Command,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::output;
+
+/// The bpf-linker release known to build against nightly's LLVM here.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Debian packages the tests and the benchmark use.
+const PACKAGES: [&str; 6] = ["strace", "python3-seccomp", "runc", "crun", "busybox-static", "bpftrace"];
+
+pub fn run() -> Result<()> {
+    rust_src()?;
+    bpf_linker()?;
+    debian_packages()
+}
+
+fn rust_src() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", "nightly"]))
+        .context("the nightly toolchain is needed for the eBPF programs")?;
+    if installed.lines().any(|line| line.starts_with("rust-src")) {
+        return Ok(());
+    }
+    eprintln!("setup: adding rust-src to the nightly toolchain");
+    run_checked(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+fn cargo_home() -> Result<PathBuf> {
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")
+}
+
+/// bpf-linker must be built against the very LLVM that nightly rustc emits bitcode for, so it
+/// links nightly's own libLLVM, found through an rpath (it then starts outside `cargo +nightly`).
+fn bpf_linker() -> Result<()> {
+    let linker = cargo_home()?.join("bin").join("bpf-linker");
+    if let Ok(version) = output(Command::new(&linker).arg("--version")) {
+        if version.contains(BPF_LINKER_VERSION) {
+            return Ok(());
+        }
+    }
+    let sysroot = PathBuf::from(output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?.trim());
+    let version = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let llvm_major = version
+        .lines()
+        .find_map(|line| line.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .context("`rustc +nightly -vV` prints no LLVM version")?
+        .to_owned();
+    let lib_dir = sysroot.join("lib");
+    let libllvm = std::fs::read_dir(&lib_dir)
+        .with_context(|| format!("reading {}", lib_dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libLLVM.so.") && n.contains("-rust-"))
+        })
+        .with_context(|| format!("no libLLVM.so.*-rust-* in {}", lib_dir.display()))?;
+
+    // LLVM_PREFIX must hold lib/libLLVM.so; nightly ships only the versioned name.
+    let prefix = env::temp_dir().join(format!("profile-llvm-prefix-{llvm_major}"));
+    let link = prefix.join("lib").join("libLLVM.so");
+    std::fs::create_dir_all(link.parent().expect("has a parent"))?;
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&libllvm, &link).with_context(|| format!("linking {}", link.display()))?;
+
+    eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against {} (about a minute)", libllvm.display());
+    run_checked(
+        Command::new("cargo")
+            .args(["install", "--locked", "bpf-linker", "--version", BPF_LINKER_VERSION, "--force"])
+            .args(["--no-default-features", "--features", &format!("llvm-{llvm_major}")])
+            .env("LLVM_PREFIX", &prefix)
+            .env("RUSTFLAGS", format!("-C link-arg=-Wl,-rpath,{}", lib_dir.display())),
+    )?;
+    output(Command::new(&linker).arg("--version")).context("the freshly built bpf-linker does not start")?;
+    Ok(())
+}
+
+fn debian_packages() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|pkg| !dpkg_installed(pkg)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("setup: installing {}", missing.join(" "));
+    run_checked(Command::new("apt-get").arg("update").arg("-qq"))?;
+    run_checked(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn dpkg_installed(package: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_ok_and(|status| status.contains("install ok installed"))
+}
+
+fn run_checked(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
