@@ -1,5 +1,6 @@
 //! Writing results: atomically to a file (temp file in the same directory, fsync, rename), so a
-//! reader never sees half a profile, or to stdout.
+//! reader never sees half a profile, or to stdout. A path that is not a regular file (`/dev/null`,
+//! `/dev/stdout`, a FIFO) is written in place: renaming over it would replace the device.
 use std::{
     fs::{self, File},
     io::{self, Write},
@@ -16,6 +17,21 @@ pub struct WriteError {
 
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let err = |source| WriteError { path: path.display().to_string(), source };
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut file| file.write_all(contents))
+                .map_err(err);
+        }
+        // Replace what a symlink points to, not the link.
+        Ok(_) if fs::symlink_metadata(path).is_ok_and(|meta| meta.is_symlink()) => {
+            let target = fs::canonicalize(path).map_err(err)?;
+            return write_atomic(&target, contents);
+        }
+        _ => {}
+    }
     let name = path
         .file_name()
         .ok_or_else(|| err(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")))?;
@@ -75,6 +91,25 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn devices_are_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        write_atomic(Path::new("/dev/null"), b"discarded").unwrap();
+        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    }
+
+    #[test]
+    fn a_symlink_keeps_pointing_at_the_new_contents() {
+        let dir = scratch("symlink");
+        let target = dir.join("real.json");
+        fs::write(&target, "old").unwrap();
+        let link = dir.join("link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
     }
 
     #[test]
