@@ -3,8 +3,8 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
 };
 use profiler_common::{
-    OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT, EVENT_COUNT, MAX_ODD_SYSCALLS,
-    MAX_SLOTS, MAX_WATCHED_PROCESSES,
+    OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT, EVENT_COUNT, MAX_ODD_SYSCALLS, MAX_SLOTS,
+    MAX_WATCHED_PROCESSES,
 };
 
 /// Watched processes: tgid → slot of the target they belong to. Keyed by tgid so that threads

@@ -22,7 +22,7 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
 
 fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if unsafe { WATCHED.get(&tgid) }.is_none() {
+    if unsafe { WATCHED.get(tgid) }.is_none() {
         return Ok(());
     }
     let offsets = task_offsets();
@@ -32,7 +32,7 @@ fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     let live: i32 =
         unsafe { bpf_probe_read_kernel(signal.add(offsets.signal_live as usize) as *const i32)? };
     if live == 0 {
-        let _ = WATCHED.remove(&tgid);
+        let _ = WATCHED.remove(tgid);
         debug!(ctx, "process {} exited", tgid);
     }
     Ok(())

@@ -25,20 +25,22 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 
 fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), u32> {
     let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(slot) = (unsafe { WATCHED.get(&parent_tgid) }) else {
+    let Some(slot) = (unsafe { WATCHED.get(parent_tgid) }) else {
         return Ok(());
     };
     let slot = *slot;
     let child: *const u8 = ctx.arg(1);
     let tgid_ptr = unsafe { child.add(task_offsets().tgid as usize) } as *const u32;
-    let child_tgid =
-        unsafe { bpf_probe_read_kernel(tgid_ptr) }.map_err(|_| EVENT_READ_FAILED)?;
+    let child_tgid = unsafe { bpf_probe_read_kernel(tgid_ptr) }.map_err(|_| EVENT_READ_FAILED)?;
     // A new thread shares its parent's tgid, which is already watched.
     if child_tgid != parent_tgid {
         WATCHED
-            .insert(&child_tgid, &slot, 0)
+            .insert(child_tgid, slot, 0)
             .map_err(|_| EVENT_WATCH_FULL)?;
-        debug!(ctx, "watching {} (child of {}) in slot {}", child_tgid, parent_tgid, slot);
+        debug!(
+            ctx,
+            "watching {} (child of {}) in slot {}", child_tgid, parent_tgid, slot
+        );
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 fn try_sys_enter(ctx: &RawTracePointContext) {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     // The common case, a process nobody watches, costs this one lookup.
-    let Some(slot) = (unsafe { WATCHED.get(&tgid) }) else {
+    let Some(slot) = (unsafe { WATCHED.get(tgid) }) else {
         return;
     };
     let slot = *slot;
@@ -40,10 +40,10 @@ fn try_sys_enter(ctx: &RawTracePointContext) {
         return;
     }
     let key = OddSyscallKey { slot, abi, nr };
-    match ODD_COUNTS.get_ptr_mut(&key) {
+    match ODD_COUNTS.get_ptr_mut(key) {
         Some(n) => unsafe { *n += 1 },
         None => {
-            if ODD_COUNTS.insert(&key, &1, 0).is_err() {
+            if ODD_COUNTS.insert(key, 1, 0).is_err() {
                 note_event(EVENT_ODD_FULL);
             }
         }

@@ -3,5 +3,5 @@ pub mod ebpf;
 pub mod output;
 pub mod profile;
 pub mod record;
-pub mod syscalls;
 pub mod sys;
+pub mod syscalls;

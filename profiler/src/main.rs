@@ -22,15 +22,26 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => log::LevelFilter::Error,
-        (false, 0) => log::LevelFilter::Warn,
-        (false, 1) => log::LevelFilter::Info,
-        (false, _) => log::LevelFilter::Debug,
+    let (ours, others) = match (quiet, verbose) {
+        (true, _) => (log::LevelFilter::Error, log::LevelFilter::Error),
+        (false, 0) => (log::LevelFilter::Warn, log::LevelFilter::Warn),
+        (false, 1) => (log::LevelFilter::Info, log::LevelFilter::Warn),
+        // Our own and the eBPF programs' debug lines, without aya's loader internals.
+        (false, 2) => (log::LevelFilter::Debug, log::LevelFilter::Warn),
+        (false, _) => (log::LevelFilter::Debug, log::LevelFilter::Debug),
     };
     env_logger::Builder::new()
-        .filter_level(level)
+        .filter_level(others)
+        .filter_module("profile", ours)
+        .filter_module("profiler", ours)
         .parse_env("RUST_LOG")
-        .format(|buf, record| writeln!(buf, "profile: {}: {}", record.level().as_str().to_lowercase(), record.args()))
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "profile: {}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            )
+        })
         .init();
 }

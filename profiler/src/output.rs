@@ -16,7 +16,10 @@ pub struct WriteError {
 }
 
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let err = |source| WriteError { path: path.display().to_string(), source };
+    let err = |source| WriteError {
+        path: path.display().to_string(),
+        source,
+    };
     match fs::metadata(path) {
         Ok(meta) if !meta.is_file() => {
             return fs::OpenOptions::new()
@@ -32,14 +35,21 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
         }
         _ => {}
     }
-    let name = path
-        .file_name()
-        .ok_or_else(|| err(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")))?;
+    let name = path.file_name().ok_or_else(|| {
+        err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file name",
+        ))
+    })?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -67,7 +77,10 @@ pub fn emit(path: Option<&Path>, contents: &str) -> Result<(), WriteError> {
             stdout
                 .write_all(contents.as_bytes())
                 .and_then(|()| stdout.flush())
-                .map_err(|source| WriteError { path: "stdout".into(), source })
+                .map_err(|source| WriteError {
+                    path: "stdout".into(),
+                    source,
+                })
         }
     }
 }
@@ -77,7 +90,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("profiler-output-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("profiler-output-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -97,7 +111,10 @@ mod tests {
     fn devices_are_written_in_place() {
         use std::os::unix::fs::FileTypeExt;
         write_atomic(Path::new("/dev/null"), b"discarded").unwrap();
-        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
 
     #[test]

@@ -41,7 +41,10 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
     let check = |candidate: &Path| -> Result<(), CommandError> {
         let meta = fs::metadata(candidate).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => CommandError::NotFound(shown.clone()),
-            _ => CommandError::NotExecutable { program: shown.clone(), source },
+            _ => CommandError::NotExecutable {
+                program: shown.clone(),
+                source,
+            },
         })?;
         if meta.is_dir() || meta.permissions().mode() & 0o111 == 0 {
             return Err(CommandError::NotExecutable {
@@ -59,7 +62,11 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
     let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     for dir in path_var.as_bytes().split(|&b| b == b':') {
         // An empty PATH entry means the current directory.
-        let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
         let candidate = dir.join(program);
         if check(&candidate).is_ok() {
             return Ok(candidate);
@@ -85,14 +92,18 @@ pub fn spawn_held(
     child_mask: &libc::sigset_t,
 ) -> Result<HeldChild, CommandError> {
     let program = path.display().to_string();
-    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| CommandError::Nul(program.clone()))?;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| CommandError::Nul(program.clone()))?;
     let c_args: Vec<CString> = args
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| CommandError::Nul(program.clone())))
         .collect::<Result<_, _>>()?;
     let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    let not_executable = |source| CommandError::NotExecutable { program: program.clone(), source };
+    let not_executable = |source| CommandError::NotExecutable {
+        program: program.clone(),
+        source,
+    };
 
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.
@@ -100,7 +111,8 @@ pub fn spawn_held(
         return Err(not_executable(io::Error::last_os_error()));
     }
     // SAFETY: pipe2 returned two fresh descriptors we own.
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
 
     // SAFETY: the child only makes async-signal-safe calls on memory prepared above.
     let pid = unsafe { libc::fork() };
@@ -129,10 +141,16 @@ pub fn spawn_held(
             break;
         }
         if r == pid || (r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
-            return Err(not_executable(io::Error::other("the child died before it could exec")));
+            return Err(not_executable(io::Error::other(
+                "the child died before it could exec",
+            )));
         }
     }
-    Ok(HeldChild { pid, exec_status: read_end, program })
+    Ok(HeldChild {
+        pid,
+        exec_status: read_end,
+        program,
+    })
 }
 
 impl HeldChild {
@@ -147,7 +165,8 @@ impl HeldChild {
         let mut errno = [0u8; 4];
         let n = loop {
             // SAFETY: reading into a 4-byte buffer.
-            let n = unsafe { libc::read(self.exec_status.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
+            let n =
+                unsafe { libc::read(self.exec_status.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
             if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                 break n;
             }
@@ -157,7 +176,10 @@ impl HeldChild {
             reap(self.pid);
             return Err(match source.kind() {
                 io::ErrorKind::NotFound => CommandError::NotFound(self.program),
-                _ => CommandError::NotExecutable { program: self.program, source },
+                _ => CommandError::NotExecutable {
+                    program: self.program,
+                    source,
+                },
             });
         }
         Ok(self.pid)
@@ -244,7 +266,10 @@ impl Signals {
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(Signals { fd: OwnedFd::from_raw_fd(fd), original_mask })
+            Ok(Signals {
+                fd: OwnedFd::from_raw_fd(fd),
+                original_mask,
+            })
         }
     }
 
@@ -256,7 +281,11 @@ impl Signals {
         let n = unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            return if err.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(err) };
+            return if err.kind() == io::ErrorKind::WouldBlock {
+                Ok(None)
+            } else {
+                Err(err)
+            };
         }
         // SAFETY: the kernel filled the whole struct.
         let info = unsafe { info.assume_init() };
@@ -323,7 +352,10 @@ mod tests {
     #[test]
     fn resolves_like_execvp() {
         let path = OsStr::new("/nonexistent:/bin:/usr/bin");
-        assert_eq!(resolve_program(OsStr::new("sh"), Some(path)).unwrap(), Path::new("/bin/sh"));
+        assert_eq!(
+            resolve_program(OsStr::new("sh"), Some(path)).unwrap(),
+            Path::new("/bin/sh")
+        );
         let err = resolve_program(OsStr::new("no-such-command-xyz"), Some(path)).unwrap_err();
         assert_eq!(err.exit_code(), 127);
         assert_eq!(err.to_string(), "no-such-command-xyz: command not found");
@@ -331,7 +363,10 @@ mod tests {
         assert_eq!(err.exit_code(), 126);
         let err = resolve_program(OsStr::new("/no/such/file"), None).unwrap_err();
         assert_eq!(err.exit_code(), 127);
-        assert_eq!(resolve_program(OsStr::new("/bin/sh"), None).unwrap(), Path::new("/bin/sh"));
+        assert_eq!(
+            resolve_program(OsStr::new("/bin/sh"), None).unwrap(),
+            Path::new("/bin/sh")
+        );
     }
 
     #[test]

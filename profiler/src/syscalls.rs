@@ -57,9 +57,7 @@ impl Abi {
         match self {
             Abi::X86_64 => syscalls::x86_64::Sysno::new(nr).map(|s| s.name()),
             Abi::X86 => syscalls::x86::Sysno::new(nr).map(|s| s.name()),
-            Abi::X32 if nr >= X32_FIRST_OWN => {
-                X32_OWN.get(nr - X32_FIRST_OWN).copied()
-            }
+            Abi::X32 if nr >= X32_FIRST_OWN => X32_OWN.get(nr - X32_FIRST_OWN).copied(),
             // Below 512, x32 uses x86_64's entries, except those it replaced with its own.
             Abi::X32 => syscalls::x86_64::Sysno::new(nr)
                 .map(|s| s.name())
@@ -70,8 +68,12 @@ impl Abi {
     /// The syscall's number in this ABI's table (without the x32 bit).
     pub fn number(self, name: &str) -> Option<u64> {
         match self {
-            Abi::X86_64 => syscalls::x86_64::Sysno::from_str(name).ok().map(|s| s.id() as u64),
-            Abi::X86 => syscalls::x86::Sysno::from_str(name).ok().map(|s| s.id() as u64),
+            Abi::X86_64 => syscalls::x86_64::Sysno::from_str(name)
+                .ok()
+                .map(|s| s.id() as u64),
+            Abi::X86 => syscalls::x86::Sysno::from_str(name)
+                .ok()
+                .map(|s| s.id() as u64),
             Abi::X32 => match X32_OWN.iter().position(|own| *own == name) {
                 Some(i) => Some((X32_FIRST_OWN + i) as u64),
                 None => syscalls::x86_64::Sysno::from_str(name)

@@ -10,12 +10,19 @@ use std::{
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test> → target/<profile>
-    exe.parent().and_then(Path::parent).expect("test binary lives in target/<profile>/deps").to_owned()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_owned()
 }
 
 fn built(name: &str) -> PathBuf {
     let bin = target_dir().join(name);
-    assert!(bin.is_file(), "{} is missing: run `cargo xtask test`, which builds it", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo xtask test`, which builds it",
+        bin.display()
+    );
     bin
 }
 
@@ -30,7 +37,11 @@ pub fn exerciser() -> PathBuf {
 
 /// The end-to-end tests load eBPF programs and seccomp filters: they need root.
 pub fn require_root() {
-    assert_eq!(unsafe { libc::geteuid() }, 0, "the end-to-end tests need root (`cargo xtask test` as root)");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the end-to-end tests need root (`cargo xtask test` as root)"
+    );
 }
 
 /// A scratch directory unique to one test.
@@ -42,7 +53,9 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let output = cmd.output().unwrap_or_else(|err| panic!("running {cmd:?}: {err}"));
+    let output = cmd
+        .output()
+        .unwrap_or_else(|err| panic!("running {cmd:?}: {err}"));
     output
 }
 
@@ -65,9 +78,15 @@ pub fn record(name: &str, extra: &[&str], command: &[&str]) -> (Output, serde_js
         .args(extra)
         .arg("--")
         .args(command));
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|err| panic!("no profile at {}: {err}\n{}", out.display(), describe(&output)));
-    let json = serde_json::from_str(&text).unwrap_or_else(|err| panic!("bad JSON ({err}):\n{text}"));
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|err| {
+        panic!(
+            "no profile at {}: {err}\n{}",
+            out.display(),
+            describe(&output)
+        )
+    });
+    let json =
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("bad JSON ({err}):\n{text}"));
     (output, json)
 }
 
@@ -95,8 +114,15 @@ pub fn architectures(profile: &serde_json::Value) -> Vec<String> {
 /// The syscall names `strace -f` sees a command make, from its first execve on.
 pub fn strace_names(name: &str, command: &[&str]) -> BTreeSet<String> {
     let log = scratch(name).join("strace.log");
-    let output = run(Command::new("strace").args(["-f", "-qq", "-o"]).arg(&log).args(command));
-    assert!(output.status.success(), "strace {command:?}: {}", describe(&output));
+    let output = run(Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args(command));
+    assert!(
+        output.status.success(),
+        "strace {command:?}: {}",
+        describe(&output)
+    );
     let text = std::fs::read_to_string(&log).expect("strace log");
     text.lines()
         .filter_map(|line| {
@@ -104,12 +130,16 @@ pub fn strace_names(name: &str, command: &[&str]) -> BTreeSet<String> {
             // start with a name followed by '('.
             let rest = line.split_once(' ')?.1.trim_start();
             let (name, _) = rest.split_once('(')?;
-            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_').then(|| name.to_owned())
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                .then(|| name.to_owned())
         })
         .collect()
 }
 
 /// Path of the test scripts.
 pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
 }

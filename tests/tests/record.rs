@@ -16,11 +16,24 @@ fn every_thread_child_and_grandchild_is_recorded() {
     let (output, profile) = record("tree", &[], &[&exe(), "tree"]);
     assert!(output.status.success(), "{}", describe(&output));
     let names = allowed(&profile);
-    for name in ["sysinfo", "getcpu", "times", "getpgrp", "execve", "clone3", "wait4", "exit_group"] {
+    for name in [
+        "sysinfo",
+        "getcpu",
+        "times",
+        "getpgrp",
+        "execve",
+        "clone3",
+        "wait4",
+        "exit_group",
+    ] {
         assert!(names.contains(name), "{name} missing from {names:?}");
     }
     // clone3 was seen, so no ENOSYS fallback rule is added.
-    assert_eq!(profile["syscalls"].as_array().unwrap().len(), 1, "{profile:#}");
+    assert_eq!(
+        profile["syscalls"].as_array().unwrap().len(),
+        1,
+        "{profile:#}"
+    );
     assert_eq!(architectures(&profile), ["SCMP_ARCH_X86_64"]);
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     assert_eq!(profile["defaultErrnoRet"], 1);
@@ -29,7 +42,10 @@ fn every_thread_child_and_grandchild_is_recorded() {
     let (_, quiet) = record("tree-baseline", &[], &[&exe(), "exit", "0"]);
     let quiet = allowed(&quiet);
     for name in ["sysinfo", "getcpu", "times", "getpgrp"] {
-        assert!(!quiet.contains(name), "{name} recorded though never called: {quiet:?}");
+        assert!(
+            !quiet.contains(name),
+            "{name} recorded though never called: {quiet:?}"
+        );
     }
 }
 
@@ -44,7 +60,11 @@ fn recorded_set_equals_strace() {
     ];
     for (i, command) in commands.into_iter().enumerate() {
         let (output, profile) = record(&format!("strace-{i}"), &[], command);
-        assert!(output.status.success(), "{command:?}: {}", describe(&output));
+        assert!(
+            output.status.success(),
+            "{command:?}: {}",
+            describe(&output)
+        );
         let ours = allowed(&profile);
         let theirs = strace_names(&format!("strace-{i}"), command);
         let only_ours: BTreeSet<_> = ours.difference(&theirs).collect();
@@ -60,7 +80,10 @@ fn recorded_set_equals_strace() {
 fn int80_calls_are_recorded_under_the_i386_table() {
     let (output, profile) = record("int80", &[], &[&exe(), "int80", "1000"]);
     assert!(output.status.success(), "{}", describe(&output));
-    assert_eq!(architectures(&profile), ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    assert_eq!(
+        architectures(&profile),
+        ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    );
     let names = allowed(&profile);
     assert!(names.contains("getppid"), "{names:?}");
     // 64 is semget in the x86_64 table: decoding i386 numbers with it is the bug to avoid.
@@ -83,14 +106,25 @@ fn exit_status_is_passed_through() {
     let status = |args: &[&str]| {
         require_root();
         let out = scratch("status").join("p.json");
-        let output = run(Command::new(profile_bin()).arg("record").arg("-o").arg(&out).arg("--").args(args));
-        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+        let output = run(Command::new(profile_bin())
+            .arg("record")
+            .arg("-o")
+            .arg(&out)
+            .arg("--")
+            .args(args));
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     };
     assert_eq!(status(&[&exe(), "exit", "7"]).0, Some(7));
     assert_eq!(status(&[&exe(), "signal", "9"]).0, Some(128 + 9));
     let (code, stderr) = status(&["no-such-command-xyz"]);
     assert_eq!(code, Some(127));
-    assert_eq!(stderr.trim(), "profile: error: no-such-command-xyz: command not found");
+    assert_eq!(
+        stderr.trim(),
+        "profile: error: no-such-command-xyz: command not found"
+    );
     assert_eq!(status(&["/etc/passwd"]).0, Some(126));
 }
 
@@ -98,7 +132,12 @@ fn exit_status_is_passed_through() {
 fn usage_errors() {
     for args in [&["record"][..], &["record", "true"], &["record", "--"]] {
         let output = run(Command::new(profile_bin()).args(args));
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            describe(&output)
+        );
     }
     let output = run(Command::new(profile_bin()).args(["record", "--errno", "0", "--", "true"]));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
@@ -108,7 +147,12 @@ fn usage_errors() {
 fn without_privileges_one_clear_line() {
     require_root();
     let output = run(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(profile_bin())
         .args(["record", "--", "/bin/true"]));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
@@ -128,7 +172,11 @@ fn descendants_that_outlive_the_command_are_recorded() {
     let (output, profile) = record("orphan-linger", &["--linger", "10ms"], &[&exe(), "orphan"]);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(!allowed(&profile).contains("getsid"), "{profile:#}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("still running"), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("still running"),
+        "{}",
+        describe(&output)
+    );
 }
 
 #[test]
@@ -144,12 +192,15 @@ fn sigterm_to_profile_reaches_the_command() {
         .spawn()
         .expect("spawn profile");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line, "ready\n");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(42), "the command's own exit on SIGTERM");
-    let profile: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert!(allowed(&profile).contains("rt_sigtimedwait"), "{profile:#}");
 }
 
@@ -164,9 +215,21 @@ fn unknown_numbers_are_reported_not_dropped() {
         describe(&output)
     );
     assert!(!allowed(&profile).is_empty());
-    let report = run(Command::new(profile_bin()).args(["record", "--format", "report", "--", &exe(), "unknown"]));
+    let report = run(Command::new(profile_bin()).args([
+        "record",
+        "--format",
+        "report",
+        "--",
+        &exe(),
+        "unknown",
+    ]));
     let text = String::from_utf8_lossy(&report.stdout);
-    assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["x86_64", "(unknown)", "999", "1"]), "{text}");
+    assert!(
+        text.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["x86_64", "(unknown)", "999", "1"]
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -190,8 +253,16 @@ fn libseccomp_runs_the_command_under_its_profile() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("usr"));
 
     let denied = under(&["getdents64"]);
-    assert!(!denied.status.success(), "ls ran without getdents64: {}", describe(&denied));
-    assert!(String::from_utf8_lossy(&denied.stderr).contains("Operation not permitted"), "{}", describe(&denied));
+    assert!(
+        !denied.status.success(),
+        "ls ran without getdents64: {}",
+        describe(&denied)
+    );
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("Operation not permitted"),
+        "{}",
+        describe(&denied)
+    );
 }
 
 #[test]
@@ -212,7 +283,17 @@ fn default_action_and_errno_options() {
 #[test]
 fn unwritable_output_is_a_clear_error() {
     require_root();
-    let output = run(Command::new(profile_bin()).args(["record", "-o", "/nonexistent-dir/p.json", "--", "/bin/true"]));
+    let output = run(Command::new(profile_bin()).args([
+        "record",
+        "-o",
+        "/nonexistent-dir/p.json",
+        "--",
+        "/bin/true",
+    ]));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent-dir/p.json"), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/nonexistent-dir/p.json"),
+        "{}",
+        describe(&output)
+    );
 }

@@ -20,12 +20,24 @@ fn the_table_names_every_syscall_of_this_kernel() {
     require_root();
     let events = Path::new("/sys/kernel/tracing/events/syscalls");
     if !events.exists() {
-        let output = run(Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]));
-        assert!(output.status.success(), "mounting tracefs: {}", describe(&output));
+        let output =
+            run(Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]));
+        assert!(
+            output.status.success(),
+            "mounting tracefs: {}",
+            describe(&output)
+        );
     }
     let kernel: BTreeSet<String> = std::fs::read_dir(events)
         .expect("syscall trace events (CONFIG_FTRACE_SYSCALLS)")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.strip_prefix("sys_enter_").map(str::to_owned))
+        .filter_map(|entry| {
+            entry
+                .ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("sys_enter_")
+                .map(str::to_owned)
+        })
         .map(|name| {
             DEFINITION_TO_TABLE
                 .iter()
@@ -42,5 +54,8 @@ fn the_table_names_every_syscall_of_this_kernel() {
         .filter_map(|line| line.split_whitespace().nth(1).map(str::to_owned))
         .collect();
     let missing: Vec<_> = kernel.difference(&table).collect();
-    assert!(missing.is_empty(), "the kernel has syscalls our table does not name: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "the kernel has syscalls our table does not name: {missing:?}"
+    );
 }

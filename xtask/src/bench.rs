@@ -45,20 +45,58 @@ struct Config {
 }
 
 const CONFIGS: [Config; 7] = [
-    Config { name: "untraced, 1 thread", setup: Setup::Bare, threads: 1, baseline: 0 },
-    Config { name: "untraced, 2 threads", setup: Setup::Bare, threads: 2, baseline: 1 },
-    Config { name: "recorder loaded, not watching", setup: Setup::RecorderNotWatching, threads: 1, baseline: 0 },
-    Config { name: "recorded, 1 thread", setup: Setup::Recorded, threads: 1, baseline: 0 },
-    Config { name: "recorded, 2 threads", setup: Setup::Recorded, threads: 2, baseline: 1 },
-    Config { name: "bpftrace @[pid]=count()", setup: Setup::Bpftrace, threads: 1, baseline: 0 },
-    Config { name: "strace -f", setup: Setup::Strace, threads: 1, baseline: 0 },
+    Config {
+        name: "untraced, 1 thread",
+        setup: Setup::Bare,
+        threads: 1,
+        baseline: 0,
+    },
+    Config {
+        name: "untraced, 2 threads",
+        setup: Setup::Bare,
+        threads: 2,
+        baseline: 1,
+    },
+    Config {
+        name: "recorder loaded, not watching",
+        setup: Setup::RecorderNotWatching,
+        threads: 1,
+        baseline: 0,
+    },
+    Config {
+        name: "recorded, 1 thread",
+        setup: Setup::Recorded,
+        threads: 1,
+        baseline: 0,
+    },
+    Config {
+        name: "recorded, 2 threads",
+        setup: Setup::Recorded,
+        threads: 2,
+        baseline: 1,
+    },
+    Config {
+        name: "bpftrace @[pid]=count()",
+        setup: Setup::Bpftrace,
+        threads: 1,
+        baseline: 0,
+    },
+    Config {
+        name: "strace -f",
+        setup: Setup::Strace,
+        threads: 1,
+        baseline: 0,
+    },
 ];
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let bins = workspace_root().join("target/release");
     let profile = bins.join("profile");
     let exerciser = bins.join("exerciser");
-    let have_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
+    let have_bpftrace = Command::new("bpftrace")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
 
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); CONFIGS.len()];
     for round in 0..args.rounds {
@@ -72,12 +110,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 
     let medians: Vec<Option<f64>> = samples.iter().map(|s| median(s)).collect();
-    println!("getppid loop, ns per call (median of {} alternating rounds)", args.rounds);
+    println!(
+        "getppid loop, ns per call (median of {} alternating rounds)",
+        args.rounds
+    );
     println!("{:<32} {:>10} {:>10}", "configuration", "ns/call", "ratio");
     for (config, median) in CONFIGS.iter().zip(&medians) {
         match (median, medians[config.baseline]) {
-            (Some(ns), Some(base)) => println!("{:<32} {:>10.1} {:>9.2}×", config.name, ns, ns / base),
-            _ => println!("{:<32} {:>10} {:>10}", config.name, "n/a", "(not installed)"),
+            (Some(ns), Some(base)) => {
+                println!("{:<32} {:>10.1} {:>9.2}×", config.name, ns, ns / base)
+            }
+            _ => println!(
+                "{:<32} {:>10} {:>10}",
+                config.name, "n/a", "(not installed)"
+            ),
         }
     }
     Ok(())
@@ -93,7 +139,13 @@ fn median(samples: &[f64]) -> Option<f64> {
 }
 
 fn measure(config: &Config, profile: &Path, exerciser: &Path, calls: u64) -> Result<f64> {
-    let loop_args = |calls: u64| vec!["loop".to_owned(), calls.to_string(), config.threads.to_string()];
+    let loop_args = |calls: u64| {
+        vec![
+            "loop".to_owned(),
+            calls.to_string(),
+            config.threads.to_string(),
+        ]
+    };
     match config.setup {
         Setup::Bare => ns_per_call(Command::new(exerciser).args(loop_args(calls))),
         Setup::Recorded => ns_per_call(
@@ -119,7 +171,10 @@ fn measure(config: &Config, profile: &Path, exerciser: &Path, calls: u64) -> Res
         }
         Setup::Bpftrace => {
             let mut tracer = Command::new("bpftrace")
-                .args(["-e", "tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }"])
+                .args([
+                    "-e",
+                    "tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -162,7 +217,10 @@ fn wait_for_exec(recorder: u32, program: &Path) -> Result<()> {
         }
         thread::sleep(Duration::from_millis(5));
     }
-    bail!("profile record did not start {} within 10 s", program.display())
+    bail!(
+        "profile record did not start {} within 10 s",
+        program.display()
+    )
 }
 
 fn ns_per_call(cmd: &mut Command) -> Result<f64> {

@@ -1,10 +1,6 @@
 //! `cargo xtask setup`: make a fresh machine able to build and test, and cost next to nothing
 //! when it already can.
-use std::{
-    env,
-    path::PathBuf,
-    process::Command,
-};
+use std::{env, path::PathBuf, process::Command};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -13,7 +9,14 @@ use crate::output;
 /// The bpf-linker release known to build against nightly's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages the tests and the benchmark use.
-const PACKAGES: [&str; 6] = ["strace", "python3-seccomp", "runc", "crun", "busybox-static", "bpftrace"];
+const PACKAGES: [&str; 6] = [
+    "strace",
+    "python3-seccomp",
+    "runc",
+    "crun",
+    "busybox-static",
+    "bpftrace",
+];
 
 pub fn run() -> Result<()> {
     rust_src()?;
@@ -22,13 +25,25 @@ pub fn run() -> Result<()> {
 }
 
 fn rust_src() -> Result<()> {
-    let installed = output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", "nightly"]))
-        .context("the nightly toolchain is needed for the eBPF programs")?;
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        "nightly",
+    ]))
+    .context("the nightly toolchain is needed for the eBPF programs")?;
     if installed.lines().any(|line| line.starts_with("rust-src")) {
         return Ok(());
     }
     eprintln!("setup: adding rust-src to the nightly toolchain");
-    run_checked(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    run_checked(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
 }
 
 fn cargo_home() -> Result<PathBuf> {
@@ -47,7 +62,9 @@ fn bpf_linker() -> Result<()> {
             return Ok(());
         }
     }
-    let sysroot = PathBuf::from(output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?.trim());
+    let sysroot = PathBuf::from(
+        output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?.trim(),
+    );
     let version = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
     let llvm_major = version
         .lines()
@@ -71,22 +88,45 @@ fn bpf_linker() -> Result<()> {
     let link = prefix.join("lib").join("libLLVM.so");
     std::fs::create_dir_all(link.parent().expect("has a parent"))?;
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&libllvm, &link).with_context(|| format!("linking {}", link.display()))?;
+    std::os::unix::fs::symlink(&libllvm, &link)
+        .with_context(|| format!("linking {}", link.display()))?;
 
-    eprintln!("setup: building bpf-linker {BPF_LINKER_VERSION} against {} (about a minute)", libllvm.display());
+    eprintln!(
+        "setup: building bpf-linker {BPF_LINKER_VERSION} against {} (about a minute)",
+        libllvm.display()
+    );
     run_checked(
         Command::new("cargo")
-            .args(["install", "--locked", "bpf-linker", "--version", BPF_LINKER_VERSION, "--force"])
-            .args(["--no-default-features", "--features", &format!("llvm-{llvm_major}")])
+            .args([
+                "install",
+                "--locked",
+                "bpf-linker",
+                "--version",
+                BPF_LINKER_VERSION,
+                "--force",
+            ])
+            .args([
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{llvm_major}"),
+            ])
             .env("LLVM_PREFIX", &prefix)
-            .env("RUSTFLAGS", format!("-C link-arg=-Wl,-rpath,{}", lib_dir.display())),
+            .env(
+                "RUSTFLAGS",
+                format!("-C link-arg=-Wl,-rpath,{}", lib_dir.display()),
+            ),
     )?;
-    output(Command::new(&linker).arg("--version")).context("the freshly built bpf-linker does not start")?;
+    output(Command::new(&linker).arg("--version"))
+        .context("the freshly built bpf-linker does not start")?;
     Ok(())
 }
 
 fn debian_packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|pkg| !dpkg_installed(pkg)).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|pkg| !dpkg_installed(pkg))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -112,4 +152,3 @@ fn run_checked(cmd: &mut Command) -> Result<()> {
     }
     Ok(())
 }
-

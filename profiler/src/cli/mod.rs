@@ -5,9 +5,13 @@ pub mod syscalls;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "profile", version, about = "Learn the syscalls a program makes and turn them into seccomp profiles")]
+#[command(
+    name = "profile",
+    version,
+    about = "Learn the syscalls a program makes and turn them into seccomp profiles"
+)]
 pub struct Cli {
-    /// More output (repeat for more); RUST_LOG overrides.
+    /// More output: -v progress, -vv debug lines of profile and its eBPF programs, -vvv everything (RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors.

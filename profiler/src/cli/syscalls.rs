@@ -23,7 +23,11 @@ pub fn run(args: SyscallsArgs) -> anyhow::Result<i32> {
         AbiChoice::I386 => Abi::X86,
         AbiChoice::X32 => Abi::X32,
     };
-    let text: String = abi.table().iter().map(|(nr, name)| format!("{nr} {name}\n")).collect();
+    let text: String = abi
+        .table()
+        .iter()
+        .map(|(nr, name)| format!("{nr} {name}\n"))
+        .collect();
     profiler::output::emit(None, &text)?;
     Ok(0)
 }

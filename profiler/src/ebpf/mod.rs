@@ -102,15 +102,24 @@ impl Tracer {
     }
 
     fn watched(&mut self) -> Result<HashMap<&mut MapData, u32, u32>, TracerError> {
-        let map = self.ebpf.map_mut("WATCHED").ok_or(TracerError::MissingMap("WATCHED"))?;
-        HashMap::try_from(map).map_err(|source| TracerError::Map { name: "WATCHED", source })
+        let map = self
+            .ebpf
+            .map_mut("WATCHED")
+            .ok_or(TracerError::MissingMap("WATCHED"))?;
+        HashMap::try_from(map).map_err(|source| TracerError::Map {
+            name: "WATCHED",
+            source,
+        })
     }
 
     /// Counts every syscall of process `tgid` and of its future children in `slot`.
     pub fn watch(&mut self, tgid: u32, slot: u32) -> Result<(), TracerError> {
         self.watched()?
             .insert(tgid, slot, 0)
-            .map_err(|source| TracerError::Map { name: "WATCHED", source })
+            .map_err(|source| TracerError::Map {
+                name: "WATCHED",
+                source,
+            })
     }
 
     /// How many processes of `slot` are still alive.
@@ -118,7 +127,10 @@ impl Tracer {
         let watched = self.watched()?;
         let mut live = 0;
         for entry in watched.iter() {
-            let (_, s) = entry.map_err(|source| TracerError::Map { name: "WATCHED", source })?;
+            let (_, s) = entry.map_err(|source| TracerError::Map {
+                name: "WATCHED",
+                source,
+            })?;
             live += usize::from(s == slot);
         }
         Ok(live)
@@ -131,7 +143,10 @@ impl Tracer {
         for abi in Abi::ALL {
             let per_cpu = counts
                 .get(&(slot * ABI_COUNT + abi.index()), 0)
-                .map_err(|source| TracerError::Map { name: "COUNTS", source })?;
+                .map_err(|source| TracerError::Map {
+                    name: "COUNTS",
+                    source,
+                })?;
             let mut sums: BTreeMap<u64, u64> = BTreeMap::new();
             for cpu in per_cpu.iter() {
                 for (nr, &n) in cpu.counts.iter().enumerate() {
@@ -146,8 +161,10 @@ impl Tracer {
         }
         let odd: PerCpuHashMap<&MapData, OddSyscallKey, u64> = self.map("ODD_COUNTS")?;
         for entry in odd.iter() {
-            let (key, per_cpu) =
-                entry.map_err(|source| TracerError::Map { name: "ODD_COUNTS", source })?;
+            let (key, per_cpu) = entry.map_err(|source| TracerError::Map {
+                name: "ODD_COUNTS",
+                source,
+            })?;
             if key.slot != slot {
                 continue;
             }
@@ -161,9 +178,10 @@ impl Tracer {
     pub fn losses(&self) -> Result<Losses, TracerError> {
         let events: PerCpuArray<&MapData, u64> = self.map("EVENTS")?;
         let sum = |index: u32| -> Result<u64, TracerError> {
-            let per_cpu = events
-                .get(&index, 0)
-                .map_err(|source| TracerError::Map { name: "EVENTS", source })?;
+            let per_cpu = events.get(&index, 0).map_err(|source| TracerError::Map {
+                name: "EVENTS",
+                source,
+            })?;
             Ok(per_cpu.iter().sum())
         };
         Ok(Losses {

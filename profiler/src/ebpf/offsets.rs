@@ -7,11 +7,10 @@ use profiler_common::TaskOffsets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetError {
-    #[error("cannot read kernel BTF from {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF)")]
-    Read {
-        path: String,
-        source: btf_rs::Error,
-    },
+    #[error(
+        "cannot read kernel BTF from {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF)"
+    )]
+    Read { path: String, source: btf_rs::Error },
     #[error("kernel BTF has no struct {0}")]
     NoStruct(&'static str),
     #[error("kernel BTF: struct {strukt} has no member {member}")]
@@ -40,7 +39,11 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, OffsetError> {
 }
 
 /// Byte offset of `member` (possibly inside anonymous structs or unions) in `strukt`.
-fn member_offset(btf: &Btf, strukt: &'static str, member: &'static str) -> Result<u32, OffsetError> {
+fn member_offset(
+    btf: &Btf,
+    strukt: &'static str,
+    member: &'static str,
+) -> Result<u32, OffsetError> {
     let root = btf
         .resolve_types_by_name(strukt)
         .map_err(|_| OffsetError::NoStruct(strukt))?
@@ -72,7 +75,10 @@ fn find_member(btf: &Btf, s: &btf_rs::Struct, name: &str) -> Result<Option<u32>,
     Ok(None)
 }
 
-fn anonymous_aggregate(btf: &Btf, member: &btf_rs::Member) -> Result<Option<btf_rs::Struct>, OffsetError> {
+fn anonymous_aggregate(
+    btf: &Btf,
+    member: &btf_rs::Member,
+) -> Result<Option<btf_rs::Struct>, OffsetError> {
     let mut ty = btf.resolve_chained_type(member)?;
     loop {
         ty = match ty {
@@ -97,7 +103,10 @@ mod tests {
         assert_eq!(offsets.thread_status, 16);
         assert!(offsets.tgid > 64, "{offsets:?}");
         assert!(offsets.signal > offsets.tgid, "{offsets:?}");
-        assert!(offsets.signal_live > 0 && offsets.signal_live < 64, "{offsets:?}");
+        assert!(
+            offsets.signal_live > 0 && offsets.signal_live < 64,
+            "{offsets:?}"
+        );
     }
 
     #[test]

@@ -121,7 +121,11 @@ mod tests {
 
     #[test]
     fn profile_allows_sorted_names_and_adds_the_clone3_fallback() {
-        let r = recording(&[(Abi::X86_64, 59, 1), (Abi::X86_64, 0, 10), (Abi::X86_64, 231, 1)]);
+        let r = recording(&[
+            (Abi::X86_64, 59, 1),
+            (Abi::X86_64, 0, 10),
+            (Abi::X86_64, 231, 1),
+        ]);
         let json = r.to_profile(DefaultAction::Errno(1)).to_json();
         let expected = r#"{
   "defaultAction": "SCMP_ACT_ERRNO",
@@ -176,9 +180,16 @@ mod tests {
         let r = recording(&[(Abi::X86_64, 999, 3), (Abi::X86_64, 0, 1)]);
         assert_eq!(
             r.unknown(),
-            [UnknownSyscall { abi: Abi::X86_64, nr: 999, count: 3 }]
+            [UnknownSyscall {
+                abi: Abi::X86_64,
+                nr: 999,
+                count: 3
+            }]
         );
-        assert_eq!(r.to_profile(DefaultAction::Errno(1)).syscalls[0].names, ["read"]);
+        assert_eq!(
+            r.to_profile(DefaultAction::Errno(1)).syscalls[0].names,
+            ["read"]
+        );
     }
 
     #[test]

@@ -3,47 +3,74 @@ use std::fmt::Write as _;
 
 use super::recording::Recording;
 
+struct Row {
+    abi: &'static str,
+    name: &'static str,
+    nr: String,
+    count: u64,
+}
+
 pub fn render(recording: &Recording) -> String {
-    let mut rows: Vec<(String, String, String, u64)> = recording
+    let mut rows: Vec<(crate::syscalls::Abi, Row)> = recording
         .counts
         .iter()
         .map(|(&(abi, nr), &count)| {
-            let name = abi.name(nr).unwrap_or("(unknown)").to_owned();
-            (abi.short_name().to_owned(), name, nr.to_string(), count)
+            let name = abi.name(nr).unwrap_or("(unknown)");
+            (
+                abi,
+                Row {
+                    abi: abi.short_name(),
+                    name,
+                    nr: nr.to_string(),
+                    count,
+                },
+            )
         })
         .collect();
-    // Keep ABIs in table order, then the busiest syscalls first.
-    rows.sort_by(|a, b| {
-        let abi_rank = |s: &str| crate::syscalls::Abi::ALL.iter().position(|abi| abi.short_name() == s);
-        abi_rank(&a.0)
-            .cmp(&abi_rank(&b.0))
-            .then(b.3.cmp(&a.3))
-            .then(a.1.cmp(&b.1))
+    // ABIs in table order, then the busiest syscalls first.
+    rows.sort_by(|(abi_a, a), (abi_b, b)| {
+        abi_a
+            .cmp(abi_b)
+            .then(b.count.cmp(&a.count))
+            .then(a.name.cmp(b.name))
     });
+    let rows: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
 
-    let width = |header: &str, f: &dyn Fn(&(String, String, String, u64)) -> usize| {
-        rows.iter().map(f).max().unwrap_or(0).max(header.len())
+    let width = |header: &str, cell: fn(&Row) -> usize| {
+        rows.iter().map(cell).max().unwrap_or(0).max(header.len())
     };
-    let abi_w = width("ABI", &|r| r.0.len());
-    let name_w = width("SYSCALL", &|r| r.1.len());
-    let nr_w = width("NR", &|r| r.2.len());
-    let count_w = width("COUNT", &|r| r.3.to_string().len());
+    let abi_w = width("ABI", |r| r.abi.len());
+    let name_w = width("SYSCALL", |r| r.name.len());
+    let nr_w = width("NR", |r| r.nr.len());
+    let count_w = width("COUNT", |r| r.count.to_string().len());
 
     let mut out = String::new();
-    let _ = writeln!(out, "{:<abi_w$}  {:<name_w$}  {:>nr_w$}  {:>count_w$}", "ABI", "SYSCALL", "NR", "COUNT");
-    for (abi, name, nr, count) in &rows {
-        let _ = writeln!(out, "{abi:<abi_w$}  {name:<name_w$}  {nr:>nr_w$}  {count:>count_w$}");
+    let _ = writeln!(
+        out,
+        "{:<abi_w$}  {:<name_w$}  {:>nr_w$}  {:>count_w$}",
+        "ABI", "SYSCALL", "NR", "COUNT"
+    );
+    for Row {
+        abi,
+        name,
+        nr,
+        count,
+    } in &rows
+    {
+        let _ = writeln!(
+            out,
+            "{abi:<abi_w$}  {name:<name_w$}  {nr:>nr_w$}  {count:>count_w$}"
+        );
     }
-    let total: u64 = rows.iter().map(|r| r.3).sum();
-    let unknown = recording.unknown().len();
+    let total: u64 = rows.iter().map(|r| r.count).sum();
     let _ = write!(out, "{} distinct syscalls, {} calls", rows.len(), total);
+    let unknown = recording.unknown().len();
     if unknown > 0 {
         let _ = write!(out, ", {unknown} with no name in their ABI's table");
     }
     out.push('\n');
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

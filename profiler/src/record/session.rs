@@ -47,7 +47,10 @@ pub enum RecordError {
     #[error(transparent)]
     Tracer(#[from] TracerError),
     #[error("{what}: {source}")]
-    Io { what: &'static str, source: io::Error },
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
     #[error(transparent)]
     Write(#[from] WriteError),
 }
@@ -67,11 +70,17 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
 
 /// Records `options.command` and returns its exit code (128 + N when a signal killed it).
 /// `signals` must have been blocked before any other thread started.
-pub async fn record_command(options: &CommandOptions, signals: Signals) -> Result<i32, RecordError> {
+pub async fn record_command(
+    options: &CommandOptions,
+    signals: Signals,
+) -> Result<i32, RecordError> {
     if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
         return Err(RecordError::Privileges(cap));
     }
-    let (program, _) = options.command.split_first().expect("clap requires a command");
+    let (program, _) = options
+        .command
+        .split_first()
+        .expect("clap requires a command");
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
     let held = sys::spawn_held(&path, &options.command, &signals.original_mask)?;
 
@@ -92,7 +101,10 @@ pub async fn record_command(options: &CommandOptions, signals: Signals) -> Resul
     let pid = held.resume()?;
     info!("recording {} (pid {pid})", path.display());
 
-    let exited = poll_readable(sys::pidfd_open(pid).map_err(io_err("pidfd_open"))?, "polling the command")?;
+    let exited = poll_readable(
+        sys::pidfd_open(pid).map_err(io_err("pidfd_open"))?,
+        "polling the command",
+    )?;
     let signal_fd = poll_readable(signals, "polling signals")?;
 
     let status = loop {
@@ -140,7 +152,8 @@ pub async fn record_command(options: &CommandOptions, signals: Signals) -> Resul
 
 fn poll_readable<T: AsRawFd>(inner: T, what: &'static str) -> Result<AsyncFd<T>, RecordError> {
     // SAFETY: every `T` here owns its descriptor, which stays open while the AsyncFd holds it.
-    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(|err| io_err(what)(err.into_parts().1))
+    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }
+        .map_err(|err| io_err(what)(err.into_parts().1))
 }
 
 /// Keeps counting while descendants of the command still run, up to `limit`, or until a stop
@@ -177,13 +190,22 @@ async fn linger(
 fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
     let losses = tracer.losses()?;
     if losses.watch_full > 0 {
-        error!("{} child process(es) were not followed: the watch table was full", losses.watch_full);
+        error!(
+            "{} child process(es) were not followed: the watch table was full",
+            losses.watch_full
+        );
     }
     if losses.odd_full > 0 {
-        error!("{} calls with out-of-table syscall numbers were not kept: their table was full", losses.odd_full);
+        error!(
+            "{} calls with out-of-table syscall numbers were not kept: their table was full",
+            losses.odd_full
+        );
     }
     if losses.read_failed > 0 {
-        error!("{} kernel reads failed; some calls may be counted under the wrong ABI", losses.read_failed);
+        error!(
+            "{} kernel reads failed; some calls may be counted under the wrong ABI",
+            losses.read_failed
+        );
     }
     Ok(())
 }
