@@ -1,89 +1,163 @@
-//! Syscall names and numbers per ABI. x86_64 and i386 come from the `syscalls` crate's tables
+//! Syscall names and numbers per architecture. x86_64 and i386 come from the `syscalls` crate's tables
 //! (generated from the kernel's `syscall_*.tbl`); x32 shares x86_64's numbers below 512 and has
 //! its own entries from 512 on, listed here because the crate has no x32 table.
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-/// An ABI a syscall arrives through on an x86_64 kernel, named as libseccomp names the
-/// architecture that a filter must list to match it.
+/// A seccomp architecture, by libseccomp's name. On an x86_64 kernel a syscall arrives through
+/// one of three of them (x86_64, i386 via `int $0x80`, x32); profiles may name any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Abi {
+pub enum Arch {
     #[serde(rename = "SCMP_ARCH_X86_64")]
     X86_64,
     #[serde(rename = "SCMP_ARCH_X86")]
     X86,
     #[serde(rename = "SCMP_ARCH_X32")]
     X32,
+    #[serde(rename = "SCMP_ARCH_AARCH64")]
+    Aarch64,
+    #[serde(rename = "SCMP_ARCH_ARM")]
+    Arm,
+    #[serde(rename = "SCMP_ARCH_MIPS")]
+    Mips,
+    #[serde(rename = "SCMP_ARCH_MIPSEL")]
+    Mipsel,
+    #[serde(rename = "SCMP_ARCH_MIPS64")]
+    Mips64,
+    #[serde(rename = "SCMP_ARCH_MIPSEL64")]
+    Mipsel64,
+    #[serde(rename = "SCMP_ARCH_MIPS64N32")]
+    Mips64n32,
+    #[serde(rename = "SCMP_ARCH_MIPSEL64N32")]
+    Mipsel64n32,
+    #[serde(rename = "SCMP_ARCH_PPC")]
+    Ppc,
+    #[serde(rename = "SCMP_ARCH_PPC64")]
+    Ppc64,
+    #[serde(rename = "SCMP_ARCH_PPC64LE")]
+    Ppc64le,
+    #[serde(rename = "SCMP_ARCH_S390")]
+    S390,
+    #[serde(rename = "SCMP_ARCH_S390X")]
+    S390x,
+    #[serde(rename = "SCMP_ARCH_PARISC")]
+    Parisc,
+    #[serde(rename = "SCMP_ARCH_PARISC64")]
+    Parisc64,
+    #[serde(rename = "SCMP_ARCH_RISCV64")]
+    Riscv64,
+    #[serde(rename = "SCMP_ARCH_LOONGARCH64")]
+    Loongarch64,
+    #[serde(rename = "SCMP_ARCH_M68K")]
+    M68k,
+    #[serde(rename = "SCMP_ARCH_SH")]
+    Sh,
+    #[serde(rename = "SCMP_ARCH_SHEB")]
+    Sheb,
 }
 
-impl Abi {
-    pub const ALL: [Abi; 3] = [Abi::X86_64, Abi::X86, Abi::X32];
+impl Arch {
+    /// The ABIs the recorder tells apart on an x86_64 kernel, in the order of its count rows.
+    pub const RECORDED: [Arch; 3] = [Arch::X86_64, Arch::X86, Arch::X32];
 
-    /// The ABI's row in the eBPF `COUNTS` map.
-    pub fn index(self) -> u32 {
+    /// The ABI's row in the eBPF `COUNTS` map, for the ABIs the recorder tells apart.
+    pub fn index(self) -> Option<u32> {
         match self {
-            Abi::X86_64 => profiler_common::ABI_X86_64,
-            Abi::X86 => profiler_common::ABI_X86,
-            Abi::X32 => profiler_common::ABI_X32,
+            Arch::X86_64 => Some(profiler_common::ABI_X86_64),
+            Arch::X86 => Some(profiler_common::ABI_X86),
+            Arch::X32 => Some(profiler_common::ABI_X32),
+            _ => None,
         }
     }
 
-    pub fn from_index(index: u32) -> Option<Abi> {
-        Abi::ALL.into_iter().find(|abi| abi.index() == index)
+    pub fn from_index(index: u32) -> Option<Arch> {
+        Arch::RECORDED
+            .into_iter()
+            .find(|arch| arch.index() == Some(index))
     }
 
     /// libseccomp's name for the architecture (`SCMP_ARCH_…`).
-    pub fn scmp_arch(self) -> &'static str {
-        match self {
-            Abi::X86_64 => "SCMP_ARCH_X86_64",
-            Abi::X86 => "SCMP_ARCH_X86",
-            Abi::X32 => "SCMP_ARCH_X32",
-        }
+    pub fn scmp_name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .expect("every Arch has a serde name")
     }
 
-    /// Short name for tables.
+    /// Short name for tables and messages.
     pub fn short_name(self) -> &'static str {
         match self {
-            Abi::X86_64 => "x86_64",
-            Abi::X86 => "i386",
-            Abi::X32 => "x32",
+            Arch::X86_64 => "x86_64",
+            Arch::X86 => "i386",
+            Arch::X32 => "x32",
+            Arch::Aarch64 => "aarch64",
+            Arch::Arm => "arm",
+            Arch::Mips => "mips",
+            Arch::Mipsel => "mipsel",
+            Arch::Mips64 => "mips64",
+            Arch::Mipsel64 => "mipsel64",
+            Arch::Mips64n32 => "mips64n32",
+            Arch::Mipsel64n32 => "mipsel64n32",
+            Arch::Ppc => "ppc",
+            Arch::Ppc64 => "ppc64",
+            Arch::Ppc64le => "ppc64le",
+            Arch::S390 => "s390",
+            Arch::S390x => "s390x",
+            Arch::Parisc => "parisc",
+            Arch::Parisc64 => "parisc64",
+            Arch::Riscv64 => "riscv64",
+            Arch::Loongarch64 => "loongarch64",
+            Arch::M68k => "m68k",
+            Arch::Sh => "sh",
+            Arch::Sheb => "sheb",
         }
     }
 
-    /// The syscall's name in this ABI's table, if the number names one.
+    /// Whether this build has the architecture's syscall table.
+    pub fn has_table(self) -> bool {
+        matches!(self, Arch::X86_64 | Arch::X86 | Arch::X32 | Arch::Aarch64)
+    }
+
+    /// The syscall's name in this architecture's table, if the number names one.
     pub fn name(self, nr: u64) -> Option<&'static str> {
         let nr = usize::try_from(nr).ok()?;
         match self {
-            Abi::X86_64 => syscalls::x86_64::Sysno::new(nr).map(|s| s.name()),
-            Abi::X86 => syscalls::x86::Sysno::new(nr).map(|s| s.name()),
-            Abi::X32 if nr >= X32_FIRST_OWN => X32_OWN.get(nr - X32_FIRST_OWN).copied(),
+            Arch::X86_64 => syscalls::x86_64::Sysno::new(nr).map(|s| s.name()),
+            Arch::X86 => syscalls::x86::Sysno::new(nr).map(|s| s.name()),
+            Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr).map(|s| s.name()),
+            Arch::X32 if nr >= X32_FIRST_OWN => X32_OWN.get(nr - X32_FIRST_OWN).copied(),
             // Below 512, x32 uses x86_64's entries, except those it replaced with its own.
-            Abi::X32 => syscalls::x86_64::Sysno::new(nr)
+            Arch::X32 => syscalls::x86_64::Sysno::new(nr)
                 .map(|s| s.name())
                 .filter(|name| !X32_OWN.contains(name)),
+            _ => None,
         }
     }
 
-    /// The syscall's number in this ABI's table (without the x32 bit).
+    /// The syscall's number in this architecture's table (for x32 without the x32 bit).
     pub fn number(self, name: &str) -> Option<u64> {
         match self {
-            Abi::X86_64 => syscalls::x86_64::Sysno::from_str(name)
+            Arch::X86_64 => syscalls::x86_64::Sysno::from_str(name)
                 .ok()
                 .map(|s| s.id() as u64),
-            Abi::X86 => syscalls::x86::Sysno::from_str(name)
+            Arch::X86 => syscalls::x86::Sysno::from_str(name)
                 .ok()
                 .map(|s| s.id() as u64),
-            Abi::X32 => match X32_OWN.iter().position(|own| *own == name) {
+            Arch::Aarch64 => syscalls::aarch64::Sysno::from_str(name)
+                .ok()
+                .map(|s| s.id() as u64),
+            Arch::X32 => match X32_OWN.iter().position(|own| *own == name) {
                 Some(i) => Some((X32_FIRST_OWN + i) as u64),
                 None => syscalls::x86_64::Sysno::from_str(name)
                     .ok()
                     .map(|s| s.id() as u64),
             },
+            _ => None,
         }
     }
 
-    /// Every (number, name) of this ABI's table.
+    /// Every (number, name) of this architecture's table.
     pub fn table(self) -> Vec<(u64, &'static str)> {
         (0..profiler_common::SYSCALL_TABLE_SIZE as u64)
             .filter_map(|nr| self.name(nr).map(|name| (nr, name)))
@@ -91,7 +165,7 @@ impl Abi {
     }
 }
 
-impl fmt::Display for Abi {
+impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.short_name())
     }
@@ -146,36 +220,36 @@ mod tests {
     fn i386_numbers_use_the_i386_table() {
         // 64 is getppid on i386 but semget on x86_64: decoding with the wrong table is the
         // classic mistake.
-        assert_eq!(Abi::X86.name(64), Some("getppid"));
-        assert_eq!(Abi::X86_64.name(64), Some("semget"));
-        assert_eq!(Abi::X86_64.name(110), Some("getppid"));
+        assert_eq!(Arch::X86.name(64), Some("getppid"));
+        assert_eq!(Arch::X86_64.name(64), Some("semget"));
+        assert_eq!(Arch::X86_64.name(110), Some("getppid"));
     }
 
     #[test]
     fn x32_has_its_own_entries_and_drops_the_ones_it_replaced() {
-        assert_eq!(Abi::X32.name(520), Some("execve"));
-        assert_eq!(Abi::X32.name(547), Some("pwritev2"));
-        assert_eq!(Abi::X32.name(59), None, "x32 execve is 520, not 59");
-        assert_eq!(Abi::X32.name(0), Some("read"));
-        assert_eq!(Abi::X32.number("execve"), Some(520));
-        assert_eq!(Abi::X32.number("read"), Some(0));
+        assert_eq!(Arch::X32.name(520), Some("execve"));
+        assert_eq!(Arch::X32.name(547), Some("pwritev2"));
+        assert_eq!(Arch::X32.name(59), None, "x32 execve is 520, not 59");
+        assert_eq!(Arch::X32.name(0), Some("read"));
+        assert_eq!(Arch::X32.number("execve"), Some(520));
+        assert_eq!(Arch::X32.number("read"), Some(0));
     }
 
     #[test]
     fn names_and_numbers_round_trip() {
-        for abi in Abi::ALL {
-            let table = abi.table();
-            assert!(table.len() > 300, "{abi}: only {} entries", table.len());
+        for arch in Arch::RECORDED {
+            let table = arch.table();
+            assert!(table.len() > 300, "{arch}: only {} entries", table.len());
             for (nr, name) in table {
-                assert_eq!(abi.number(name), Some(nr), "{abi} {name}");
+                assert_eq!(arch.number(name), Some(nr), "{arch} {name}");
             }
         }
     }
 
     #[test]
     fn unknown_numbers_have_no_name() {
-        assert_eq!(Abi::X86_64.name(1000), None);
-        assert_eq!(Abi::X86_64.name(u64::MAX), None);
-        assert_eq!(Abi::X86_64.number("no_such_syscall"), None);
+        assert_eq!(Arch::X86_64.name(1000), None);
+        assert_eq!(Arch::X86_64.name(u64::MAX), None);
+        assert_eq!(Arch::X86_64.number("no_such_syscall"), None);
     }
 }

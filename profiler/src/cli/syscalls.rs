@@ -1,27 +1,29 @@
 use clap::{Args, ValueEnum};
-use profiler::syscalls::Abi;
+use profiler::syscalls::Arch;
 
-/// Print the syscall table profile uses for an ABI: number and name, one per line.
+/// Print the syscall table profile uses for an architecture: number and name, one per line.
 #[derive(Args)]
 #[command(after_help = "Examples:\n  profile syscalls --abi i386 | grep getppid")]
 pub struct SyscallsArgs {
-    #[arg(long, value_enum, default_value_t = AbiChoice::X86_64)]
-    abi: AbiChoice,
+    #[arg(long, value_enum, default_value_t = ArchChoice::X86_64)]
+    abi: ArchChoice,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum AbiChoice {
+enum ArchChoice {
     #[value(name = "x86_64")]
     X86_64,
     I386,
     X32,
+    Aarch64,
 }
 
 pub fn run(args: SyscallsArgs) -> anyhow::Result<i32> {
     let abi = match args.abi {
-        AbiChoice::X86_64 => Abi::X86_64,
-        AbiChoice::I386 => Abi::X86,
-        AbiChoice::X32 => Abi::X32,
+        ArchChoice::X86_64 => Arch::X86_64,
+        ArchChoice::I386 => Arch::X86,
+        ArchChoice::X32 => Arch::X32,
+        ArchChoice::Aarch64 => Arch::Aarch64,
     };
     let text: String = abi
         .table()

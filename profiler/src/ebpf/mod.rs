@@ -14,7 +14,7 @@ use profiler_common::{
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
-use crate::{record::Recording, syscalls::Abi};
+use crate::{record::Recording, syscalls::Arch};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/profiler"));
 
@@ -140,9 +140,12 @@ impl Tracer {
     pub fn recording(&self, slot: u32) -> Result<Recording, TracerError> {
         let mut recording = Recording::default();
         let counts: PerCpuArray<&MapData, SyscallCounts> = self.map("COUNTS")?;
-        for abi in Abi::ALL {
+        for abi in Arch::RECORDED {
             let per_cpu = counts
-                .get(&(slot * ABI_COUNT + abi.index()), 0)
+                .get(
+                    &(slot * ABI_COUNT + abi.index().expect("a recorded ABI")),
+                    0,
+                )
                 .map_err(|source| TracerError::Map {
                     name: "COUNTS",
                     source,
@@ -168,7 +171,7 @@ impl Tracer {
             if key.slot != slot {
                 continue;
             }
-            if let Some(abi) = Abi::from_index(key.abi) {
+            if let Some(abi) = Arch::from_index(key.abi) {
                 recording.add(abi, key.nr, per_cpu.iter().sum());
             }
         }

@@ -1,49 +1,143 @@
-//! The profile model: a seccomp allow-list shaped like the OCI runtime-spec's `linux.seccomp`
-//! object, which Docker, podman, runc, crun and the kubelet's Localhost profiles all read.
+//! The profile model: a seccomp policy shaped like the OCI runtime-spec's `linux.seccomp` object
+//! (which runc, crun, podman, Docker and the kubelet's Localhost profiles read), plus the Docker
+//! dialect's conditions (`archMap`, per-rule `includes`/`excludes`) until they are resolved for a
+//! target.
 use serde::{Deserialize, Serialize};
 
-use crate::syscalls::Abi;
+use crate::syscalls::Arch;
 
 /// errno glibc treats as "clone3 is not there" and falls back to clone on.
 pub const ENOSYS: u32 = 38;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub default_action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_errno_ret: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub architectures: Vec<Abi>,
+    pub architectures: Vec<Arch>,
+    /// Docker only: the architectures to add for each native architecture.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arch_map: Vec<ArchMapEntry>,
+    /// `SECCOMP_FILTER_FLAG_*` names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_metadata: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub syscalls: Vec<SyscallRule>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct ArchMapEntry {
+    pub architecture: Arch,
+    #[serde(default)]
+    pub sub_architectures: Vec<Arch>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SyscallRule {
     pub names: Vec<String>,
     pub action: Action,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno_ret: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Docker only: the rule applies only when all of these hold.
+    #[serde(default, skip_serializing_if = "Condition::is_empty")]
+    pub includes: Condition,
+    /// Docker only: the rule does not apply when any of these holds.
+    #[serde(default, skip_serializing_if = "Condition::is_empty")]
+    pub excludes: Condition,
+}
+
+/// Docker's per-rule conditions on the target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_kernel: Option<String>,
+}
+
+impl Condition {
+    pub fn is_empty(&self) -> bool {
+        *self == Condition::default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArgCondition {
+    pub index: u32,
+    pub value: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub value_two: u64,
+    pub op: ArgOp,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ArgOp {
+    #[serde(rename = "SCMP_CMP_NE")]
+    NotEqual,
+    #[serde(rename = "SCMP_CMP_LT")]
+    LessThan,
+    #[serde(rename = "SCMP_CMP_LE")]
+    LessOrEqual,
+    #[serde(rename = "SCMP_CMP_EQ")]
+    Equal,
+    #[serde(rename = "SCMP_CMP_GE")]
+    GreaterOrEqual,
+    #[serde(rename = "SCMP_CMP_GT")]
+    GreaterThan,
+    #[serde(rename = "SCMP_CMP_MASKED_EQ")]
+    MaskedEqual,
 }
 
 /// Seccomp actions, by their libseccomp names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Action {
     #[serde(rename = "SCMP_ACT_ALLOW")]
     Allow,
+    #[default]
     #[serde(rename = "SCMP_ACT_ERRNO")]
     Errno,
     #[serde(rename = "SCMP_ACT_KILL_PROCESS")]
     KillProcess,
+    #[serde(rename = "SCMP_ACT_KILL_THREAD")]
+    KillThread,
+    /// libseccomp's old name for KILL_THREAD.
+    #[serde(rename = "SCMP_ACT_KILL")]
+    Kill,
+    #[serde(rename = "SCMP_ACT_TRAP")]
+    Trap,
     #[serde(rename = "SCMP_ACT_LOG")]
     Log,
+    #[serde(rename = "SCMP_ACT_TRACE")]
+    Trace,
+    #[serde(rename = "SCMP_ACT_NOTIFY")]
+    Notify,
 }
 
 impl Profile {
     /// The canonical text of a profile: pretty JSON with a final newline. Field order is fixed
-    /// by the struct and rules are built sorted, so equal profiles give equal bytes.
+    /// by the struct, so equal profiles give equal bytes.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a profile always serialises");
         text.push('\n');

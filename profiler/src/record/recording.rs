@@ -3,20 +3,20 @@ use std::collections::BTreeMap;
 
 use crate::{
     profile::{Action, Profile, SyscallRule, ENOSYS},
-    syscalls::Abi,
+    syscalls::Arch,
 };
 
 /// Syscall counts by ABI and number, summed over CPUs and processes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recording {
-    pub counts: BTreeMap<(Abi, u64), u64>,
+    pub counts: BTreeMap<(Arch, u64), u64>,
 }
 
 /// A counted syscall whose number has no name in its ABI's table. It cannot be allowed by name,
 /// so it is reported rather than dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownSyscall {
-    pub abi: Abi,
+    pub abi: Arch,
     pub nr: u64,
     pub count: u64,
 }
@@ -33,7 +33,7 @@ pub enum DefaultAction {
 }
 
 impl Recording {
-    pub fn add(&mut self, abi: Abi, nr: u64, count: u64) {
+    pub fn add(&mut self, abi: Arch, nr: u64, count: u64) {
         if count > 0 {
             *self.counts.entry((abi, nr)).or_default() += count;
         }
@@ -44,8 +44,8 @@ impl Recording {
     }
 
     /// The ABIs seen, in a fixed order.
-    pub fn abis(&self) -> Vec<Abi> {
-        let mut abis: Vec<Abi> = self.counts.keys().map(|(abi, _)| *abi).collect();
+    pub fn abis(&self) -> Vec<Arch> {
+        let mut abis: Vec<Arch> = self.counts.keys().map(|(abi, _)| *abi).collect();
         abis.dedup();
         abis
     }
@@ -78,7 +78,7 @@ impl Recording {
             syscalls.push(SyscallRule {
                 names,
                 action: Action::Allow,
-                errno_ret: None,
+                ..SyscallRule::default()
             });
         }
         if needs_clone3_fallback {
@@ -86,6 +86,7 @@ impl Recording {
                 names: vec!["clone3".to_owned()],
                 action: Action::Errno,
                 errno_ret: Some(ENOSYS),
+                ..SyscallRule::default()
             });
         }
 
@@ -96,13 +97,14 @@ impl Recording {
         };
         let mut architectures = self.abis();
         if architectures.is_empty() {
-            architectures.push(Abi::X86_64);
+            architectures.push(Arch::X86_64);
         }
         Profile {
             default_action,
             default_errno_ret,
             architectures,
             syscalls,
+            ..Profile::default()
         }
     }
 }
@@ -111,7 +113,7 @@ impl Recording {
 mod tests {
     use super::*;
 
-    fn recording(entries: &[(Abi, u64, u64)]) -> Recording {
+    fn recording(entries: &[(Arch, u64, u64)]) -> Recording {
         let mut r = Recording::default();
         for &(abi, nr, count) in entries {
             r.add(abi, nr, count);
@@ -122,9 +124,9 @@ mod tests {
     #[test]
     fn profile_allows_sorted_names_and_adds_the_clone3_fallback() {
         let r = recording(&[
-            (Abi::X86_64, 59, 1),
-            (Abi::X86_64, 0, 10),
-            (Abi::X86_64, 231, 1),
+            (Arch::X86_64, 59, 1),
+            (Arch::X86_64, 0, 10),
+            (Arch::X86_64, 231, 1),
         ]);
         let json = r.to_profile(DefaultAction::Errno(1)).to_json();
         let expected = r#"{
@@ -157,7 +159,7 @@ mod tests {
 
     #[test]
     fn observed_clone3_is_allowed_without_the_fallback() {
-        let r = recording(&[(Abi::X86_64, 435, 2)]);
+        let r = recording(&[(Arch::X86_64, 435, 2)]);
         let p = r.to_profile(DefaultAction::Kill);
         assert_eq!(p.default_action, Action::KillProcess);
         assert_eq!(p.default_errno_ret, None);
@@ -167,9 +169,9 @@ mod tests {
 
     #[test]
     fn architectures_are_the_abis_seen() {
-        let r = recording(&[(Abi::X86, 64, 1000), (Abi::X86_64, 110, 1)]);
+        let r = recording(&[(Arch::X86, 64, 1000), (Arch::X86_64, 110, 1)]);
         let p = r.to_profile(DefaultAction::Log);
-        assert_eq!(p.architectures, [Abi::X86_64, Abi::X86]);
+        assert_eq!(p.architectures, [Arch::X86_64, Arch::X86]);
         assert_eq!(p.default_action, Action::Log);
         // i386 64 is getppid; it must not show up as x86_64's semget.
         assert_eq!(p.syscalls[0].names, ["getppid"]);
@@ -177,11 +179,11 @@ mod tests {
 
     #[test]
     fn unknown_numbers_are_reported_not_named() {
-        let r = recording(&[(Abi::X86_64, 999, 3), (Abi::X86_64, 0, 1)]);
+        let r = recording(&[(Arch::X86_64, 999, 3), (Arch::X86_64, 0, 1)]);
         assert_eq!(
             r.unknown(),
             [UnknownSyscall {
-                abi: Abi::X86_64,
+                abi: Arch::X86_64,
                 nr: 999,
                 count: 3
             }]
@@ -194,7 +196,7 @@ mod tests {
 
     #[test]
     fn zero_counts_are_not_recorded() {
-        let r = recording(&[(Abi::X86_64, 0, 0)]);
+        let r = recording(&[(Arch::X86_64, 0, 0)]);
         assert!(r.is_empty());
     }
 }

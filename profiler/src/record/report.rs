@@ -11,7 +11,7 @@ struct Row {
 }
 
 pub fn render(recording: &Recording) -> String {
-    let mut rows: Vec<(crate::syscalls::Abi, Row)> = recording
+    let mut rows: Vec<(crate::syscalls::Arch, Row)> = recording
         .counts
         .iter()
         .map(|(&(abi, nr), &count)| {
@@ -74,15 +74,15 @@ pub fn render(recording: &Recording) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscalls::Abi;
+    use crate::syscalls::Arch;
 
     #[test]
     fn table_is_aligned_and_sorted() {
         let mut r = Recording::default();
-        r.add(Abi::X86_64, 0, 5);
-        r.add(Abi::X86_64, 59, 1);
-        r.add(Abi::X86_64, 999, 2);
-        r.add(Abi::X86, 64, 1000);
+        r.add(Arch::X86_64, 0, 5);
+        r.add(Arch::X86_64, 59, 1);
+        r.add(Arch::X86_64, 999, 2);
+        r.add(Arch::X86, 64, 1000);
         assert_eq!(
             render(&r),
             "\
