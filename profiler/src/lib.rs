@@ -1,7 +1,10 @@
 //! profile: learn the syscalls a program makes with eBPF and turn them into seccomp profiles.
+pub mod child;
 pub mod ebpf;
+pub mod enforce;
 pub mod output;
 pub mod profile;
 pub mod record;
+pub mod seccomp;
 pub mod sys;
 pub mod syscalls;

@@ -10,6 +10,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Record(args) => cli::record::run(args),
+        Command::Run(args) => cli::run::run(args),
+        Command::Compile(args) => cli::compile::run(args),
+        Command::Check(args) => cli::check::run(args),
+        Command::Export(args) => cli::export::run(args),
         Command::Syscalls(args) => cli::syscalls::run(args),
     };
     match result {

@@ -19,6 +19,8 @@ pub enum CommandError {
     NotExecutable { program: String, source: io::Error },
     #[error("{0}: argument contains a NUL byte")]
     Nul(String),
+    #[error("{program}: cannot prepare the process before exec: {source}")]
+    Prepare { program: String, source: io::Error },
 }
 
 impl CommandError {
@@ -26,7 +28,9 @@ impl CommandError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CommandError::NotFound(_) => 127,
-            CommandError::NotExecutable { .. } | CommandError::Nul(_) => 126,
+            CommandError::NotExecutable { .. }
+            | CommandError::Nul(_)
+            | CommandError::Prepare { .. } => 126,
         }
     }
 }
@@ -78,7 +82,6 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
 /// A forked child stopped by its own SIGSTOP, just before it execs the command.
 pub struct HeldChild {
     pid: libc::pid_t,
-    /// Read end of a close-on-exec pipe: EOF means the exec happened, 4 bytes are its errno.
     exec_status: OwnedFd,
     program: String,
 }
@@ -91,6 +94,57 @@ pub fn spawn_held(
     args: &[OsString],
     child_mask: &libc::sigset_t,
 ) -> Result<HeldChild, CommandError> {
+    let (pid, exec_status) = fork_exec(path, args, child_mask, || {
+        // SAFETY: async-signal-safe calls only.
+        unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+        Ok(())
+    })?;
+    let program = path.display().to_string();
+    let mut status = 0;
+    loop {
+        // SAFETY: plain waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+        if r == pid && libc::WIFSTOPPED(status) {
+            break;
+        }
+        if r == pid || (r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
+            return Err(CommandError::NotExecutable {
+                program,
+                source: io::Error::other("the child died before it could exec"),
+            });
+        }
+    }
+    Ok(HeldChild {
+        pid,
+        exec_status,
+        program,
+    })
+}
+
+/// Forks a child that restores `child_mask`, runs `prepare` (which must only make
+/// async-signal-safe calls, e.g. installing a seccomp filter) and execs `path`. Returns once
+/// the exec has happened.
+pub fn spawn_prepared(
+    path: &Path,
+    args: &[OsString],
+    child_mask: &libc::sigset_t,
+    prepare: impl Fn() -> Result<(), i32>,
+) -> Result<libc::pid_t, CommandError> {
+    let (pid, exec_status) = fork_exec(path, args, child_mask, prepare)?;
+    wait_for_exec(pid, &exec_status, path.display().to_string())?;
+    Ok(pid)
+}
+
+/// What the child reports through its close-on-exec pipe when it fails before the exec.
+const STAGE_PREPARE: u8 = 1;
+const STAGE_EXEC: u8 = 2;
+
+fn fork_exec(
+    path: &Path,
+    args: &[OsString],
+    child_mask: &libc::sigset_t,
+    prepare: impl Fn() -> Result<(), i32>,
+) -> Result<(libc::pid_t, OwnedFd), CommandError> {
     let program = path.display().to_string();
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| CommandError::Nul(program.clone()))?;
@@ -120,36 +174,57 @@ pub fn spawn_held(
         return Err(not_executable(io::Error::last_os_error()));
     }
     if pid == 0 {
+        let report = |stage: u8, errno: i32| -> ! {
+            let mut msg = [0u8; 5];
+            msg[0] = stage;
+            msg[1..].copy_from_slice(&errno.to_ne_bytes());
+            // SAFETY: write and _exit are async-signal-safe.
+            unsafe {
+                libc::write(write_end.as_raw_fd(), msg.as_ptr().cast(), msg.len());
+                libc::_exit(127)
+            }
+        };
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, child_mask, std::ptr::null_mut());
-            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+        if let Err(errno) = prepare() {
+            report(STAGE_PREPARE, errno);
+        }
+        unsafe {
             extern "C" {
                 static environ: *const *const libc::c_char;
             }
             libc::execve(c_path.as_ptr(), argv.as_ptr(), environ);
-            let errno = *libc::__errno_location();
-            libc::write(write_end.as_raw_fd(), (&errno as *const i32).cast(), 4);
-            libc::_exit(127);
+            report(STAGE_EXEC, *libc::__errno_location());
         }
     }
     drop(write_end);
-    let mut status = 0;
-    loop {
-        // SAFETY: plain waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
-        if r == pid && libc::WIFSTOPPED(status) {
-            break;
+    Ok((pid, read_end))
+}
+
+/// Reads the child's report: EOF means the exec happened.
+fn wait_for_exec(
+    pid: libc::pid_t,
+    exec_status: &OwnedFd,
+    program: String,
+) -> Result<(), CommandError> {
+    let mut msg = [0u8; 5];
+    let n = loop {
+        // SAFETY: reading into a 5-byte buffer.
+        let n = unsafe { libc::read(exec_status.as_raw_fd(), msg.as_mut_ptr().cast(), msg.len()) };
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break n;
         }
-        if r == pid || (r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
-            return Err(not_executable(io::Error::other(
-                "the child died before it could exec",
-            )));
-        }
+    };
+    if n != 5 {
+        return Ok(());
     }
-    Ok(HeldChild {
-        pid,
-        exec_status: read_end,
-        program,
+    reap(pid);
+    let source = io::Error::from_raw_os_error(i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]));
+    Err(match (msg[0], source.kind()) {
+        (STAGE_PREPARE, _) => CommandError::Prepare { program, source },
+        (_, io::ErrorKind::NotFound) => CommandError::NotFound(program),
+        _ => CommandError::NotExecutable { program, source },
     })
 }
 
@@ -162,26 +237,7 @@ impl HeldChild {
     pub fn resume(self) -> Result<libc::pid_t, CommandError> {
         // SAFETY: signalling our own stopped child.
         unsafe { libc::kill(self.pid, libc::SIGCONT) };
-        let mut errno = [0u8; 4];
-        let n = loop {
-            // SAFETY: reading into a 4-byte buffer.
-            let n =
-                unsafe { libc::read(self.exec_status.as_raw_fd(), errno.as_mut_ptr().cast(), 4) };
-            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                break n;
-            }
-        };
-        if n == 4 {
-            let source = io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
-            reap(self.pid);
-            return Err(match source.kind() {
-                io::ErrorKind::NotFound => CommandError::NotFound(self.program),
-                _ => CommandError::NotExecutable {
-                    program: self.program,
-                    source,
-                },
-            });
-        }
+        wait_for_exec(self.pid, &self.exec_status, self.program)?;
         Ok(self.pid)
     }
 

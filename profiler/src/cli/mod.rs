@@ -1,5 +1,9 @@
 //! Command-line definitions, one file per subcommand.
+pub mod check;
+pub mod compile;
+pub mod export;
 pub mod record;
+pub mod run;
 pub mod syscalls;
 
 use clap::{Parser, Subcommand};
@@ -24,5 +28,9 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     Record(record::RecordArgs),
+    Run(run::RunArgs),
+    Compile(compile::CompileArgs),
+    Check(check::CheckArgs),
+    Export(export::ExportArgs),
     Syscalls(syscalls::SyscallsArgs),
 }

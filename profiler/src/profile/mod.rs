@@ -2,7 +2,15 @@
 //! (which runc, crun, podman, Docker and the kubelet's Localhost profiles read), plus the Docker
 //! dialect's conditions (`archMap`, per-rule `includes`/`excludes`) until they are resolved for a
 //! target.
+pub mod parse;
+pub mod resolve;
+
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
+
+pub use parse::{parse, Dialect, ParseError, Parsed};
+pub use resolve::{check_names, resolve, NameCheck, ResolveError, Target, UnknownNames};
 
 use crate::syscalls::Arch;
 
@@ -142,5 +150,50 @@ impl Profile {
         let mut text = serde_json::to_string_pretty(self).expect("a profile always serialises");
         text.push('\n');
         text
+    }
+
+    /// The canonical form: names sorted and each once within a rule, architectures each once
+    /// (first place kept), empty comments dropped; rule order, argument order and everything
+    /// else as given (order between rules never changes a decision, as libseccomp ranks
+    /// overlapping rules by action, not position). Idempotent, so parse → canonical → write →
+    /// parse gives the same profile and writing twice gives the same bytes.
+    pub fn canonicalize(&mut self) {
+        let mut seen = Vec::with_capacity(self.architectures.len());
+        self.architectures.retain(|arch| {
+            let first = !seen.contains(arch);
+            seen.push(*arch);
+            first
+        });
+        for rule in &mut self.syscalls {
+            rule.names.sort();
+            rule.names.dedup();
+            if rule.comment.as_deref() == Some("") {
+                rule.comment = None;
+            }
+        }
+    }
+
+    /// [`Profile::canonicalize`]d, as JSON ([`Profile::to_json`]).
+    pub fn to_canonical_json(&self) -> String {
+        let mut canonical = self.clone();
+        canonical.canonicalize();
+        canonical.to_json()
+    }
+
+    /// Whether the profile uses Docker-only fields (`archMap`, `includes`, `excludes`,
+    /// `comment`), which runc and crun ignore and [`resolve`] removes.
+    pub fn has_docker_fields(&self) -> bool {
+        !self.arch_map.is_empty()
+            || self.syscalls.iter().any(|rule| {
+                rule.comment.is_some() || !rule.includes.is_empty() || !rule.excludes.is_empty()
+            })
+    }
+
+    /// Every syscall name the rules mention, sorted, each once.
+    pub fn names(&self) -> BTreeSet<&str> {
+        self.syscalls
+            .iter()
+            .flat_map(|rule| rule.names.iter().map(String::as_str))
+            .collect()
     }
 }

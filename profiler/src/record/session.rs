@@ -1,15 +1,13 @@
 //! Drives a recording of a command: start it held, watch it, let it exec, wait for it and its
 //! descendants, then write what they did.
-use std::{ffi::OsString, io, os::fd::AsRawFd, path::PathBuf, time::Duration};
+use std::{ffi::OsString, io, path::PathBuf, time::Duration};
 
 use log::{error, info, warn};
-use tokio::{
-    io::{unix::AsyncFd, Interest},
-    time::Instant,
-};
+use tokio::{io::unix::AsyncFd, time::Instant};
 
 use super::{recording::DefaultAction, report, Recording};
 use crate::{
+    child,
     ebpf::{Tracer, TracerError, KERNEL_BTF},
     output::{self, WriteError},
     sys::{self, CommandError, Signals},
@@ -96,36 +94,18 @@ pub async fn record_command(
     };
     let mut logger = tracer
         .logger()
-        .map(|logger| poll_readable(logger, "polling the eBPF log"))
-        .transpose()?;
+        .map(child::poll_readable)
+        .transpose()
+        .map_err(io_err("polling the eBPF log"))?;
     let pid = held.resume()?;
     info!("recording {} (pid {pid})", path.display());
 
-    let exited = poll_readable(
-        sys::pidfd_open(pid).map_err(io_err("pidfd_open"))?,
-        "polling the command",
-    )?;
-    let signal_fd = poll_readable(signals, "polling signals")?;
-
+    let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
+    let wait = child::wait(pid, &signal_fd);
+    tokio::pin!(wait);
     let status = loop {
         tokio::select! {
-            guard = exited.readable() => {
-                let mut guard = guard.map_err(io_err("polling the command"))?;
-                if let Some(status) = sys::try_wait(pid).map_err(io_err("waitpid"))? {
-                    break status;
-                }
-                guard.clear_ready();
-            }
-            guard = signal_fd.readable() => {
-                let mut guard = guard.map_err(io_err("polling signals"))?;
-                while let Some(sig) = signal_fd.get_ref().read().map_err(io_err("reading signals"))? {
-                    // A terminal's ^C already reached the command through its process group.
-                    if !sig.from_kernel {
-                        sys::send_signal(pid, sig.signo);
-                    }
-                }
-                guard.clear_ready();
-            }
+            status = &mut wait => break status.map_err(io_err("waiting for the command"))?,
             Some(guard) = async { Some(logger.as_mut()?.readable_mut().await) } => {
                 let mut guard = guard.map_err(io_err("polling the eBPF log"))?;
                 guard.get_inner_mut().flush();
@@ -148,12 +128,6 @@ pub async fn record_command(
     };
     output::emit(options.output.as_deref(), &text)?;
     Ok(sys::exit_code(status))
-}
-
-fn poll_readable<T: AsRawFd>(inner: T, what: &'static str) -> Result<AsyncFd<T>, RecordError> {
-    // SAFETY: every `T` here owns its descriptor, which stays open while the AsyncFd holds it.
-    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }
-        .map_err(|err| io_err(what)(err.into_parts().1))
 }
 
 /// Keeps counting while descendants of the command still run, up to `limit`, or until a stop

@@ -1,0 +1,68 @@
+use std::{ffi::OsString, path::PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use profiler::{enforce, seccomp, sys::Signals};
+
+use super::check::{load, TargetArgs};
+
+/// Run a command confined by a profile: compile it, install it with seccomp, exec.
+#[derive(Args)]
+#[command(after_help = "\
+Examples:
+  profile run --profile app.json -- ./app --flag
+  profile run --profile /usr/share/containers/seccomp.json -- ls /
+
+The command's exit status becomes profile's (128+N when signal N killed it).")]
+pub struct RunArgs {
+    /// The profile (any dialect `profile check` reads).
+    #[arg(long, value_name = "FILE")]
+    profile: PathBuf,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    // Before the runtime exists, so that no thread has the stop signals unblocked.
+    let signals = Signals::block().context("blocking signals")?;
+    let checked = match load(&args.profile, &args.target) {
+        Ok(checked) => checked,
+        Err(message) => {
+            log::error!("{message}");
+            return Ok(2);
+        }
+    };
+    let prepared = seccomp::compile(&checked.resolved, checked.target.arch)
+        .map_err(|err| err.to_string())
+        .and_then(|program| {
+            let flags =
+                enforce::filter_flags(&checked.resolved.flags).map_err(|err| err.to_string())?;
+            Ok((program, flags))
+        });
+    let (program, flags) = match prepared {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            log::error!("{}: {message}", args.profile.display());
+            return Ok(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    match runtime.block_on(enforce::run_command(
+        &program,
+        flags,
+        &args.command,
+        signals,
+    )) {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            log::error!("{err}");
+            Ok(err.exit_code())
+        }
+    }
+}

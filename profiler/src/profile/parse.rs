@@ -1,0 +1,1157 @@
+//! Reading every seccomp profile dialect into the one model:
+//!
+//! - OCI runtime-spec `linux.seccomp` (runc, crun, the kubelet's Localhost profiles), as a bare
+//!   object or inside a whole `config.json`;
+//! - Docker/moby JSON: `archMap`, per-rule `includes`/`excludes` (`caps`, `arches`, `minKernel`),
+//!   `comment`, and the deprecated singular `name`;
+//! - containers/common (podman, CRI-O): string `defaultErrno` and per-rule `errno` ("ENOSYS",
+//!   "EPERM"), mapped to numbers.
+//!
+//! Errors say where: syntax errors with `file:line:column`, schema errors with the JSON path
+//! (`app.json: syscalls[3].args[0].op: unknown operator "SCMP_CMP_FOO"`). Unknown fields are
+//! ignored, as runc, crun, moby and podman ignore them, but each one is reported as a warning.
+use std::fmt;
+
+use serde::{de, Deserialize, Deserializer};
+
+use super::{Action, ArchMapEntry, ArgCondition, ArgOp, Condition, Profile, SyscallRule};
+use crate::syscalls::Arch;
+
+/// Which dialect a file was written in, judged by the fields it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Only runtime-spec fields.
+    Oci,
+    /// moby's fields: `archMap`, `includes`/`excludes`, `comment`, or singular `name`.
+    Docker,
+    /// containers/common's string `defaultErrno`/`errno` (possibly with moby's fields too).
+    Containers,
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dialect::Oci => "oci",
+            Dialect::Docker => "docker",
+            Dialect::Containers => "containers",
+        })
+    }
+}
+
+/// A profile as read, with what was odd about it.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    pub profile: Profile,
+    /// Each names the file and, where it applies, the JSON path.
+    pub warnings: Vec<String>,
+    pub dialect: Dialect,
+    /// The profile was the `linux.seccomp` object of a whole OCI `config.json`.
+    pub embedded: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not JSON at all.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// JSON, but not a seccomp profile. `path` is `syscalls[3].args[0].op`-style, `.` for the
+    /// top level; `line`/`column` are 0 when not known (e.g. a check across fields).
+    #[error("{file}: {}{message}{}", path_prefix(path), position(*line, *column))]
+    Schema {
+        file: String,
+        path: String,
+        message: String,
+        line: usize,
+        column: usize,
+    },
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+fn position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line}, column {column})")
+    }
+}
+
+impl ParseError {
+    fn schema(file: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        ParseError::Schema {
+            file: file.to_owned(),
+            path: path.into(),
+            message: message.into(),
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
+/// Reads a profile in any dialect. `source` names the input in messages (a file name).
+pub fn parse(text: &str, source: &str) -> Result<Parsed, ParseError> {
+    // A first pass as plain JSON gives syntax errors their line and column whatever the shape,
+    // and shows whether this is a whole config.json.
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| json_error(source, "", &err, None))?;
+    let mut ignored = Vec::new();
+    let (raw, prefix) = match embedded_seccomp(&value) {
+        Some(Embedded::Found(inner)) => (
+            deserialize(inner.clone(), source, "linux.seccomp", &mut ignored)?,
+            "linux.seccomp",
+        ),
+        Some(Embedded::Missing) => {
+            return Err(ParseError::schema(
+                source,
+                "linux.seccomp",
+                "this OCI config.json has no seccomp profile",
+            ))
+        }
+        None => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            (deserialize(&mut de, source, "", &mut ignored)?, "")
+        }
+    };
+    let mut warnings: Vec<String> = ignored
+        .into_iter()
+        .map(|path| {
+            format!(
+                "{source}: {}: unknown field, ignored (runc and crun ignore it too)",
+                join(prefix, &path)
+            )
+        })
+        .collect();
+    let (profile, dialect) = convert(raw, source, prefix, &mut warnings)?;
+    Ok(Parsed {
+        profile,
+        warnings,
+        dialect,
+        embedded: !prefix.is_empty(),
+    })
+}
+
+enum Embedded<'a> {
+    Found(&'a serde_json::Value),
+    Missing,
+}
+
+/// A whole OCI `config.json` (it has `ociVersion` or `linux` and none of a profile's fields).
+fn embedded_seccomp(value: &serde_json::Value) -> Option<Embedded<'_>> {
+    let object = value.as_object()?;
+    let looks_like_config = (object.contains_key("ociVersion") || object.contains_key("linux"))
+        && !object.contains_key("defaultAction")
+        && !object.contains_key("syscalls");
+    if !looks_like_config {
+        return None;
+    }
+    Some(match value.pointer("/linux/seccomp") {
+        Some(inner) if !inner.is_null() => Embedded::Found(inner),
+        _ => Embedded::Missing,
+    })
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty() || path == ".") {
+        (true, _) => path.to_owned(),
+        (false, true) => prefix.to_owned(),
+        (false, false) if path.starts_with('[') => format!("{prefix}{path}"),
+        (false, false) => format!("{prefix}.{path}"),
+    }
+}
+
+fn deserialize<'de, D>(
+    de: D,
+    source: &str,
+    prefix: &str,
+    ignored: &mut Vec<String>,
+) -> Result<RawProfile, ParseError>
+where
+    D: Deserializer<'de, Error = serde_json::Error>,
+{
+    let mut track = serde_path_to_error::Track::new();
+    let result = {
+        let de = serde_path_to_error::Deserializer::new(de, &mut track);
+        let mut note = |path: serde_ignored::Path| ignored.push(ignored_path(&path));
+        let de = serde_ignored::Deserializer::new(de, &mut note);
+        RawProfile::deserialize(de)
+    };
+    result.map_err(|err| {
+        let path = track.path().to_string();
+        json_error(source, &join(prefix, &path), &err, Some(()))
+    })
+}
+
+/// Turns a serde_json error into ours; `schema` is `Some` once the text is known to be JSON.
+fn json_error(source: &str, path: &str, err: &serde_json::Error, schema: Option<()>) -> ParseError {
+    // serde_json appends " at line L column C" to its messages; we place the position ourselves.
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+    match (err.classify(), schema) {
+        (serde_json::error::Category::Data, Some(())) => ParseError::Schema {
+            file: source.to_owned(),
+            path: path.to_owned(),
+            message,
+            line: err.line(),
+            column: err.column(),
+        },
+        _ => ParseError::Syntax {
+            file: source.to_owned(),
+            line: err.line(),
+            column: err.column(),
+            message,
+        },
+    }
+}
+
+/// serde_ignored's path in the `syscalls[3].foo` form of our messages.
+fn ignored_path(path: &serde_ignored::Path) -> String {
+    match path {
+        serde_ignored::Path::Root => String::new(),
+        serde_ignored::Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        serde_ignored::Path::Map { parent, key } => {
+            let parent = ignored_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}
+
+// ---- The superset of every dialect, as written. -------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "a seccomp profile (a JSON object)"
+)]
+struct RawProfile {
+    #[serde(deserialize_with = "de_action")]
+    default_action: Action,
+    #[serde(default)]
+    default_errno_ret: Option<u32>,
+    #[serde(default, deserialize_with = "de_errno_name")]
+    default_errno: Option<u32>,
+    #[serde(default, deserialize_with = "de_arches")]
+    architectures: Vec<Arch>,
+    #[serde(default, deserialize_with = "nullable")]
+    arch_map: Vec<RawArchMap>,
+    #[serde(default, deserialize_with = "de_flags")]
+    flags: Vec<String>,
+    #[serde(default)]
+    listener_path: Option<String>,
+    #[serde(default)]
+    listener_metadata: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    syscalls: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "an archMap entry ({\"architecture\": …, \"subArchitectures\": […]})"
+)]
+struct RawArchMap {
+    #[serde(deserialize_with = "de_arch")]
+    architecture: Arch,
+    #[serde(default, deserialize_with = "de_arches")]
+    sub_architectures: Vec<Arch>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a syscall rule (a JSON object)")]
+struct RawRule {
+    #[serde(default, deserialize_with = "nullable")]
+    names: Vec<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(deserialize_with = "de_action")]
+    action: Action,
+    #[serde(default)]
+    errno_ret: Option<u32>,
+    #[serde(default, deserialize_with = "de_errno_name")]
+    errno: Option<u32>,
+    #[serde(default, deserialize_with = "nullable")]
+    args: Vec<RawArg>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    includes: RawCondition,
+    #[serde(default, deserialize_with = "nullable")]
+    excludes: RawCondition,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "an argument condition (a JSON object)"
+)]
+struct RawArg {
+    index: u32,
+    value: u64,
+    #[serde(default)]
+    value_two: u64,
+    #[serde(deserialize_with = "de_op")]
+    op: ArgOp,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "a condition (caps, arches, minKernel)"
+)]
+struct RawCondition {
+    #[serde(default, deserialize_with = "nullable")]
+    caps: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    arches: Vec<String>,
+    #[serde(default, deserialize_with = "de_min_kernel")]
+    min_kernel: Option<String>,
+}
+
+/// `null` reads as the empty value, as Go's encoding/json reads it.
+fn nullable<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
+}
+
+/// Reads a string with the model's serde names, with our own message for an unknown one.
+fn by_name<'de, D, T>(de: D, what: &str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let name = String::deserialize(de)?;
+    serde_json::from_value(serde_json::Value::String(name.clone()))
+        .map_err(|_| de::Error::custom(format!("unknown {what} {name:?}")))
+}
+
+fn de_action<'de, D: Deserializer<'de>>(de: D) -> Result<Action, D::Error> {
+    by_name(de, "action")
+}
+
+fn de_op<'de, D: Deserializer<'de>>(de: D) -> Result<ArgOp, D::Error> {
+    by_name(de, "operator")
+}
+
+fn de_arch<'de, D: Deserializer<'de>>(de: D) -> Result<Arch, D::Error> {
+    by_name(de, "architecture")
+}
+
+fn de_arches<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<Arch>, D::Error> {
+    struct Arches;
+    impl<'de> de::Visitor<'de> for Arches {
+        type Value = Vec<Arch>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of SCMP_ARCH_* names")
+        }
+        fn visit_unit<E>(self) -> Result<Vec<Arch>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E>(self) -> Result<Vec<Arch>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Vec<Arch>, D::Error> {
+            de.deserialize_seq(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Arch>, A::Error> {
+            let mut arches = Vec::new();
+            while let Some(ArchName(arch)) = seq.next_element()? {
+                arches.push(arch);
+            }
+            Ok(arches)
+        }
+    }
+    de.deserialize_option(Arches)
+}
+
+struct ArchName(Arch);
+
+impl<'de> Deserialize<'de> for ArchName {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de_arch(de).map(ArchName)
+    }
+}
+
+/// The runtime-spec's `SeccompFlag` values.
+pub const FLAGS: [&str; 4] = [
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+fn de_flags<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    let flags: Vec<String> = nullable(de)?;
+    match flags.iter().find(|flag| !FLAGS.contains(&flag.as_str())) {
+        Some(flag) => Err(de::Error::custom(format!(
+            "unknown flag {flag:?} (known: {})",
+            FLAGS.join(", ")
+        ))),
+        None => Ok(flags),
+    }
+}
+
+fn de_errno_name<'de, D: Deserializer<'de>>(de: D) -> Result<Option<u32>, D::Error> {
+    let Some(name) = Option::<String>::deserialize(de)? else {
+        return Ok(None);
+    };
+    if name.is_empty() {
+        return Ok(None);
+    }
+    errno_number(&name)
+        .map(Some)
+        .ok_or_else(|| de::Error::custom(format!("unknown errno name {name:?}")))
+}
+
+/// moby's `minKernel`: `"<kernel>.<major>"`, each part below 256, not `0.0`; `""` means none.
+fn de_min_kernel<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(de)? else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match parse_min_kernel(&text) {
+        Some(_) => Ok(Some(text)),
+        None => Err(de::Error::custom(format!(
+            "invalid kernel version {text:?}, expected \"<kernel>.<major>\" such as \"4.8\""
+        ))),
+    }
+}
+
+/// Parses a `minKernel` string as moby does (exactly two parts, each a u8, not 0.0).
+pub fn parse_min_kernel(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = text.split_once('.')?;
+    let major: u8 = major.parse().ok()?;
+    let minor: u8 = minor.parse().ok()?;
+    (major, minor)
+        .ne(&(0, 0))
+        .then_some((major.into(), minor.into()))
+}
+
+// ---- Converting to the model, with the checks that span fields. ---------------------------
+
+fn convert(
+    raw: RawProfile,
+    source: &str,
+    prefix: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Profile, Dialect), ParseError> {
+    let at = |path: &str| join(prefix, path);
+    let mut docker = !raw.arch_map.is_empty();
+    let mut containers = raw.default_errno.is_some();
+
+    if !raw.architectures.is_empty() && !raw.arch_map.is_empty() {
+        return Err(ParseError::schema(
+            source,
+            at("archMap"),
+            "both \"architectures\" and \"archMap\" are set; moby and podman refuse that: use one",
+        ));
+    }
+    let default_errno_ret = merge_errno(
+        raw.default_errno_ret,
+        raw.default_errno,
+        source,
+        &at("defaultErrno"),
+    )?;
+    if default_errno_ret.is_some() && !matches!(raw.default_action, Action::Errno | Action::Trace) {
+        warnings.push(format!(
+            "{source}: {}: ignored: it applies only to SCMP_ACT_ERRNO and SCMP_ACT_TRACE",
+            at("defaultErrnoRet")
+        ));
+    }
+    if raw.default_action == Action::Notify {
+        return Err(ParseError::schema(
+            source,
+            at("defaultAction"),
+            "SCMP_ACT_NOTIFY cannot be the default action (runc refuses it)",
+        ));
+    }
+
+    let mut syscalls = Vec::with_capacity(raw.syscalls.len());
+    let mut notify = false;
+    for (i, rule) in raw.syscalls.into_iter().enumerate() {
+        let here = at(&format!("syscalls[{i}]"));
+        let mut names = rule.names;
+        if let Some(name) = rule.name {
+            docker = true;
+            if !names.is_empty() {
+                return Err(ParseError::schema(
+                    source,
+                    here,
+                    "both \"name\" and \"names\" are set; use \"names\"",
+                ));
+            }
+            warnings.push(format!(
+                "{source}: {here}: \"name\": {name:?} is deprecated; use \"names\": [{name:?}]"
+            ));
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Err(ParseError::schema(
+                source,
+                format!("{here}.names"),
+                "a rule must name at least one syscall",
+            ));
+        }
+        if let Some(j) = names.iter().position(|name| name.trim().is_empty()) {
+            return Err(ParseError::schema(
+                source,
+                format!("{here}.names[{j}]"),
+                "empty syscall name",
+            ));
+        }
+        containers |= rule.errno.is_some();
+        let errno_ret = merge_errno(rule.errno_ret, rule.errno, source, &format!("{here}.errno"))?;
+        if errno_ret.is_some() && !matches!(rule.action, Action::Errno | Action::Trace) {
+            warnings.push(format!(
+                "{source}: {here}.errnoRet: ignored: it applies only to SCMP_ACT_ERRNO and SCMP_ACT_TRACE"
+            ));
+        }
+        notify |= rule.action == Action::Notify;
+        let mut args = Vec::with_capacity(rule.args.len());
+        let mut seen = [false; 6];
+        let mut repeated = Vec::new();
+        for (j, arg) in rule.args.into_iter().enumerate() {
+            let Some(slot) = seen.get_mut(arg.index as usize) else {
+                return Err(ParseError::schema(
+                    source,
+                    format!("{here}.args[{j}].index"),
+                    format!(
+                        "{} is out of range: syscalls have arguments 0 to 5",
+                        arg.index
+                    ),
+                ));
+            };
+            if std::mem::replace(slot, true) && !repeated.contains(&arg.index) {
+                repeated.push(arg.index);
+            }
+            args.push(ArgCondition {
+                index: arg.index,
+                value: arg.value,
+                value_two: arg.value_two,
+                op: arg.op,
+            });
+        }
+        for index in repeated {
+            warnings.push(format!(
+                "{source}: {here}.args: several conditions on argument {index}: runc then \
+                 matches if ANY condition holds (one rule per condition), not all"
+            ));
+        }
+        let comment = rule.comment.filter(|c| !c.is_empty());
+        let includes = condition(rule.includes, source, &format!("{here}.includes"), warnings);
+        let excludes = condition(rule.excludes, source, &format!("{here}.excludes"), warnings);
+        docker |= comment.is_some() || !includes.is_empty() || !excludes.is_empty();
+        syscalls.push(SyscallRule {
+            names,
+            action: rule.action,
+            errno_ret,
+            args,
+            comment,
+            includes,
+            excludes,
+        });
+    }
+    if notify && raw.listener_path.is_none() {
+        warnings.push(format!(
+            "{source}: SCMP_ACT_NOTIFY is used but listenerPath is not set: runc will refuse it"
+        ));
+    }
+
+    let profile = Profile {
+        default_action: raw.default_action,
+        default_errno_ret,
+        architectures: raw.architectures,
+        arch_map: raw
+            .arch_map
+            .into_iter()
+            .map(|entry| ArchMapEntry {
+                architecture: entry.architecture,
+                sub_architectures: entry.sub_architectures,
+            })
+            .collect(),
+        flags: raw.flags,
+        listener_path: raw.listener_path,
+        listener_metadata: raw.listener_metadata,
+        syscalls,
+    };
+    let dialect = if containers {
+        Dialect::Containers
+    } else if docker {
+        Dialect::Docker
+    } else {
+        Dialect::Oci
+    };
+    Ok((profile, dialect))
+}
+
+/// containers/common writes both `errnoRet: 1` and `errno: "EPERM"`; they must agree.
+fn merge_errno(
+    number: Option<u32>,
+    name: Option<u32>,
+    source: &str,
+    path: &str,
+) -> Result<Option<u32>, ParseError> {
+    match (number, name) {
+        (Some(number), Some(name)) if number != name => Err(ParseError::schema(
+            source,
+            path,
+            format!(
+                "names errno {name} ({}) but the number beside it is {number}",
+                errno_name(name).unwrap_or("?")
+            ),
+        )),
+        (number, name) => Ok(number.or(name)),
+    }
+}
+
+fn condition(raw: RawCondition, source: &str, path: &str, warnings: &mut Vec<String>) -> Condition {
+    for cap in &raw.caps {
+        if !super::resolve::ALL_CAPABILITIES.contains(&cap.as_str()) {
+            warnings.push(format!(
+                "{source}: {path}.caps: {cap:?} is not a capability name (CAP_…): it never matches"
+            ));
+        }
+    }
+    for arch in &raw.arches {
+        if super::resolve::arch_from_moby_name(arch).is_none() {
+            warnings.push(format!(
+                "{source}: {path}.arches: {arch:?} is not an architecture name moby matches \
+                 (amd64, x86, arm64, arm, ppc64le, s390x, riscv64, …): it never matches"
+            ));
+        }
+    }
+    Condition {
+        caps: raw.caps,
+        arches: raw.arches,
+        min_kernel: raw.min_kernel,
+    }
+}
+
+/// Linux errno names (the generic table used by x86 and arm; mips, parisc, alpha and sparc
+/// number some differently).
+const ERRNOS: [(&str, u32); 134] = [
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("EWOULDBLOCK", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("ENOTBLK", 15),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ETXTBSY", 26),
+    ("EFBIG", 27),
+    ("ENOSPC", 28),
+    ("ESPIPE", 29),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("EDEADLK", 35),
+    ("EDEADLOCK", 35),
+    ("ENAMETOOLONG", 36),
+    ("ENOLCK", 37),
+    ("ENOSYS", 38),
+    ("ENOTEMPTY", 39),
+    ("ELOOP", 40),
+    ("ENOMSG", 42),
+    ("EIDRM", 43),
+    ("ECHRNG", 44),
+    ("EL2NSYNC", 45),
+    ("EL3HLT", 46),
+    ("EL3RST", 47),
+    ("ELNRNG", 48),
+    ("EUNATCH", 49),
+    ("ENOCSI", 50),
+    ("EL2HLT", 51),
+    ("EBADE", 52),
+    ("EBADR", 53),
+    ("EXFULL", 54),
+    ("ENOANO", 55),
+    ("EBADRQC", 56),
+    ("EBADSLT", 57),
+    ("EBFONT", 59),
+    ("ENOSTR", 60),
+    ("ENODATA", 61),
+    ("ETIME", 62),
+    ("ENOSR", 63),
+    ("ENONET", 64),
+    ("ENOPKG", 65),
+    ("EREMOTE", 66),
+    ("ENOLINK", 67),
+    ("EADV", 68),
+    ("ESRMNT", 69),
+    ("ECOMM", 70),
+    ("EPROTO", 71),
+    ("EMULTIHOP", 72),
+    ("EDOTDOT", 73),
+    ("EBADMSG", 74),
+    ("EOVERFLOW", 75),
+    ("ENOTUNIQ", 76),
+    ("EBADFD", 77),
+    ("EREMCHG", 78),
+    ("ELIBACC", 79),
+    ("ELIBBAD", 80),
+    ("ELIBSCN", 81),
+    ("ELIBMAX", 82),
+    ("ELIBEXEC", 83),
+    ("EILSEQ", 84),
+    ("ERESTART", 85),
+    ("ESTRPIPE", 86),
+    ("EUSERS", 87),
+    ("ENOTSOCK", 88),
+    ("EDESTADDRREQ", 89),
+    ("EMSGSIZE", 90),
+    ("EPROTOTYPE", 91),
+    ("ENOPROTOOPT", 92),
+    ("EPROTONOSUPPORT", 93),
+    ("ESOCKTNOSUPPORT", 94),
+    ("EOPNOTSUPP", 95),
+    ("ENOTSUP", 95),
+    ("EPFNOSUPPORT", 96),
+    ("EAFNOSUPPORT", 97),
+    ("EADDRINUSE", 98),
+    ("EADDRNOTAVAIL", 99),
+    ("ENETDOWN", 100),
+    ("ENETUNREACH", 101),
+    ("ENETRESET", 102),
+    ("ECONNABORTED", 103),
+    ("ECONNRESET", 104),
+    ("ENOBUFS", 105),
+    ("EISCONN", 106),
+    ("ENOTCONN", 107),
+    ("ESHUTDOWN", 108),
+    ("ETOOMANYREFS", 109),
+    ("ETIMEDOUT", 110),
+    ("ECONNREFUSED", 111),
+    ("EHOSTDOWN", 112),
+    ("EHOSTUNREACH", 113),
+    ("EALREADY", 114),
+    ("EINPROGRESS", 115),
+    ("ESTALE", 116),
+    ("EUCLEAN", 117),
+    ("ENOTNAM", 118),
+    ("ENAVAIL", 119),
+    ("EISNAM", 120),
+    ("EREMOTEIO", 121),
+    ("EDQUOT", 122),
+    ("ENOMEDIUM", 123),
+    ("EMEDIUMTYPE", 124),
+    ("ECANCELED", 125),
+    ("ENOKEY", 126),
+    ("EKEYEXPIRED", 127),
+    ("EKEYREVOKED", 128),
+    ("EKEYREJECTED", 129),
+    ("EOWNERDEAD", 130),
+    ("ENOTRECOVERABLE", 131),
+    ("ERFKILL", 132),
+    ("EHWPOISON", 133),
+];
+
+/// The number of an errno name such as "ENOSYS".
+pub fn errno_number(name: &str) -> Option<u32> {
+    ERRNOS.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
+}
+
+/// The first name of an errno number.
+pub fn errno_name(number: u32) -> Option<&'static str> {
+    ERRNOS.iter().find(|(_, nr)| *nr == number).map(|(n, _)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference");
+    const PODMAN: &str = "/usr/share/containers/seccomp.json";
+
+    fn reference(name: &str) -> String {
+        std::fs::read_to_string(format!("{REFERENCE}/{name}"))
+            .unwrap_or_else(|err| panic!("{REFERENCE}/{name}: {err}"))
+    }
+
+    fn schema_error(text: &str) -> (String, String) {
+        match parse(text, "app.json") {
+            Err(err @ ParseError::Schema { .. }) => {
+                let ParseError::Schema { ref path, .. } = err else {
+                    unreachable!()
+                };
+                (path.clone(), err.to_string())
+            }
+            other => panic!("expected a schema error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let text = "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": [,]\n}\n";
+        let err = parse(text, "app.json").unwrap_err();
+        let ParseError::Syntax { line, column, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!((*line, *column), (3, 16), "{err}");
+        assert!(err.to_string().starts_with("app.json:3:16: "), "{err}");
+
+        let err = parse("", "empty.json").unwrap_err();
+        assert!(err.to_string().starts_with("empty.json:1:0: EOF"), "{err}");
+        let err = parse("{\"defaultAction\": \"SCMP_ACT_ALLOW\"} x", "t.json").unwrap_err();
+        assert!(matches!(err, ParseError::Syntax { line: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn schema_errors_give_the_json_path() {
+        let text = r#"{
+  "defaultAction": "SCMP_ACT_ERRNO",
+  "syscalls": [
+    {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+    {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+     "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_FOO"}]}
+  ]
+}"#;
+        let (path, message) = schema_error(text);
+        assert_eq!(path, "syscalls[1].args[0].op");
+        assert!(
+            message.starts_with(
+                "app.json: syscalls[1].args[0].op: unknown operator \"SCMP_CMP_FOO\" (line 6"
+            ),
+            "{message}"
+        );
+
+        let cases = [
+            (
+                r#"{"defaultAction": "SCMP_ACT_NOPE"}"#,
+                "defaultAction",
+                "unknown action \"SCMP_ACT_NOPE\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_VAX"]}"#,
+                "architectures[1]",
+                "unknown architecture \"SCMP_ARCH_VAX\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": "x", "op": "SCMP_CMP_EQ"}]}]}"#,
+                "syscalls[0].args[0].value",
+                "invalid type: string \"x\", expected u64",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"]}]}"#,
+                "syscalls[0]",
+                "missing field `action`",
+            ),
+            (r#"{"syscalls": []}"#, ".", "missing field `defaultAction`"),
+            (
+                r#""a string""#,
+                ".",
+                "invalid type: string \"a string\", expected a seccomp profile",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_NOPE"]}"#,
+                "flags",
+                "unknown flag \"SECCOMP_FILTER_FLAG_NOPE\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#,
+                "syscalls[0].args[0].index",
+                "6 is out of range",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}"#,
+                "syscalls[0].names",
+                "at least one syscall",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read", ""], "action": "SCMP_ACT_ERRNO"}]}"#,
+                "syscalls[0].names[1]",
+                "empty syscall name",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "read", "names": ["write"], "action": "SCMP_ACT_ERRNO"}]}"#,
+                "syscalls[0]",
+                "both \"name\" and \"names\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": "EFOO"}]}"#,
+                "syscalls[0].errno",
+                "unknown errno name \"EFOO\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "defaultErrno": "ENOSYS"}"#,
+                "defaultErrno",
+                "names errno 38 (ENOSYS) but the number beside it is 1",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "includes": {"minKernel": "4"}}]}"#,
+                "syscalls[0].includes.minKernel",
+                "invalid kernel version \"4\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": null}]}"#,
+                "archMap",
+                "both \"architectures\" and \"archMap\"",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": -1}]}"#,
+                "syscalls[0].errnoRet",
+                "invalid value: integer `-1`, expected u32",
+            ),
+        ];
+        for (text, want_path, want_message) in cases {
+            let (path, message) = schema_error(text);
+            assert_eq!(path, want_path, "{message}");
+            assert!(
+                message.contains(want_message),
+                "{message:?} lacks {want_message:?}"
+            );
+            assert!(message.starts_with("app.json: "), "{message}");
+        }
+    }
+
+    #[test]
+    fn errors_inside_a_config_json_have_the_full_path() {
+        let text = r#"{"ociVersion": "1.0.2", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_BOGUS"}]}}}"#;
+        let (path, message) = schema_error(text);
+        assert_eq!(path, "linux.seccomp.syscalls[0].action", "{message}");
+
+        let ok = r#"{"ociVersion": "1.0.2", "process": {}, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "x": 1}]}}}"#;
+        let parsed = parse(ok, "config.json").unwrap();
+        assert!(parsed.embedded);
+        assert_eq!(parsed.dialect, Dialect::Oci);
+        assert_eq!(parsed.profile.syscalls[0].names, ["read"]);
+        assert_eq!(
+            parsed.warnings,
+            ["config.json: linux.seccomp.syscalls[0].x: unknown field, ignored (runc and crun ignore it too)"]
+        );
+
+        let (path, _) = schema_error(r#"{"ociVersion": "1.0.2", "linux": {}}"#);
+        assert_eq!(path, "linux.seccomp");
+    }
+
+    #[test]
+    fn unknown_fields_are_warnings_with_their_path() {
+        let text = r#"{"defaultAction": "SCMP_ACT_ALLOW", "frobnicate": true,
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ", "extra": [1]}],
+                          "includes": {"caps": ["CAP_SYS_ADMIN"], "colour": "red"}}]}"#;
+        let parsed = parse(text, "u.json").unwrap();
+        let paths: Vec<&str> = parsed
+            .warnings
+            .iter()
+            .map(|w| w.split(": ").nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "frobnicate",
+                "syscalls[0].args[0].extra",
+                "syscalls[0].includes.colour"
+            ],
+            "{:?}",
+            parsed.warnings
+        );
+        assert_eq!(parsed.dialect, Dialect::Docker);
+    }
+
+    #[test]
+    fn deprecated_name_is_accepted_with_a_warning() {
+        let text = r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+            {"name": "getcwd", "action": "SCMP_ACT_ALLOW"}]}"#;
+        let parsed = parse(text, "old.json").unwrap();
+        assert_eq!(parsed.profile.syscalls[1].names, ["getcwd"]);
+        assert_eq!(parsed.dialect, Dialect::Docker);
+        assert_eq!(parsed.warnings.len(), 1);
+        let warning = &parsed.warnings[0];
+        assert!(
+            warning.starts_with("old.json: syscalls[1]: \"name\": \"getcwd\" is deprecated"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn containers_errno_names_become_numbers() {
+        let text = r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrno": "ENOSYS", "syscalls": [
+            {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM"},
+            {"names": ["bpf"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22, "errno": "EINVAL"},
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW", "errno": ""}]}"#;
+        let parsed = parse(text, "c.json").unwrap();
+        assert_eq!(parsed.dialect, Dialect::Containers);
+        assert_eq!(parsed.profile.default_errno_ret, Some(38));
+        let errnos: Vec<_> = parsed
+            .profile
+            .syscalls
+            .iter()
+            .map(|r| r.errno_ret)
+            .collect();
+        assert_eq!(errnos, [Some(1), Some(22), None]);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        assert_eq!(errno_number("EWOULDBLOCK"), Some(11));
+        assert_eq!(errno_name(38), Some("ENOSYS"));
+    }
+
+    #[test]
+    fn docker_fields_are_read() {
+        let parsed = parse(&reference("moby-default.json"), "moby-default.json").unwrap();
+        assert_eq!(parsed.dialect, Dialect::Docker);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let p = &parsed.profile;
+        assert_eq!(p.default_action, Action::Errno);
+        assert_eq!(p.default_errno_ret, Some(1));
+        assert!(p.architectures.is_empty());
+        assert_eq!(p.arch_map.len(), 9);
+        assert_eq!(p.arch_map[0].architecture, Arch::X86_64);
+        assert_eq!(p.arch_map[0].sub_architectures, [Arch::X86, Arch::X32]);
+        // "subArchitectures": null
+        assert_eq!(p.arch_map[7].architecture, Arch::Riscv64);
+        assert!(p.arch_map[7].sub_architectures.is_empty());
+        assert_eq!(p.syscalls[0].names.len(), 361);
+        assert_eq!(p.syscalls[1].includes.min_kernel.as_deref(), Some("4.8"));
+        let clone_s390 = p
+            .syscalls
+            .iter()
+            .find(|r| r.comment.is_some())
+            .expect("a rule with a comment");
+        assert_eq!(clone_s390.includes.arches, ["s390", "s390x"]);
+        assert_eq!(clone_s390.excludes.caps, ["CAP_SYS_ADMIN"]);
+        assert!(p.has_docker_fields());
+
+        let older = parse(
+            &reference("moby-moby-default-before-split-2025-07.json"),
+            "older.json",
+        )
+        .unwrap();
+        assert_eq!(older.dialect, Dialect::Docker);
+        assert!(older.warnings.is_empty(), "{:?}", older.warnings);
+    }
+
+    #[test]
+    fn podmans_default_is_read_if_installed() {
+        let Ok(text) = std::fs::read_to_string(PODMAN) else {
+            eprintln!("{PODMAN} missing (apt-get install podman): skipped");
+            return;
+        };
+        let parsed = parse(&text, PODMAN).unwrap();
+        assert_eq!(parsed.dialect, Dialect::Containers);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed.profile.default_errno_ret, Some(38));
+        let rules = value["syscalls"].as_array().unwrap();
+        assert_eq!(parsed.profile.syscalls.len(), rules.len());
+        for (rule, raw) in parsed.profile.syscalls.iter().zip(rules) {
+            let names: Vec<&str> = raw["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+                .collect();
+            assert_eq!(rule.names, names);
+            // errno names agree with errnoRet, so both read as the same number.
+            assert_eq!(rule.errno_ret.map(u64::from), raw["errnoRet"].as_u64());
+        }
+    }
+
+    #[test]
+    fn canonical_form_round_trips() {
+        let mut texts = vec![
+            ("moby", reference("moby-default.json")),
+            (
+                "moby-old",
+                reference("moby-moby-default-before-split-2025-07.json"),
+            ),
+            (
+                "unsorted",
+                r#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                   "flags": ["SECCOMP_FILTER_FLAG_LOG"], "listenerPath": "/run/l.sock",
+                   "syscalls": [{"names": ["write", "read", "write"], "action": "SCMP_ACT_ALLOW", "comment": ""},
+                                {"names": ["kill"], "action": "SCMP_ACT_TRACE", "errnoRet": 7,
+                                 "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_NE"}, {"index": 0, "value": 4095, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}]}]}"#
+                    .to_owned(),
+            ),
+        ];
+        if let Ok(podman) = std::fs::read_to_string(PODMAN) {
+            texts.push(("podman", podman));
+        }
+        for (name, text) in texts {
+            let first = parse(&text, name).unwrap().profile;
+            let written = first.to_canonical_json();
+            let again = parse(&written, name).unwrap();
+            assert!(again.warnings.is_empty(), "{name}: {:?}", again.warnings);
+            let mut canonical = first.clone();
+            canonical.canonicalize();
+            assert_eq!(again.profile, canonical, "{name}");
+            assert_eq!(again.profile.to_canonical_json(), written, "{name}");
+            assert_eq!(
+                again.profile.to_json(),
+                written,
+                "{name}: canonical is a fixed point"
+            );
+            // Names are sorted, each once, in every rule.
+            for rule in &again.profile.syscalls {
+                assert!(rule.names.windows(2).all(|w| w[0] < w[1]), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_never_panics() {
+        let text = reference("moby-default.json");
+        let bytes = text.as_bytes();
+        // Every prefix on a stride, and single-byte corruptions: each gives Ok or an error.
+        for end in (0..bytes.len()).step_by(7) {
+            let _ = parse(&String::from_utf8_lossy(&bytes[..end]), "t.json");
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut mutated = bytes.to_vec();
+            let at = (seed % mutated.len() as u64) as usize;
+            let alphabet = b"{}[]\":,0-9aZ \n";
+            mutated[at] = alphabet[(seed >> 32) as usize % alphabet.len()];
+            if let Err(err) = parse(&String::from_utf8_lossy(&mutated), "t.json") {
+                assert!(err.to_string().starts_with("t.json"), "{err}");
+            }
+        }
+    }
+}

@@ -1,0 +1,774 @@
+//! Resolving the Docker dialect for a target, as moby does before it hands a profile to runc
+//! (moby/profiles `seccomp/seccomp_linux.go`, `setupSeccomp`), and checking syscall names
+//! against the tables.
+//!
+//! runc and crun silently ignore `archMap`, `includes`, `excludes` and `comment`, so a profile
+//! written for them must be resolved first: the result is plain OCI.
+//!
+//! moby's rules, which we follow exactly:
+//! - `architectures` comes from the one `archMap` entry whose `architecture` is the native
+//!   architecture: that entry's architecture followed by its `subArchitectures`. No entry: no
+//!   architectures (libseccomp then uses the native one alone). A profile with `architectures`
+//!   keeps them (both at once is refused when parsing).
+//! - A rule is dropped when its `excludes` holds in any part: the native architecture is in
+//!   `excludes.arches`, or *any* of `excludes.caps` is in the capability set, or the kernel is
+//!   at least `excludes.minKernel`.
+//! - A rule is kept only when its `includes` holds in every part: the native architecture is in
+//!   `includes.arches`, *all* of `includes.caps` are in the set, the kernel is at least
+//!   `includes.minKernel`.
+//! - The architecture strings in `arches` are compared with the *native* architecture only, by
+//!   moby's names ("amd64", "x86", "arm64", "arm", "ppc64le", "s390x", "riscv64", …): "x32" and
+//!   "x86" never match on an x86_64 machine, even though x32 and x86 are in its architectures.
+//! - The capability set is the bounding set of the container's process (Docker's default 14
+//!   unless `--cap-add`/`--cap-drop`/`--privileged` change it).
+//! - Kernel versions compare only `<kernel>.<major>` ("6.18.3-foo" is 6.18).
+use std::collections::BTreeSet;
+
+use super::{Profile, SyscallRule};
+use crate::syscalls::Arch;
+
+/// Docker's default capabilities for a container (moby `oci/caps/defaults.go`), the bounding
+/// set moby's includes/excludes see when no `--cap-add`/`--cap-drop` is given.
+pub const DEFAULT_CAPABILITIES: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability Linux defines (include/uapi/linux/capability.h), `--privileged`'s set.
+pub const ALL_CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// What a Docker profile is resolved for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The native architecture (moby uses the architecture its own binary was built for).
+    pub arch: Arch,
+    /// `(kernel, major)`, e.g. `(6, 18)` for 6.18.3.
+    pub kernel: (u32, u32),
+    /// `CAP_…` names in the process's bounding set.
+    pub capabilities: BTreeSet<String>,
+}
+
+impl Target {
+    /// This machine: the architecture this binary was built for (as moby uses `runtime.GOARCH`),
+    /// the running kernel's version from `uname`, and `capabilities`, or Docker's
+    /// [`DEFAULT_CAPABILITIES`] when `None` — what `docker run` without `--cap-add`, `--cap-drop`
+    /// or `--privileged` gives the container, and so what moby resolves its profile against.
+    pub fn this_machine(capabilities: Option<BTreeSet<String>>) -> Result<Target, ResolveError> {
+        Ok(Target {
+            arch: native_arch().ok_or(ResolveError::UnknownNativeArch(std::env::consts::ARCH))?,
+            kernel: running_kernel()?,
+            capabilities: capabilities.unwrap_or_else(default_capabilities),
+        })
+    }
+}
+
+pub fn default_capabilities() -> BTreeSet<String> {
+    DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect()
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResolveError {
+    #[error("no seccomp architecture for this build's architecture {0:?}")]
+    UnknownNativeArch(&'static str),
+    #[error("reading the kernel version: {0}")]
+    KernelVersion(String),
+    #[error("syscalls[{rule}].{field}.minKernel: invalid kernel version {value:?}")]
+    MinKernel {
+        rule: usize,
+        field: &'static str,
+        value: String,
+    },
+    #[error("both \"architectures\" and \"archMap\" are set; use one")]
+    ArchitecturesAndArchMap,
+}
+
+/// The seccomp architecture of this build, as moby's `runtime.GOARCH` lookup finds it.
+pub fn native_arch() -> Option<Arch> {
+    let little = cfg!(target_endian = "little");
+    Some(match std::env::consts::ARCH {
+        "x86_64" => Arch::X86_64,
+        "x86" => Arch::X86,
+        "aarch64" => Arch::Aarch64,
+        "arm" => Arch::Arm,
+        "riscv64" => Arch::Riscv64,
+        "s390x" => Arch::S390x,
+        "loongarch64" => Arch::Loongarch64,
+        "powerpc64" if little => Arch::Ppc64le,
+        "powerpc64" => Arch::Ppc64,
+        "powerpc" => Arch::Ppc,
+        "mips64" if little => Arch::Mipsel64,
+        "mips64" => Arch::Mips64,
+        "mips" if little => Arch::Mipsel,
+        "mips" => Arch::Mips,
+        _ => return None,
+    })
+}
+
+/// The running kernel's `(kernel, major)` from `uname -r`.
+pub fn running_kernel() -> Result<(u32, u32), ResolveError> {
+    // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid argument.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(ResolveError::KernelVersion(
+            std::io::Error::last_os_error().to_string(),
+        ));
+    }
+    let release: String = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    parse_kernel_version(&release).ok_or(ResolveError::KernelVersion(format!(
+        "cannot read {release:?}"
+    )))
+}
+
+/// `"<kernel>.<major>"` at the start of a release string, as moby's `Sscanf("%d.%d")` reads
+/// it: "6.18.3-amd64" and "3.12-1-amd64" give (6, 18) and (3, 12).
+pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
+    let digits = |s: &str| -> Option<(u32, usize)> {
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        Some((s[..end].parse().ok()?, end))
+    };
+    let (kernel, end) = digits(release)?;
+    let rest = release[end..].strip_prefix('.')?;
+    let (major, _) = digits(rest)?;
+    Some((kernel, major))
+}
+
+/// moby's name for a native architecture, the strings `includes.arches`/`excludes.arches`
+/// hold (moby `goToNative`/`nativeToSeccomp`; containers/common uses libseccomp's names, which
+/// are the same for every architecture moby's default profile mentions).
+pub fn moby_arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "amd64",
+        Arch::X86 => "x86",
+        Arch::X32 => "x32",
+        Arch::Aarch64 => "arm64",
+        Arch::Arm => "arm",
+        Arch::Mips => "mips",
+        Arch::Mipsel => "mipsel",
+        Arch::Mips64 => "mips64",
+        Arch::Mipsel64 => "mipsel64",
+        Arch::Mips64n32 => "mips64n32",
+        Arch::Mipsel64n32 => "mipsel64n32",
+        Arch::Ppc => "ppc",
+        Arch::Ppc64 => "ppc64",
+        Arch::Ppc64le => "ppc64le",
+        Arch::S390 => "s390",
+        Arch::S390x => "s390x",
+        Arch::Parisc => "parisc",
+        Arch::Parisc64 => "parisc64",
+        Arch::Riscv64 => "riscv64",
+        Arch::Loongarch64 => "loongarch64",
+        Arch::M68k => "m68k",
+        Arch::Sh => "sh",
+        Arch::Sheb => "sheb",
+    }
+}
+
+const ALL_ARCHES: [Arch; 23] = [
+    Arch::X86_64,
+    Arch::X86,
+    Arch::X32,
+    Arch::Aarch64,
+    Arch::Arm,
+    Arch::Mips,
+    Arch::Mipsel,
+    Arch::Mips64,
+    Arch::Mipsel64,
+    Arch::Mips64n32,
+    Arch::Mipsel64n32,
+    Arch::Ppc,
+    Arch::Ppc64,
+    Arch::Ppc64le,
+    Arch::S390,
+    Arch::S390x,
+    Arch::Parisc,
+    Arch::Parisc64,
+    Arch::Riscv64,
+    Arch::Loongarch64,
+    Arch::M68k,
+    Arch::Sh,
+    Arch::Sheb,
+];
+
+/// The architecture an `arches` string names, by moby's/libseccomp's names (plus moby's
+/// spelling "mips3l64n32" and libseccomp's "loong64").
+pub fn arch_from_moby_name(name: &str) -> Option<Arch> {
+    match name {
+        "mips3l64n32" => Some(Arch::Mipsel64n32),
+        "loong64" => Some(Arch::Loongarch64),
+        _ => ALL_ARCHES
+            .into_iter()
+            .find(|&arch| moby_arch_name(arch) == name),
+    }
+}
+
+/// An architecture given on the command line: `SCMP_ARCH_X86_64`, `x86_64`, `amd64`, `i386`,
+/// `x86`, `aarch64`, `arm64`, … (case-insensitive).
+pub fn arch_from_any_name(name: &str) -> Option<Arch> {
+    let lower = name.to_ascii_lowercase();
+    let lower = lower.strip_prefix("scmp_arch_").unwrap_or(&lower);
+    match lower {
+        "i386" | "i686" | "386" => return Some(Arch::X86),
+        _ => {}
+    }
+    ALL_ARCHES.into_iter().find(|&arch| {
+        arch.short_name() == lower
+            || moby_arch_name(arch) == lower
+            || arch
+                .scmp_name()
+                .eq_ignore_ascii_case(&format!("SCMP_ARCH_{lower}"))
+    })
+}
+
+/// A capability given on the command line, as `CAP_SYS_ADMIN` or `sys_admin`.
+pub fn capability_name(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    ALL_CAPABILITIES.into_iter().find(|cap| *cap == full)
+}
+
+/// The profile as runc and crun must be given it for `target`: plain OCI, without `archMap`,
+/// `includes`, `excludes` or `comment`, and only the rules that apply. A profile without
+/// Docker fields comes back unchanged but for comments.
+pub fn resolve(profile: &Profile, target: &Target) -> Result<Profile, ResolveError> {
+    if !profile.architectures.is_empty() && !profile.arch_map.is_empty() {
+        return Err(ResolveError::ArchitecturesAndArchMap);
+    }
+    let native = moby_arch_name(target.arch);
+    let mut architectures = profile.architectures.clone();
+    if let Some(entry) = profile
+        .arch_map
+        .iter()
+        .find(|entry| entry.architecture == target.arch)
+    {
+        architectures.push(entry.architecture);
+        architectures.extend(entry.sub_architectures.iter().copied());
+    }
+    let at_least = |rule: usize, field: &'static str, min: &str| {
+        super::parse::parse_min_kernel(min)
+            .map(|min| target.kernel >= min)
+            .ok_or_else(|| ResolveError::MinKernel {
+                rule,
+                field,
+                value: min.to_owned(),
+            })
+    };
+    let mut syscalls = Vec::new();
+    for (i, rule) in profile.syscalls.iter().enumerate() {
+        let ex = &rule.excludes;
+        let excluded = ex.arches.iter().any(|a| a == native)
+            || ex.caps.iter().any(|c| target.capabilities.contains(c))
+            || match &ex.min_kernel {
+                Some(min) => at_least(i, "excludes", min)?,
+                None => false,
+            };
+        let inc = &rule.includes;
+        let included = (inc.arches.is_empty() || inc.arches.iter().any(|a| a == native))
+            && inc.caps.iter().all(|c| target.capabilities.contains(c))
+            && match &inc.min_kernel {
+                Some(min) => at_least(i, "includes", min)?,
+                None => true,
+            };
+        if included && !excluded {
+            syscalls.push(SyscallRule {
+                names: rule.names.clone(),
+                action: rule.action,
+                errno_ret: rule.errno_ret,
+                args: rule.args.clone(),
+                ..SyscallRule::default()
+            });
+        }
+    }
+    Ok(Profile {
+        default_action: profile.default_action,
+        default_errno_ret: profile.default_errno_ret,
+        architectures,
+        arch_map: Vec::new(),
+        flags: profile.flags.clone(),
+        listener_path: profile.listener_path.clone(),
+        listener_metadata: profile.listener_metadata.clone(),
+        syscalls,
+    })
+}
+
+/// Names that no table of the profile's architectures knows.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown syscall names: {} (not in {})", names.join(", "), tables_phrase(tables))]
+pub struct UnknownNames {
+    /// Sorted, each once.
+    pub names: Vec<String>,
+    /// The architectures whose tables were consulted.
+    pub tables: Vec<Arch>,
+}
+
+fn tables_phrase(tables: &[Arch]) -> String {
+    let names: Vec<&str> = tables.iter().map(|a| a.short_name()).collect();
+    match names.as_slice() {
+        [one] => format!("{one}'s table"),
+        [init @ .., last] => format!("the {} or {last} tables", init.join(", ")),
+        [] => "any table".to_owned(),
+    }
+}
+
+/// What checking names against the tables found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameCheck {
+    /// Names no table of the listed architectures knows, and no other table either: typos, or
+    /// syscalls newer than our tables. Sorted, each once.
+    pub unknown: Vec<String>,
+    /// Names the listed architectures lack but another architecture has (`recv` on arm,
+    /// `socketcall` on i386 only): libseccomp skips them on the listed ones, so they do nothing
+    /// here, harmlessly. Sorted, each once.
+    pub elsewhere: Vec<String>,
+    /// Architectures whose tables were consulted.
+    pub checked: Vec<Arch>,
+    /// Listed architectures we have no table for: a name unknown to every table may exist
+    /// there, so `unknown` is then only a suspicion.
+    pub unchecked: Vec<Arch>,
+}
+
+impl NameCheck {
+    /// The error to report: unknown names, when every listed architecture could be checked.
+    pub fn error(&self) -> Option<UnknownNames> {
+        (!self.unknown.is_empty() && self.unchecked.is_empty() && !self.checked.is_empty()).then(
+            || UnknownNames {
+                names: self.unknown.clone(),
+                tables: self.checked.clone(),
+            },
+        )
+    }
+}
+
+/// arm's private syscalls (`__ARM_NR_*`, 0x0f0000 on), which libseccomp's arm table names and
+/// the kernel's syscall.tbl (hence the `syscalls` crate) does not. moby lists two of them.
+const ARM_PRIVATE: [&str; 5] = ["breakpoint", "cacheflush", "set_tls", "usr26", "usr32"];
+
+/// Whether `arch`'s table has `name`; `None` when we have no table for it. Besides the tables
+/// of [`Arch::has_table`], the `syscalls` crate's tables for arm, mips (o32), mips64 (n64),
+/// ppc, ppc64, riscv64, s390x and loongarch64 serve here (names only).
+pub fn knows(arch: Arch, name: &str) -> Option<bool> {
+    use std::str::FromStr;
+    if arch.has_table() {
+        return Some(arch.number(name).is_some());
+    }
+    Some(match arch {
+        Arch::Arm => syscalls::arm::Sysno::from_str(name).is_ok() || ARM_PRIVATE.contains(&name),
+        Arch::Mips | Arch::Mipsel => syscalls::mips::Sysno::from_str(name).is_ok(),
+        Arch::Mips64 | Arch::Mipsel64 => syscalls::mips64::Sysno::from_str(name).is_ok(),
+        Arch::Ppc => syscalls::powerpc::Sysno::from_str(name).is_ok(),
+        Arch::Ppc64 | Arch::Ppc64le => syscalls::powerpc64::Sysno::from_str(name).is_ok(),
+        Arch::Riscv64 => syscalls::riscv64::Sysno::from_str(name).is_ok(),
+        Arch::S390x => syscalls::s390x::Sysno::from_str(name).is_ok(),
+        Arch::Loongarch64 => syscalls::loongarch64::Sysno::from_str(name).is_ok(),
+        _ => return None,
+    })
+}
+
+/// Whether any table we have knows `name`.
+pub fn known_anywhere(name: &str) -> bool {
+    ALL_ARCHES
+        .into_iter()
+        .any(|arch| knows(arch, name) == Some(true))
+}
+
+/// Checks every name of a (resolved) profile against the tables of its architectures (the
+/// native one when it lists none). A name counts as known when any of them knows it: libseccomp
+/// (and so runc and crun) adds a rule on each architecture where the name resolves and skips it
+/// elsewhere, so i386-only names such as `socketcall` are fine in an x86_64+x86 profile. A name
+/// libseccomp does not know at all is dropped by runc and crun without a word, which turns an
+/// allow into the default action: that is what [`NameCheck::unknown`] catches.
+pub fn check_names(profile: &Profile, native: Arch) -> NameCheck {
+    let mut listed: Vec<Arch> = Vec::new();
+    for &arch in &profile.architectures {
+        if !listed.contains(&arch) {
+            listed.push(arch);
+        }
+    }
+    if listed.is_empty() {
+        listed.push(native);
+    }
+    let (checked, unchecked): (Vec<Arch>, Vec<Arch>) = listed
+        .into_iter()
+        .partition(|&arch| knows(arch, "read").is_some());
+    let mut check = NameCheck {
+        checked,
+        unchecked,
+        ..NameCheck::default()
+    };
+    if check.checked.is_empty() {
+        return check;
+    }
+    let missing: BTreeSet<&String> = profile
+        .syscalls
+        .iter()
+        .flat_map(|rule| &rule.names)
+        .filter(|name| {
+            check
+                .checked
+                .iter()
+                .all(|&arch| knows(arch, name) == Some(false))
+        })
+        .collect();
+    for name in missing {
+        if known_anywhere(name) {
+            check.elsewhere.push(name.clone());
+        } else {
+            check.unknown.push(name.clone());
+        }
+    }
+    check
+}
+
+/// Removes `names` from every rule, and rules left with no name (`--allow-unknown`).
+pub fn drop_names(profile: &mut Profile, names: &[String]) {
+    for rule in &mut profile.syscalls {
+        rule.names.retain(|name| !names.contains(name));
+    }
+    profile.syscalls.retain(|rule| !rule.names.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::profile::{parse, Action};
+
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference");
+
+    fn moby(name: &str) -> (Profile, Value) {
+        let text = std::fs::read_to_string(format!("{REFERENCE}/{name}")).unwrap();
+        (
+            parse(&text, name).unwrap().profile,
+            serde_json::from_str(&text).unwrap(),
+        )
+    }
+
+    fn target(arch: Arch, kernel: (u32, u32), caps: &[&str]) -> Target {
+        Target {
+            arch,
+            kernel,
+            capabilities: caps.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn strings(value: &Value) -> Vec<&str> {
+        value
+            .as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The expectation, straight from the JSON: indexes of the rules moby keeps.
+    fn expected_rules(json: &Value, native: &str, kernel: (u32, u32), caps: &[&str]) -> Vec<usize> {
+        let kernel_ok = |min: &Value| {
+            let (a, b) = min.as_str().unwrap().split_once('.').unwrap();
+            kernel >= (a.parse().unwrap(), b.parse().unwrap())
+        };
+        let mut kept = Vec::new();
+        for (i, rule) in json["syscalls"].as_array().unwrap().iter().enumerate() {
+            let (inc, exc) = (&rule["includes"], &rule["excludes"]);
+            if strings(&exc["arches"]).contains(&native)
+                || strings(&exc["caps"]).iter().any(|c| caps.contains(c))
+                || (!exc["minKernel"].is_null() && kernel_ok(&exc["minKernel"]))
+            {
+                continue;
+            }
+            let arches = strings(&inc["arches"]);
+            if (!arches.is_empty() && !arches.contains(&native))
+                || !strings(&inc["caps"]).iter().all(|c| caps.contains(c))
+                || (!inc["minKernel"].is_null() && !kernel_ok(&inc["minKernel"]))
+            {
+                continue;
+            }
+            kept.push(i);
+        }
+        kept
+    }
+
+    fn check_against_json(name: &str, arch: Arch, native: &str, kernel: (u32, u32), caps: &[&str]) {
+        let (profile, json) = moby(name);
+        let resolved = resolve(&profile, &target(arch, kernel, caps)).unwrap();
+        let kept = expected_rules(&json, native, kernel, caps);
+        assert_eq!(resolved.syscalls.len(), kept.len(), "{name} {native}");
+        for (rule, &i) in resolved.syscalls.iter().zip(&kept) {
+            let raw = &json["syscalls"][i];
+            assert_eq!(rule.names, strings(&raw["names"]), "{name} rule {i}");
+            assert_eq!(
+                serde_json::to_value(rule.action).unwrap(),
+                raw["action"],
+                "{name} rule {i}"
+            );
+            assert_eq!(rule.errno_ret.map(u64::from), raw["errnoRet"].as_u64());
+            assert_eq!(rule.args.len(), raw["args"].as_array().map_or(0, Vec::len));
+            assert!(rule.includes.is_empty() && rule.excludes.is_empty() && rule.comment.is_none());
+        }
+        let entry = json["archMap"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["architecture"] == arch.scmp_name().as_str());
+        let want: Vec<String> = entry
+            .map(|e| {
+                std::iter::once(e["architecture"].as_str().unwrap())
+                    .chain(strings(&e["subArchitectures"]))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let got: Vec<String> = resolved
+            .architectures
+            .iter()
+            .map(|a| a.scmp_name())
+            .collect();
+        assert_eq!(got, want, "{name} {native}");
+        assert!(resolved.arch_map.is_empty() && !resolved.has_docker_fields());
+        assert_eq!(resolved.default_errno_ret, Some(1));
+    }
+
+    #[test]
+    fn moby_default_resolves_as_moby_does() {
+        let all: Vec<&str> = ALL_CAPABILITIES.to_vec();
+        for name in [
+            "moby-default.json",
+            "moby-moby-default-before-split-2025-07.json",
+        ] {
+            for (arch, native) in [
+                (Arch::X86_64, "amd64"),
+                (Arch::Aarch64, "arm64"),
+                (Arch::S390x, "s390x"),
+                (Arch::Riscv64, "riscv64"),
+            ] {
+                for kernel in [(4, 4), (4, 8), (6, 18)] {
+                    check_against_json(name, arch, native, kernel, &DEFAULT_CAPABILITIES);
+                    check_against_json(name, arch, native, kernel, &all);
+                    check_against_json(name, arch, native, kernel, &[]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn moby_default_for_x86_64_with_default_caps() {
+        let (profile, _) = moby("moby-default.json");
+        let resolved = resolve(
+            &profile,
+            &target(Arch::X86_64, (6, 18), &DEFAULT_CAPABILITIES),
+        )
+        .unwrap();
+        assert_eq!(resolved.architectures, [Arch::X86_64, Arch::X86, Arch::X32]);
+        let names = resolved.names();
+        // Rules for amd64 (arch_prctl), the default caps (chroot), kernel ≥ 4.8 are in; those
+        // for arm, s390, CAP_SYS_ADMIN are out.
+        for name in ["arch_prctl", "modify_ldt", "chroot", "read", "personality"] {
+            assert!(names.contains(name), "{name}");
+        }
+        for name in [
+            "mount",
+            "bpf",
+            "arm_fadvise64_64",
+            "s390_pci_mmio_read",
+            "reboot",
+        ] {
+            assert!(!names.contains(name), "{name}");
+        }
+        // Without CAP_SYS_ADMIN, clone3 is refused with ENOSYS so glibc falls back to clone.
+        let clone3 = resolved
+            .syscalls
+            .iter()
+            .find(|r| r.names == ["clone3"])
+            .unwrap();
+        assert_eq!((clone3.action, clone3.errno_ret), (Action::Errno, Some(38)));
+        // And the result checks clean against the x86 tables.
+        let check = check_names(&resolved, Arch::X86_64);
+        assert_eq!(check.checked, [Arch::X86_64, Arch::X86, Arch::X32]);
+        assert_eq!(check.error(), None, "{check:?}");
+        // moby lists a few names that exist only on other architectures.
+        assert_eq!(check.elsewhere, ["recv", "riscv_hwprobe", "send"]);
+
+        let with_admin =
+            resolve(&profile, &target(Arch::X86_64, (6, 18), &["CAP_SYS_ADMIN"])).unwrap();
+        assert!(with_admin.names().contains("mount"));
+        assert!(!with_admin.syscalls.iter().any(|r| r.names == ["clone3"]));
+    }
+
+    #[test]
+    fn plain_oci_passes_through() {
+        let text = r#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#;
+        let profile = parse(text, "p.json").unwrap().profile;
+        let resolved = resolve(&profile, &target(Arch::Aarch64, (5, 10), &[])).unwrap();
+        assert_eq!(resolved, profile);
+    }
+
+    #[test]
+    fn kernel_versions_read_like_moby() {
+        assert_eq!(parse_kernel_version("6.18.3-amd64"), Some((6, 18)));
+        assert_eq!(parse_kernel_version("3.12-1-amd64"), Some((3, 12)));
+        assert_eq!(parse_kernel_version("4.8"), Some((4, 8)));
+        assert_eq!(parse_kernel_version("4"), None);
+        assert_eq!(parse_kernel_version("x.y"), None);
+        let here = running_kernel().unwrap();
+        assert!(here >= (3, 0), "{here:?}");
+    }
+
+    #[test]
+    fn names_from_the_command_line() {
+        assert_eq!(arch_from_any_name("x86_64"), Some(Arch::X86_64));
+        assert_eq!(arch_from_any_name("amd64"), Some(Arch::X86_64));
+        assert_eq!(arch_from_any_name("SCMP_ARCH_X86"), Some(Arch::X86));
+        assert_eq!(arch_from_any_name("i386"), Some(Arch::X86));
+        assert_eq!(arch_from_any_name("arm64"), Some(Arch::Aarch64));
+        assert_eq!(arch_from_any_name("vax"), None);
+        assert_eq!(capability_name("sys_admin"), Some("CAP_SYS_ADMIN"));
+        assert_eq!(capability_name("CAP_BPF"), Some("CAP_BPF"));
+        assert_eq!(capability_name("CAP_NOPE"), None);
+        assert_eq!(arch_from_moby_name("amd64"), Some(Arch::X86_64));
+        assert_eq!(arch_from_moby_name("x86_64"), None);
+    }
+
+    fn oci(architectures: &str, names: &str) -> Profile {
+        let text = format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "architectures": [{architectures}],
+                "syscalls": [{{"names": [{names}], "action": "SCMP_ACT_ALLOW"}},
+                             {{"names": ["foo"], "action": "SCMP_ACT_LOG"}}]}}"#
+        );
+        parse(&text, "n.json").unwrap().profile
+    }
+
+    #[test]
+    fn unknown_names_are_those_no_listed_table_knows() {
+        let p = oci(r#""SCMP_ARCH_X86_64""#, r#""read", "bar", "socketcall""#);
+        let check = check_names(&p, Arch::X86_64);
+        assert_eq!(check.unknown, ["bar", "foo"]);
+        // i386 only: does nothing on x86_64, but is no typo.
+        assert_eq!(check.elsewhere, ["socketcall"]);
+        assert_eq!(
+            check.error().unwrap().to_string(),
+            "unknown syscall names: bar, foo (not in x86_64's table)"
+        );
+        // socketcall exists on i386: with x86 listed, libseccomp adds it there.
+        let p = oci(
+            r#""SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32""#,
+            r#""read", "bar", "socketcall""#,
+        );
+        let err = check_names(&p, Arch::X86_64).error().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "unknown syscall names: bar, foo (not in the x86_64, i386 or x32 tables)"
+        );
+        // No architectures: the native one's table.
+        let p = oci("", r#""read""#);
+        assert_eq!(check_names(&p, Arch::Aarch64).checked, [Arch::Aarch64]);
+        // arm's names come from the syscalls crate's table.
+        let p = oci(
+            r#""SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM""#,
+            r#""arm_fadvise64_64""#,
+        );
+        let check = check_names(&p, Arch::Aarch64);
+        assert_eq!(check.unknown, ["foo"]);
+        assert_eq!(check.checked, [Arch::Aarch64, Arch::Arm]);
+        // An architecture without any table here: only a suspicion, not an error.
+        let p = oci(r#""SCMP_ARCH_X86_64", "SCMP_ARCH_PARISC""#, r#""read""#);
+        let check = check_names(&p, Arch::X86_64);
+        assert_eq!(check.unknown, ["foo"]);
+        assert_eq!(check.unchecked, [Arch::Parisc]);
+        assert_eq!(check.error(), None);
+
+        let mut p = oci(r#""SCMP_ARCH_X86_64""#, r#""read", "bar""#);
+        drop_names(&mut p, &["bar".to_owned(), "foo".to_owned()]);
+        assert_eq!(p.syscalls.len(), 1);
+        assert_eq!(p.syscalls[0].names, ["read"]);
+    }
+
+    #[test]
+    fn reference_profiles_name_only_known_syscalls_on_every_architecture() {
+        let mut files = vec![
+            format!("{REFERENCE}/moby-default.json"),
+            format!("{REFERENCE}/moby-moby-default-before-split-2025-07.json"),
+        ];
+        if std::path::Path::new("/usr/share/containers/seccomp.json").exists() {
+            files.push("/usr/share/containers/seccomp.json".to_owned());
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let profile = parse(&text, &file).unwrap().profile;
+            for entry in &profile.arch_map {
+                let t = target(entry.architecture, (6, 18), &ALL_CAPABILITIES);
+                let resolved = resolve(&profile, &t).unwrap();
+                let check = check_names(&resolved, t.arch);
+                assert_eq!(check.unknown, Vec::<String>::new(), "{file} {}", t.arch);
+            }
+        }
+    }
+
+    #[test]
+    fn this_machine_has_default_caps() {
+        let here = Target::this_machine(None).unwrap();
+        assert_eq!(here.capabilities.len(), 14);
+        assert_eq!(Some(here.arch), native_arch());
+    }
+}

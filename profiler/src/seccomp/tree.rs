@@ -1,0 +1,1147 @@
+//! The argument checks of one syscall, decided exactly as libseccomp 2.5.4 decides them.
+//!
+//! libseccomp turns every rule into a chain of 32-bit comparison nodes and merges the chains of
+//! one syscall into a tree (db.c `db_rule_add`: prune, then add). The merge is not a plain
+//! "first matching rule wins": nodes on a level are kept sorted (higher argument first, the high
+//! word before the low one, EQ-like before LT/LE before GT/GE, larger datum first), equal nodes
+//! are shared, a shorter chain can swallow a longer one, an equal path with a different action is
+//! an error (-EEXIST), and sub-trees are shared by reference so that later merges through one
+//! parent are seen through the others. The result is evaluated depth first with backtracking
+//! (gen_bpf.c `_gen_bpf_chain`): a node's edge leads to a sub-level, else to an action, else on
+//! to the next node of the level; a level that runs out continues after the node that led into
+//! it, and the end of the top level gives the default action.
+//!
+//! To make the same decisions in every case, including the odd ones, this module keeps
+//! libseccomp's data model: an arena of nodes linked into levels and sub-levels, with reference
+//! counts, because the counts decide when nodes are freed (and so unlinked), and the number of
+//! freed nodes steers `db_rule_add`. Only the representation is ours; the code generator is our
+//! own and shares nothing with libseccomp's block layout.
+use std::collections::HashMap;
+
+use super::bpf::{Assembler, Target, BPF_JEQ, BPF_JGE, BPF_JGT};
+use crate::profile::{ArgCondition, ArgOp};
+
+/// One rule of one syscall after runc's processing: all `conditions` must hold (at most one per
+/// argument index; runc splits the others into separate rules), `action` is the `SECCOMP_RET_*`
+/// value. For MASKED_EQ, `value` is the mask and `value_two` the datum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub conditions: Vec<ArgCondition>,
+    pub action: u32,
+}
+
+/// What the filter does with one syscall.
+#[derive(Clone, Debug)]
+pub enum Syscall {
+    /// Decided without looking at the arguments.
+    Return(u32),
+    /// Depends on the arguments.
+    Tree(ArgTree),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TreeError {
+    /// libseccomp's -EEXIST: the rule reaches a comparison that already leads to another action.
+    #[error("rule {rule} conflicts with an earlier rule of the same syscall: the same conditions lead to a different action (libseccomp: EEXIST)")]
+    Conflict { rule: usize },
+    /// libseccomp's -EINVAL: two conditions on one argument in one rule.
+    #[error("rule {rule} has two conditions on argument {index} (libseccomp: EINVAL)")]
+    SameArgument { rule: usize, index: u32 },
+    #[error("rule {rule}: argument index {index} is out of range (0–5)")]
+    ArgIndex { rule: usize, index: u32 },
+}
+
+type Id = usize;
+type Link = Option<Id>;
+
+/// The comparison a node performs on its (masked) 32-bit word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    MaskedEq,
+    Gt,
+    Ge,
+}
+
+/// One 32-bit comparison (db.h `struct db_arg_chain_tree`).
+#[derive(Clone, Debug)]
+struct Node {
+    arg: u32,
+    /// Compares the high word of the argument.
+    high: bool,
+    cmp: Cmp,
+    /// The rule's operator, which orders nodes on a level.
+    op: ArgOp,
+    mask: u32,
+    /// Already masked.
+    datum: u32,
+    /// The rule's whole 64-bit datum (not masked).
+    datum_full: u64,
+    /// Actions on the true and false edges. As in libseccomp, the value can be set while the
+    /// flag is not, and comparisons look at the value alone.
+    act_t: u32,
+    act_t_set: bool,
+    act_f: u32,
+    act_f_set: bool,
+    /// Neighbours on this level.
+    prev: Link,
+    next: Link,
+    /// Sub-levels on the true and false edges.
+    sub_t: Link,
+    sub_f: Link,
+    refs: u32,
+    freed: bool,
+}
+
+impl Node {
+    fn new(
+        arg: u32,
+        high: bool,
+        cmp: Cmp,
+        op: ArgOp,
+        mask: u32,
+        datum: u32,
+        datum_full: u64,
+    ) -> Node {
+        Node {
+            arg,
+            high,
+            cmp,
+            op,
+            mask,
+            datum: datum & mask,
+            datum_full,
+            act_t: 0,
+            act_t_set: false,
+            act_f: 0,
+            act_f_set: false,
+            prev: None,
+            next: None,
+            sub_t: None,
+            sub_f: None,
+            refs: 0,
+            freed: false,
+        }
+    }
+
+    /// Position of the compared word among all words (`__db_chain_arg_priority`).
+    fn word_rank(&self) -> u32 {
+        (self.arg << 1) + u32::from(self.high)
+    }
+
+    fn op_rank(&self) -> u32 {
+        match self.op {
+            ArgOp::MaskedEqual | ArgOp::Equal | ArgOp::NotEqual => 3,
+            ArgOp::LessOrEqual | ArgOp::LessThan => 2,
+            ArgOp::GreaterOrEqual | ArgOp::GreaterThan => 1,
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        self.sub_t.is_none() && self.sub_f.is_none()
+    }
+
+    /// A leaf without actions.
+    fn is_zombie(&self) -> bool {
+        self.is_leaf() && !self.act_t_set && !self.act_f_set
+    }
+
+    /// Byte offset of the compared word in `struct seccomp_data` (little endian).
+    fn offset(&self) -> u32 {
+        16 + 8 * self.arg + if self.high { 4 } else { 0 }
+    }
+
+    fn word(&self, args: &[u64; 6]) -> u32 {
+        let arg = args[self.arg as usize];
+        (if self.high { arg >> 32 } else { arg }) as u32
+    }
+
+    fn test(&self, args: &[u64; 6]) -> bool {
+        let a = self.word(args) & self.mask;
+        match self.cmp {
+            Cmp::Eq | Cmp::MaskedEq => a == self.datum,
+            Cmp::Gt => a > self.datum,
+            Cmp::Ge => a >= self.datum,
+        }
+    }
+}
+
+/// `_db_iter_state` flags of the prune walk.
+mod ist {
+    pub const MATCH: u32 = 0x01;
+    pub const MATCH_ONCE: u32 = 0x02;
+    pub const X_FINISHED: u32 = 0x10;
+    pub const N_FINISHED: u32 = 0x20;
+    pub const X_PREFIX: u32 = 0x100;
+    pub const N_PREFIX: u32 = 0x200;
+    pub const MATCHSET: u32 = MATCH | MATCH_ONCE;
+    pub const REDUNDANT: u32 = MATCH | X_FINISHED | N_PREFIX;
+}
+
+#[derive(Clone, Copy)]
+struct PruneState {
+    flags: u32,
+    action: u32,
+}
+
+/// Where a link is stored, for the operations that rewrite the link they were reached through.
+#[derive(Clone, Copy)]
+enum Slot {
+    Root,
+    SubT(Id),
+    SubF(Id),
+}
+
+/// An argument decision tree.
+#[derive(Clone, Debug, Default)]
+pub struct ArgTree {
+    nodes: Vec<Node>,
+    root: Link,
+}
+
+/// The chains of one new rule before merging (a `db_sys_list` from `_db_rule_gen_*`).
+struct NewChain {
+    root: Link,
+    action: u32,
+}
+
+/// Adds `rules` in order as libseccomp's `db_rule_add` would. `wide`: a 64-bit architecture
+/// (x86_64, aarch64); false for x86 and x32, where libseccomp compares only the low 32 bits.
+pub fn build(rules: &[Rule], wide: bool) -> Result<Syscall, TreeError> {
+    let mut tree = ArgTree::default();
+    // None until the first rule: then the syscall's action when it has no chains.
+    let mut action: Option<u32> = None;
+    for (index, rule) in rules.iter().enumerate() {
+        let mut conditions = rule.conditions.clone();
+        for (i, c) in conditions.iter().enumerate() {
+            if c.index > 5 {
+                return Err(TreeError::ArgIndex {
+                    rule: index,
+                    index: c.index,
+                });
+            }
+            if conditions[..i].iter().any(|d| d.index == c.index) {
+                return Err(TreeError::SameArgument {
+                    rule: index,
+                    index: c.index,
+                });
+            }
+        }
+        conditions.sort_by_key(|c| c.index);
+        let new = if wide {
+            tree.chain_64(&conditions, rule.action)
+        } else {
+            tree.chain_32(&conditions, rule.action)
+        };
+        match action {
+            None => {
+                tree.root = new.root;
+                action = Some(new.action);
+            }
+            Some(ref mut current) => tree
+                .add(new, rule.action, current)
+                .map_err(|()| TreeError::Conflict { rule: index })?,
+        }
+    }
+    debug_assert!(tree.live_reachable());
+    match (tree.root, action) {
+        (None, Some(action)) => Ok(Syscall::Return(action)),
+        // No rules: a tree that always gives the default.
+        _ => Ok(Syscall::Tree(tree)),
+    }
+}
+
+impl ArgTree {
+    // ---- reference counting (db.c _db_node_get/_db_node_put/_db_level_clean/_db_tree_put) ----
+
+    fn alloc(&mut self, node: Node) -> Id {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    fn get(&mut self, link: Link) -> Link {
+        if let Some(n) = link {
+            self.nodes[n].refs += 1;
+        }
+        link
+    }
+
+    /// Drops a reference. When it was the last one, the node leaves its level (`link` then
+    /// points at a former neighbour) and its sub-levels are released. Returns how many nodes
+    /// were freed.
+    fn put(&mut self, link: &mut Link) -> u32 {
+        let Some(n) = *link else { return 0 };
+        let node = &mut self.nodes[n];
+        node.refs = node.refs.wrapping_sub(1);
+        if node.refs != 0 {
+            return 0;
+        }
+        let (mut prev, mut next, mut sub_t, mut sub_f) =
+            (node.prev, node.next, node.sub_t, node.sub_f);
+        let mut freed = 0;
+        if let Some(p) = prev {
+            self.nodes[p].next = None;
+        }
+        if let Some(q) = next {
+            self.nodes[q].prev = None;
+        }
+        freed += self.put(&mut prev);
+        freed += self.put(&mut next);
+        if let Some(p) = prev {
+            self.nodes[p].next = self.get(next);
+        }
+        if let Some(q) = next {
+            self.nodes[q].prev = self.get(prev);
+        }
+        *link = prev.or(next);
+        freed += self.put_tree(&mut sub_t);
+        freed += self.put_tree(&mut sub_f);
+        self.nodes[n].freed = true;
+        freed + 1
+    }
+
+    /// Drops a reference to a level's head, then frees the whole level if nothing outside it
+    /// refers to it any more.
+    fn put_tree(&mut self, link: &mut Link) -> u32 {
+        let mut freed = self.put(link);
+        if let Some(n) = *link {
+            freed += self.clean_level(n);
+        }
+        freed
+    }
+
+    fn clean_level(&mut self, node: Id) -> u32 {
+        let start = self.level_start(node);
+        let mut n = Some(start);
+        while let Some(i) = n {
+            let links =
+                u32::from(self.nodes[i].prev.is_some()) + u32::from(self.nodes[i].next.is_some());
+            if self.nodes[i].refs > links {
+                return 0;
+            }
+            n = self.nodes[i].next;
+        }
+        let mut freed = 0;
+        let mut n = Some(start);
+        while n.is_some() {
+            freed += self.put(&mut n);
+        }
+        freed
+    }
+
+    fn level_start(&self, mut n: Id) -> Id {
+        while let Some(p) = self.nodes[n].prev {
+            n = p;
+        }
+        n
+    }
+
+    fn read(&self, slot: Slot) -> Link {
+        match slot {
+            Slot::Root => self.root,
+            Slot::SubT(n) => self.nodes[n].sub_t,
+            Slot::SubF(n) => self.nodes[n].sub_f,
+        }
+    }
+
+    fn write(&mut self, slot: Slot, link: Link) {
+        match slot {
+            Slot::Root => self.root = link,
+            Slot::SubT(n) => self.nodes[n].sub_t = link,
+            Slot::SubF(n) => self.nodes[n].sub_f = link,
+        }
+    }
+
+    // ---- chains of one rule (db.c _db_rule_gen_64, _db_rule_gen_32) ----
+
+    /// 64-bit architectures: every condition compares both words; GT/GE/LT/LE use three nodes
+    /// (high word greater, high word equal, low word), EQ/NE/MASKED_EQ two.
+    fn chain_64(&mut self, conditions: &[ArgCondition], action: u32) -> NewChain {
+        let mut root = None;
+        // The previous condition's nodes and operator.
+        let mut prev: Option<([Id; 2], Link, ArgOp)> = None;
+        for c in conditions {
+            let (mask, datum) = match c.op {
+                ArgOp::MaskedEqual => (c.value, c.value_two),
+                _ => (u64::MAX, c.value),
+            };
+            if c.op == ArgOp::MaskedEqual && mask == 0 {
+                continue; // always true
+            }
+            let (mask_hi, mask_lo, datum_hi, datum_lo) = (
+                (mask >> 32) as u32,
+                mask as u32,
+                (datum >> 32) as u32,
+                datum as u32,
+            );
+            let (n0, n1, n2);
+            match c.op {
+                ArgOp::GreaterThan
+                | ArgOp::GreaterOrEqual
+                | ArgOp::LessThan
+                | ArgOp::LessOrEqual => {
+                    let low = if matches!(c.op, ArgOp::GreaterThan | ArgOp::LessOrEqual) {
+                        Cmp::Gt
+                    } else {
+                        Cmp::Ge
+                    };
+                    n0 = self.alloc(Node::new(
+                        c.index,
+                        true,
+                        Cmp::Gt,
+                        c.op,
+                        mask_hi,
+                        datum_hi,
+                        datum,
+                    ));
+                    n1 = self.alloc(Node::new(
+                        c.index,
+                        true,
+                        Cmp::Eq,
+                        c.op,
+                        mask_hi,
+                        datum_hi,
+                        datum,
+                    ));
+                    let l = self.alloc(Node::new(
+                        c.index, false, low, c.op, mask_lo, datum_lo, datum,
+                    ));
+                    n2 = Some(l);
+                    self.nodes[n0].sub_f = self.get(Some(n1));
+                    self.nodes[n1].sub_t = self.get(n2);
+                }
+                ArgOp::Equal | ArgOp::NotEqual | ArgOp::MaskedEqual => {
+                    let cmp = if c.op == ArgOp::MaskedEqual {
+                        Cmp::MaskedEq
+                    } else {
+                        Cmp::Eq
+                    };
+                    n0 = self.alloc(Node::new(
+                        c.index, true, cmp, c.op, mask_hi, datum_hi, datum,
+                    ));
+                    n1 = self.alloc(Node::new(
+                        c.index, false, cmp, c.op, mask_lo, datum_lo, datum,
+                    ));
+                    n2 = None;
+                    self.nodes[n0].sub_t = self.get(Some(n1));
+                }
+            }
+            match prev {
+                None => root = self.get(Some(n0)),
+                Some(([p0, p1], p2, op)) => match op {
+                    ArgOp::GreaterThan | ArgOp::GreaterOrEqual => {
+                        self.nodes[p0].sub_t = self.get(Some(n0));
+                        self.nodes[p2.unwrap()].sub_t = self.get(Some(n0));
+                    }
+                    ArgOp::Equal | ArgOp::MaskedEqual => self.nodes[p1].sub_t = self.get(Some(n0)),
+                    ArgOp::LessThan | ArgOp::LessOrEqual => {
+                        self.nodes[p1].sub_f = self.get(Some(n0));
+                        self.nodes[p2.unwrap()].sub_f = self.get(Some(n0));
+                    }
+                    ArgOp::NotEqual => {
+                        self.nodes[p0].sub_f = self.get(Some(n0));
+                        self.nodes[p1].sub_f = self.get(Some(n0));
+                    }
+                },
+            }
+            prev = Some(([n0, n1], n2, c.op));
+        }
+        let Some(([p0, p1], p2, op)) = prev else {
+            return NewChain { root: None, action };
+        };
+        let mut set_t = |n: Id| {
+            self.nodes[n].act_t = action;
+            self.nodes[n].act_t_set = true;
+        };
+        match op {
+            ArgOp::GreaterThan | ArgOp::GreaterOrEqual => {
+                set_t(p0);
+                set_t(p2.unwrap());
+            }
+            ArgOp::Equal | ArgOp::MaskedEqual => set_t(p1),
+            ArgOp::LessThan | ArgOp::LessOrEqual | ArgOp::NotEqual => {
+                let (a, b) = if op == ArgOp::NotEqual {
+                    (p0, p1)
+                } else {
+                    (p1, p2.unwrap())
+                };
+                for n in [a, b] {
+                    self.nodes[n].act_f = action;
+                    self.nodes[n].act_f_set = true;
+                }
+            }
+        }
+        NewChain { root, action: 0 }
+    }
+
+    /// 32-bit architectures: one node per condition on the low word, NE/LT/LE as EQ/GE/GT with
+    /// the rest of the chain on the false edge.
+    fn chain_32(&mut self, conditions: &[ArgCondition], action: u32) -> NewChain {
+        let mut root = None;
+        let mut prev: Option<(Id, bool)> = None;
+        for c in conditions {
+            let (mask, datum) = match c.op {
+                ArgOp::MaskedEqual => (c.value as u32, c.value_two),
+                _ => (u32::MAX, c.value),
+            };
+            if c.op == ArgOp::MaskedEqual && mask == 0 {
+                continue;
+            }
+            let (cmp, on_true) = match c.op {
+                ArgOp::Equal => (Cmp::Eq, true),
+                ArgOp::MaskedEqual => (Cmp::MaskedEq, true),
+                ArgOp::GreaterThan => (Cmp::Gt, true),
+                ArgOp::GreaterOrEqual => (Cmp::Ge, true),
+                ArgOp::NotEqual => (Cmp::Eq, false),
+                ArgOp::LessThan => (Cmp::Ge, false),
+                ArgOp::LessOrEqual => (Cmp::Gt, false),
+            };
+            let n = self.alloc(Node::new(
+                c.index,
+                false,
+                cmp,
+                c.op,
+                mask,
+                datum as u32,
+                datum,
+            ));
+            match prev {
+                None => root = self.get(Some(n)),
+                Some((p, true)) => self.nodes[p].sub_t = self.get(Some(n)),
+                Some((p, false)) => self.nodes[p].sub_f = self.get(Some(n)),
+            }
+            prev = Some((n, on_true));
+        }
+        match prev {
+            None => NewChain { root: None, action },
+            Some((n, true)) => {
+                self.nodes[n].act_t = action;
+                self.nodes[n].act_t_set = true;
+                NewChain { root, action: 0 }
+            }
+            Some((n, false)) => {
+                self.nodes[n].act_f = action;
+                self.nodes[n].act_f_set = true;
+                NewChain { root, action: 0 }
+            }
+        }
+    }
+
+    // ---- merging (db.c db_rule_add, _db_tree_prune, _db_tree_add) ----
+
+    /// Merges a new rule into a syscall that already has one. `action` is the syscall's action
+    /// when it has no chains.
+    fn add(&mut self, new: NewChain, rule_action: u32, action: &mut u32) -> Result<(), ()> {
+        let mut pruned = false;
+        loop {
+            if self.root.is_none() {
+                if pruned {
+                    // The new rule replaced everything there was.
+                    self.root = new.root;
+                    *action = new.action;
+                } else {
+                    // Unconditional already: the new rule changes nothing.
+                    self.put_tree(&mut { new.root });
+                }
+                return Ok(());
+            }
+            if new.root.is_none() {
+                // An unconditional rule replaces the chains.
+                let mut old = self.root.take();
+                self.put_tree(&mut old);
+                *action = rule_action;
+                return Ok(());
+            }
+            let mut state = PruneState {
+                flags: 0,
+                action: rule_action,
+            };
+            let freed = self.prune(self.root, new.root, &mut state);
+            if freed > 0 {
+                pruned = true;
+                if self.root.is_none() {
+                    continue;
+                }
+            } else if state.flags & ist::REDUNDANT == ist::REDUNDANT {
+                // The existing tree is shorter: drop the new rule.
+                self.put_tree(&mut { new.root });
+                return Ok(());
+            }
+            break;
+        }
+        let new_root = new.root.expect("checked above");
+        self.merge(Slot::Root, new_root)?;
+        self.put_tree(&mut { new.root });
+        Ok(())
+    }
+
+    /// Checks that every action on `link`'s level and below is `action`.
+    fn actions_are(&self, link: Link, action: u32) -> bool {
+        let Some(n) = link else { return true };
+        let mut n = Some(self.level_start(n));
+        while let Some(i) = n {
+            let node = &self.nodes[i];
+            if (node.act_t_set && node.act_t != action) || (node.act_f_set && node.act_f != action)
+            {
+                return false;
+            }
+            if !self.actions_are(node.sub_t, action) || !self.actions_are(node.sub_f, action) {
+                return false;
+            }
+            n = node.next;
+        }
+        true
+    }
+
+    /// Same word, comparison, datum and mask (`_db_chain_eq`).
+    fn same(&self, a: Id, b: Id) -> bool {
+        let (a, b) = (&self.nodes[a], &self.nodes[b]);
+        a.word_rank() == b.word_rank() && a.cmp == b.cmp && a.datum == b.datum && a.mask == b.mask
+    }
+
+    /// Whether `a` sorts after `b` on a level (`_db_chain_lt`).
+    fn after(&self, a: Id, b: Id) -> bool {
+        let (a, b) = (&self.nodes[a], &self.nodes[b]);
+        if a.word_rank() != b.word_rank() {
+            return a.word_rank() < b.word_rank();
+        }
+        if a.op_rank() != b.op_rank() {
+            return a.op_rank() < b.op_rank();
+        }
+        match a.op {
+            ArgOp::LessOrEqual | ArgOp::LessThan => a.datum > b.datum,
+            _ => a.datum < b.datum,
+        }
+    }
+
+    /// Removes `node` (found from the root) and its sub-levels, and on the way any leaf without
+    /// actions (`_db_tree_remove`). Returns how many nodes were freed.
+    fn remove(&mut self, slot: Slot, node: Id) -> u32 {
+        let Some(head) = self.read(slot) else {
+            return 0;
+        };
+        let mut n = self.level_start(head);
+        let mut freed = 0;
+        loop {
+            if n == node {
+                return freed + self.unlink_and_put(slot, n);
+            }
+            freed += self.remove(Slot::SubT(n), node);
+            freed += self.remove(Slot::SubF(n), node);
+            if self.nodes[n].is_zombie() {
+                return freed + self.unlink_and_put(slot, n);
+            }
+            match self.nodes[n].next {
+                Some(next) if freed == 0 => n = next,
+                _ => return freed,
+            }
+        }
+    }
+
+    fn unlink_and_put(&mut self, slot: Slot, n: Id) -> u32 {
+        let (prev, next) = (self.nodes[n].prev, self.nodes[n].next);
+        if self.read(slot) == Some(n) {
+            self.write(slot, prev.or(next));
+        }
+        if let Some(p) = prev {
+            self.nodes[p].next = next;
+        }
+        if let Some(q) = next {
+            self.nodes[q].prev = prev;
+        }
+        self.nodes[n].prev = None;
+        self.nodes[n].next = None;
+        self.put(&mut Some(n))
+    }
+
+    /// Removes parts of the existing tree that the new chain makes redundant, and reports (in
+    /// `state`) whether the new chain is itself redundant (`_db_tree_prune`). Returns how many
+    /// nodes were freed.
+    fn prune(&mut self, existing: Link, new: Link, state: &mut PruneState) -> u32 {
+        let mut freed = 0;
+        let mut st = *state;
+        let finish = |state: &mut PruneState, st: PruneState| {
+            if st.flags & ist::MATCH != 0 {
+                state.flags |= st.flags;
+            } else {
+                state.flags &= !ist::MATCH;
+            }
+        };
+        let (Some(x0), Some(n)) = (existing, new) else {
+            finish(state, st);
+            return freed;
+        };
+        if state.flags & ist::MATCHSET == ist::MATCH_ONCE {
+            finish(state, st);
+            return freed;
+        }
+        let mut cursor = Some(self.level_start(x0));
+        // Descends into a sub-level while holding a reference to `x`, which may be freed (and
+        // then replaced by a former neighbour, or None) meanwhile.
+        macro_rules! descend {
+            ($x:ident, $existing:expr, $new:expr, $clear:expr, $set:expr) => {{
+                self.get(Some($x));
+                let mut sub = *state;
+                sub.flags &= !$clear;
+                sub.flags |= $set;
+                freed += self.prune($existing, $new, &mut sub);
+                let mut held = Some($x);
+                freed += self.put(&mut held);
+                (sub, held)
+            }};
+        }
+        let ran_off = 'level: {
+            'nodes: while let Some(mut x) = cursor {
+                let x_next = self.nodes[x].next;
+                if self.same(x, n) {
+                    st.flags |= ist::MATCHSET;
+                    if self.nodes[n].is_leaf() {
+                        st.flags |= ist::N_FINISHED;
+                    }
+                    if self.nodes[x].is_leaf() {
+                        st.flags |= ist::X_FINISHED;
+                    }
+                    let (xn, nn) = (&self.nodes[x], &self.nodes[n]);
+                    if (xn.act_t_set || xn.sub_t.is_some()) && !(nn.act_t_set || nn.sub_t.is_some())
+                    {
+                        break 'level false;
+                    }
+                    if (xn.act_f_set || xn.sub_f.is_some()) && !(nn.act_f_set || nn.sub_f.is_some())
+                    {
+                        break 'level false;
+                    }
+                    if st.flags & ist::N_FINISHED != 0
+                        && st.flags & ist::X_FINISHED != 0
+                        && (nn.act_t_set != xn.act_t_set
+                            || nn.act_t != xn.act_t
+                            || nn.act_f_set != xn.act_f_set
+                            || nn.act_f != xn.act_f)
+                    {
+                        break 'level false;
+                    }
+                    if let Some(n_sub) = self.nodes[n].sub_t {
+                        let (sub, held) =
+                            descend!(x, self.nodes[x].sub_t, Some(n_sub), 0, ist::MATCHSET);
+                        if sub.flags & ist::MATCH != 0 {
+                            st.flags |= sub.flags;
+                        }
+                        match held {
+                            None => {
+                                cursor = x_next;
+                                continue 'nodes;
+                            }
+                            Some(h) => x = h,
+                        }
+                    }
+                    if let Some(n_sub) = self.nodes[n].sub_f {
+                        let (sub, held) =
+                            descend!(x, self.nodes[x].sub_f, Some(n_sub), 0, ist::MATCHSET);
+                        if sub.flags & ist::MATCH != 0 {
+                            st.flags |= sub.flags;
+                        }
+                        match held {
+                            None => {
+                                cursor = x_next;
+                                continue 'nodes;
+                            }
+                            Some(h) => x = h,
+                        }
+                    }
+                    let matched =
+                        self.actions_are(Some(x), st.action) && st.flags & ist::MATCH != 0;
+                    if matched && st.flags & ist::N_FINISHED != 0 && st.flags & ist::X_PREFIX != 0 {
+                        // The new chain is shorter: drop the existing one.
+                        freed += self.remove(Slot::Root, x);
+                        if self.root.is_none() {
+                            break 'level false;
+                        }
+                    } else if matched
+                        && st.flags & ist::X_FINISHED != 0
+                        && st.flags & ist::N_PREFIX != 0
+                    {
+                        // The new chain is longer.
+                        break 'level false;
+                    }
+                } else if self.after(x, n) {
+                    if state.flags & ist::N_PREFIX != 0 {
+                        break 'level false;
+                    }
+                    for true_edge in [true, false] {
+                        let x_sub = if true_edge {
+                            self.nodes[x].sub_t
+                        } else {
+                            self.nodes[x].sub_f
+                        };
+                        if x_sub.is_none() {
+                            continue;
+                        }
+                        let (sub, held) = descend!(x, x_sub, Some(n), ist::MATCH, ist::X_PREFIX);
+                        if sub.flags & ist::MATCH != 0 {
+                            st.flags |= sub.flags;
+                            break 'level false;
+                        }
+                        match held {
+                            None => {
+                                cursor = x_next;
+                                continue 'nodes;
+                            }
+                            Some(h) => x = h,
+                        }
+                    }
+                } else {
+                    if state.flags & ist::X_PREFIX != 0 {
+                        break 'level false;
+                    }
+                    for true_edge in [true, false] {
+                        let n_sub = if true_edge {
+                            self.nodes[n].sub_t
+                        } else {
+                            self.nodes[n].sub_f
+                        };
+                        if n_sub.is_none() {
+                            continue;
+                        }
+                        let (sub, held) = descend!(x, Some(x), n_sub, ist::MATCH, ist::N_PREFIX);
+                        if sub.flags & ist::MATCH != 0 {
+                            st.flags |= sub.flags;
+                            break 'level false;
+                        }
+                        match held {
+                            None => {
+                                cursor = x_next;
+                                continue 'nodes;
+                            }
+                            Some(h) => x = h,
+                        }
+                    }
+                }
+                cursor = x_next;
+            }
+            true
+        };
+        if ran_off {
+            // Ran off the level: nothing matched.
+            st.flags &= !ist::MATCH;
+        }
+        finish(state, st);
+        freed
+    }
+
+    /// Adds the new chain starting at `new` into the level `slot` points to (`_db_tree_add`).
+    /// Nodes of the new chain are linked in, not copied, and so are shared sub-levels.
+    fn merge(&mut self, slot: Slot, new: Id) -> Result<(), ()> {
+        let n = new;
+        let mut x = self.read(slot).expect("merging into an empty level");
+        loop {
+            if self.same(x, n) {
+                let nn = self.nodes[n].clone();
+                if nn.act_t_set {
+                    if !self.nodes[x].act_t_set {
+                        if !self.actions_are(self.nodes[x].sub_t, nn.act_t) {
+                            return Err(());
+                        }
+                        let mut sub = self.nodes[x].sub_t;
+                        self.put(&mut sub);
+                        let xn = &mut self.nodes[x];
+                        xn.sub_t = None;
+                        xn.act_t = nn.act_t;
+                        xn.act_t_set = true;
+                    } else if nn.act_t != self.nodes[x].act_t {
+                        // libseccomp keeps the action of the larger 64-bit datum on the high
+                        // word's "greater" edge.
+                        if nn.high && nn.datum_full > self.nodes[x].datum_full {
+                            self.nodes[x].act_t = nn.act_t;
+                        }
+                        if self.nodes[x].is_leaf() || nn.is_leaf() {
+                            return Err(());
+                        }
+                    }
+                }
+                if nn.act_f_set {
+                    if !self.nodes[x].act_f_set {
+                        if !self.actions_are(self.nodes[x].sub_f, nn.act_f) {
+                            return Err(());
+                        }
+                        let mut sub = self.nodes[x].sub_f;
+                        self.put(&mut sub);
+                        let xn = &mut self.nodes[x];
+                        xn.sub_f = None;
+                        xn.act_f = nn.act_f;
+                        xn.act_f_set = true;
+                    } else if nn.act_f != self.nodes[x].act_f {
+                        // Sic: libseccomp 2.5.4 updates the *true* action here.
+                        if nn.high && nn.datum_full < self.nodes[x].datum_full {
+                            self.nodes[x].act_t = nn.act_t;
+                        }
+                        if self.nodes[x].is_leaf() || nn.is_leaf() {
+                            return Err(());
+                        }
+                    }
+                }
+                if let Some(n_sub) = nn.sub_t {
+                    if self.nodes[x].sub_t.is_some() {
+                        self.merge(Slot::SubT(x), n_sub)?;
+                    } else if !self.nodes[x].act_t_set {
+                        self.nodes[x].sub_t = self.get(Some(n_sub));
+                    } else {
+                        return Ok(()); // the existing chain is shorter
+                    }
+                }
+                if let Some(n_sub) = nn.sub_f {
+                    if self.nodes[x].sub_f.is_some() {
+                        self.merge(Slot::SubF(x), n_sub)?;
+                    } else if !self.nodes[x].act_f_set {
+                        self.nodes[x].sub_f = self.get(Some(n_sub));
+                    } else {
+                        return Ok(());
+                    }
+                }
+                return Ok(());
+            } else if !self.after(x, n) {
+                match self.nodes[x].next {
+                    None => {
+                        self.nodes[n].prev = self.get(Some(x));
+                        self.nodes[x].next = self.get(Some(n));
+                        return Ok(());
+                    }
+                    Some(next) => x = next,
+                }
+            } else {
+                match self.nodes[x].prev {
+                    Some(p) => {
+                        self.nodes[p].next = self.get(Some(n));
+                        self.nodes[n].prev = Some(p);
+                        self.nodes[x].prev = self.get(Some(n));
+                        self.nodes[n].next = Some(x);
+                    }
+                    None => {
+                        self.nodes[x].prev = self.get(Some(n));
+                        self.nodes[n].next = self.get(Some(x));
+                    }
+                }
+                if self.read(slot) == Some(x) {
+                    let head = self.get(Some(n));
+                    self.write(slot, head);
+                    self.put(&mut Some(x));
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// No freed node is reachable from the root.
+    fn live_reachable(&self) -> bool {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<Id> = self.root.into_iter().collect();
+        while let Some(n) = stack.pop() {
+            let n = self.level_start(n);
+            let mut cur = Some(n);
+            while let Some(i) = cur {
+                if seen[i] {
+                    break;
+                }
+                seen[i] = true;
+                if self.nodes[i].freed {
+                    return false;
+                }
+                stack.extend(self.nodes[i].sub_t);
+                stack.extend(self.nodes[i].sub_f);
+                cur = self.nodes[i].next;
+            }
+        }
+        true
+    }
+
+    // ---- evaluation (gen_bpf.c _gen_bpf_chain, _gen_bpf_node) ----
+
+    /// The decision for these argument values.
+    pub fn decide(&self, args: &[u64; 6], default: u32) -> u32 {
+        self.root
+            .and_then(|r| self.decide_level(r, args))
+            .unwrap_or(default)
+    }
+
+    /// The action the level holding `node` reaches, if any.
+    fn decide_level(&self, node: Id, args: &[u64; 6]) -> Option<u32> {
+        let mut cur = Some(self.level_start(node));
+        while let Some(i) = cur {
+            let n = &self.nodes[i];
+            let (sub, action) = if n.test(args) {
+                (n.sub_t, n.act_t_set.then_some(n.act_t))
+            } else {
+                (n.sub_f, n.act_f_set.then_some(n.act_f))
+            };
+            match (sub, action) {
+                (Some(s), _) => {
+                    if let Some(a) = self.decide_level(s, args) {
+                        return Some(a);
+                    }
+                }
+                (None, Some(a)) => return Some(a),
+                (None, None) => {}
+            }
+            cur = n.next;
+        }
+        None
+    }
+
+    /// Emits the checks; every path ends in a return, `default` where libseccomp's filter
+    /// falls back to the default action. Words are loaded only where they are compared.
+    pub fn emit(&self, asm: &mut Assembler, default: u32) {
+        let mut emitter = Emitter {
+            tree: self,
+            returns: HashMap::new(),
+            levels: HashMap::new(),
+            pending: Vec::new(),
+        };
+        let default_label = emitter.ret_label(asm, default);
+        let Some(root) = self.root else {
+            asm.goto(Target::Label(default_label));
+            emitter.finish(asm);
+            return;
+        };
+        let start = emitter.level_label(asm, root, default_label, Acc::Unknown);
+        // The first level comes right here: no jump needed.
+        let first = emitter.pending.pop().expect("just queued");
+        debug_assert_eq!(first.label, start);
+        emitter.emit_level(asm, first);
+        emitter.finish(asm);
+    }
+}
+
+/// What the accumulator holds: a word of `seccomp_data`, ANDed with a mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Acc {
+    Unknown,
+    Word { offset: u32, mask: u32 },
+}
+
+/// One level to emit: its first node, where it continues when it runs out, and what the
+/// accumulator holds on entry.
+struct PendingLevel {
+    label: usize,
+    start: Id,
+    cont: usize,
+    acc: Acc,
+}
+
+struct Emitter<'a> {
+    tree: &'a ArgTree,
+    /// Action value → label of its `ret`.
+    returns: HashMap<u32, usize>,
+    /// (level start, continuation, accumulator) → label, so shared sub-levels are emitted once
+    /// per distinct context.
+    levels: HashMap<(Id, usize, Acc), usize>,
+    pending: Vec<PendingLevel>,
+}
+
+impl Emitter<'_> {
+    fn ret_label(&mut self, asm: &mut Assembler, action: u32) -> usize {
+        *self
+            .returns
+            .entry(action)
+            .or_insert_with(|| asm.new_label())
+    }
+
+    fn level_label(&mut self, asm: &mut Assembler, node: Id, cont: usize, acc: Acc) -> usize {
+        let start = self.tree.level_start(node);
+        if let Some(&l) = self.levels.get(&(start, cont, acc)) {
+            return l;
+        }
+        let label = asm.new_label();
+        self.levels.insert((start, cont, acc), label);
+        self.pending.push(PendingLevel {
+            label,
+            start,
+            cont,
+            acc,
+        });
+        label
+    }
+
+    fn emit_level(&mut self, asm: &mut Assembler, level: PendingLevel) {
+        asm.place(level.label);
+        let mut acc = level.acc;
+        let mut cur = Some(level.start);
+        // The label of the current node, when something jumps to it.
+        let mut here: Option<usize> = None;
+        let tree = self.tree;
+        while let Some(i) = cur {
+            let n = &tree.nodes[i];
+            if let Some(l) = here.take() {
+                asm.place(l);
+            }
+            let (offset, mask) = (n.offset(), n.mask);
+            let loaded = match acc {
+                Acc::Word { offset: o, mask: m } => o == offset && mask & m == mask,
+                Acc::Unknown => false,
+            };
+            let mut held = if loaded {
+                acc
+            } else {
+                Acc::Word {
+                    offset,
+                    mask: u32::MAX,
+                }
+            };
+            if !loaded {
+                asm.load_abs(offset);
+            }
+            if let Acc::Word { mask: m, .. } = held {
+                if m != mask {
+                    asm.and(mask);
+                    held = Acc::Word { offset, mask };
+                }
+            }
+            // Where this node's plain fall-through goes: the next node, or the continuation.
+            let next_label = match n.next {
+                Some(_) => {
+                    let l = asm.new_label();
+                    here = Some(l);
+                    l
+                }
+                None => level.cont,
+            };
+            let mut target = |sub: Link, action: Option<u32>| -> Target {
+                match (sub, action) {
+                    (Some(s), _) => Target::Label(self.level_label(asm, s, next_label, held)),
+                    (None, Some(a)) => Target::Label(self.ret_label(asm, a)),
+                    (None, None) if n.next.is_some() => Target::Next,
+                    (None, None) => Target::Label(level.cont),
+                }
+            };
+            let jt = target(n.sub_t, n.act_t_set.then_some(n.act_t));
+            let jf = target(n.sub_f, n.act_f_set.then_some(n.act_f));
+            let op = match n.cmp {
+                Cmp::Eq | Cmp::MaskedEq => BPF_JEQ,
+                Cmp::Gt => BPF_JGT,
+                Cmp::Ge => BPF_JGE,
+            };
+            asm.jump(op, n.datum, jt, jf);
+            // The next node is reached from this one (accumulator as here) and, if this node
+            // has sub-levels, from where they run out (accumulator unknown).
+            acc = if n.sub_t.is_some() || n.sub_f.is_some() {
+                Acc::Unknown
+            } else {
+                held
+            };
+            cur = n.next;
+        }
+        if let Some(l) = here {
+            asm.place(l);
+        }
+    }
+
+    /// Emits the queued sub-levels, then the returns.
+    fn finish(&mut self, asm: &mut Assembler) {
+        while let Some(level) = self.pending.pop() {
+            self.emit_level(asm, level);
+        }
+        let mut returns: Vec<(u32, usize)> = self.returns.iter().map(|(&a, &l)| (a, l)).collect();
+        returns.sort();
+        for (action, label) in returns {
+            asm.place(label);
+            asm.ret(action);
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Our seccomp compiler against libseccomp (through tests/scripts/libseccomp_bpf.py, which
+//! drives libseccomp as runc does): for the same profile both filters must return the same
+//! action and data for every syscall number of every architecture in the profile and one not in
+//! it, and for argument values at and around every constant in the rules. Both programs run in
+//! our cBPF interpreter; a sample is also loaded into real forked children.
+use std::{collections::BTreeSet, path::Path, process::Command};
+
+use profiler::{
+    profile::Profile,
+    seccomp::{
+        bpf::{self, SeccompData, SockFilter},
+        compile,
+    },
+    syscalls::Arch,
+};
+use tests::*;
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+
+/// libseccomp's filter for `profile`, or None when libseccomp (or runc) rejects the profile.
+fn libseccomp(profile: &serde_json::Value, dir: &Path) -> Option<Vec<SockFilter>> {
+    let json = dir.join("profile.json");
+    let out = dir.join("libseccomp.bpf");
+    std::fs::write(&json, profile.to_string()).unwrap();
+    let output = run(Command::new("/usr/bin/python3")
+        .arg(script("libseccomp_bpf.py"))
+        .arg(&json)
+        .arg(&out));
+    match output.status.code() {
+        Some(0) => {}
+        Some(3) => return None,
+        _ => panic!("libseccomp_bpf.py: {}", describe(&output)),
+    }
+    let bytes = std::fs::read(&out).unwrap();
+    Some(
+        bytes
+            .chunks_exact(8)
+            .map(|c| SockFilter::from_bytes(c.try_into().unwrap()))
+            .collect(),
+    )
+}
+
+/// Argument values worth probing: every constant of the profile's conditions, its neighbours,
+/// and values that differ only in one 32-bit half.
+fn probe_values(profile: &Profile) -> Vec<u64> {
+    let mut values = BTreeSet::from([0, 1, u64::MAX, 0xffff_ffff, 0x1_0000_0000]);
+    for rule in &profile.syscalls {
+        for c in &rule.args {
+            for v in [
+                c.value,
+                c.value_two,
+                c.value & c.value_two,
+                c.value | !c.value_two,
+            ] {
+                values.extend([
+                    v,
+                    v.wrapping_sub(1),
+                    v.wrapping_add(1),
+                    v ^ 0xffff_ffff_0000_0000,
+                    v & 0xffff_ffff,
+                    v ^ 0x1_0000_0000,
+                ]);
+            }
+        }
+    }
+    values.into_iter().collect()
+}
+
+/// Compares the two filters; returns the number of inputs checked.
+fn assert_same_decisions(
+    name: &str,
+    profile: &Profile,
+    ours: &[SockFilter],
+    theirs: &[SockFilter],
+) -> usize {
+    let mut checked = 0;
+    let values = probe_values(profile);
+    let arg_syscalls: BTreeSet<&str> = profile
+        .syscalls
+        .iter()
+        .filter(|r| !r.args.is_empty())
+        .flat_map(|r| r.names.iter().map(String::as_str))
+        .collect();
+    let tokens = [
+        AUDIT_ARCH_X86_64,
+        AUDIT_ARCH_I386,
+        AUDIT_ARCH_AARCH64,
+        AUDIT_ARCH_ARM,
+    ];
+    let mut check = |data: SeccompData| {
+        let a = bpf::run(ours, &data).unwrap_or_else(|e| panic!("{name}: our filter: {e}"));
+        let b =
+            bpf::run(theirs, &data).unwrap_or_else(|e| panic!("{name}: libseccomp's filter: {e}"));
+        assert_eq!(
+            a,
+            b,
+            "{name}: arch {:#x} nr {:#x} args {:x?}: ours {} libseccomp {}\n{}",
+            data.arch,
+            data.nr,
+            data.args,
+            profiler::seccomp::action_name(a),
+            profiler::seccomp::action_name(b),
+            serde_json::to_string(profile).unwrap()
+        );
+        checked += 1;
+    };
+    for arch in tokens {
+        let x32_range = if arch == AUDIT_ARCH_X86_64 {
+            vec![0, 0x4000_0000]
+        } else {
+            vec![0]
+        };
+        for base in x32_range {
+            for nr in 0..1024u32 {
+                check(SeccompData {
+                    nr: base | nr,
+                    arch,
+                    ..Default::default()
+                });
+            }
+        }
+        for nr in [u32::MAX, 0x3fff_ffff, 0x8000_0000] {
+            check(SeccompData {
+                nr,
+                arch,
+                ..Default::default()
+            });
+        }
+    }
+    // Argument probes for the syscalls whose decision depends on them.
+    for name in arg_syscalls {
+        for (arch, token, bit) in [
+            (Arch::X86_64, AUDIT_ARCH_X86_64, 0),
+            (Arch::X86, AUDIT_ARCH_I386, 0),
+            (Arch::X32, AUDIT_ARCH_X86_64, 0x4000_0000),
+        ] {
+            let Some(nr) = arch.number(name) else {
+                continue;
+            };
+            for index in 0..6 {
+                for &v in &values {
+                    let mut args = [0u64; 6];
+                    args[index] = v;
+                    check(SeccompData {
+                        nr: nr as u32 | bit,
+                        arch: token,
+                        args,
+                        ..Default::default()
+                    });
+                    // Every argument at the same value, for rules with several conditions.
+                    check(SeccompData {
+                        nr: nr as u32 | bit,
+                        arch: token,
+                        args: [v; 6],
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
+    checked
+}
+
+fn compare(name: &str, json: &serde_json::Value) -> Option<usize> {
+    let profile: Profile =
+        serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let dir = scratch(&format!("compile-{name}"));
+    let theirs = libseccomp(json, &dir);
+    let ours = compile(&profile, Arch::X86_64);
+    match (theirs, ours) {
+        (Some(theirs), Ok(ours)) => Some(assert_same_decisions(name, &profile, &ours, &theirs)),
+        (None, Err(_)) => None,
+        (Some(_), Err(err)) => panic!("{name}: we refuse what libseccomp accepts: {err}\n{json}"),
+        (None, Ok(_)) => panic!("{name}: we accept what libseccomp refuses\n{json}"),
+    }
+}
+
+#[test]
+fn small_profiles_decide_like_libseccomp() {
+    let cases = [
+        serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["read", "write", "getppid"], "action": "SCMP_ACT_ALLOW"}]}),
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                         {"names": ["socket"], "action": "SCMP_ACT_KILL_PROCESS", "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}]}),
+        serde_json::json!({"defaultAction": "SCMP_ACT_KILL", "syscalls": [
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0xffffffffu64, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2114060288u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["mmap"], "action": "SCMP_ACT_TRAP", "args": [{"index": 2, "value": 7, "op": "SCMP_CMP_GE"}, {"index": 1, "value": 4096, "op": "SCMP_CMP_LT"}]},
+            {"names": ["mprotect"], "action": "SCMP_ACT_LOG", "args": [{"index": 2, "value": 4, "op": "SCMP_CMP_GT"}, {"index": 2, "value": 0x100000000u64, "op": "SCMP_CMP_LE"}]},
+            {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0x5401, "op": "SCMP_CMP_NE"}]}]}),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let checked = compare(&format!("small-{i}"), case).expect("libseccomp accepts it");
+        assert!(checked > 4000);
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn random_action(rng: &mut Rng) -> serde_json::Value {
+    let action = *rng.pick(&[
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_TRACE",
+    ]);
+    let mut value = serde_json::json!({ "action": action });
+    if matches!(action, "SCMP_ACT_ERRNO" | "SCMP_ACT_TRACE") && rng.below(2) == 0 {
+        value["errnoRet"] = (*rng.pick(&[0u64, 1, 5, 38, 4095])).into();
+    }
+    value
+}
+
+fn random_profile(rng: &mut Rng) -> serde_json::Value {
+    const NAMES: [&str; 12] = [
+        "read",
+        "write",
+        "socket",
+        "clone",
+        "mmap",
+        "mprotect",
+        "ioctl",
+        "personality",
+        "getppid",
+        "prctl",
+        "futex",
+        "kill",
+    ];
+    const OPS: [&str; 7] = [
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    let values = [
+        0,
+        1,
+        2,
+        5,
+        0x5401,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x1_0000_0002,
+        u64::MAX,
+        rng.next(),
+    ];
+    let default = random_action(rng);
+    let mut profile = serde_json::json!({ "defaultAction": default["action"] });
+    if let Some(errno) = default.get("errnoRet") {
+        profile["defaultErrnoRet"] = errno.clone();
+    }
+    let arches: Vec<&str> = ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"]
+        .into_iter()
+        .filter(|_| rng.below(2) == 0)
+        .collect();
+    profile["architectures"] = arches.into();
+    let rules: Vec<serde_json::Value> = (0..1 + rng.below(6))
+        .map(|_| {
+            let mut rule = random_action(rng);
+            let names: Vec<&str> = (0..1 + rng.below(3)).map(|_| *rng.pick(&NAMES)).collect();
+            rule["names"] = names.into();
+            let args: Vec<serde_json::Value> = (0..rng.below(4))
+                .map(|_| {
+                    serde_json::json!({
+                        "index": rng.below(3) + if rng.below(4) == 0 { 3 } else { 0 },
+                        "value": *rng.pick(&values),
+                        "valueTwo": *rng.pick(&values),
+                        "op": *rng.pick(&OPS),
+                    })
+                })
+                .collect();
+            if !args.is_empty() {
+                rule["args"] = args.into();
+            }
+            rule
+        })
+        .collect();
+    profile["syscalls"] = rules.into();
+    profile
+}
+
+#[test]
+fn random_profiles_decide_like_libseccomp() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut compared, mut refused, mut inputs) = (0, 0, 0);
+    let mut attempt = 0;
+    while compared < 1000 {
+        attempt += 1;
+        assert!(
+            attempt < 5000,
+            "libseccomp refused too many random profiles ({refused})"
+        );
+        let profile = random_profile(&mut rng);
+        match compare(&format!("random-{attempt}"), &profile) {
+            Some(checked) => {
+                compared += 1;
+                inputs += checked;
+            }
+            None => refused += 1,
+        }
+    }
+    eprintln!("{compared} random profiles compared ({inputs} inputs), {refused} refused by both");
+}
+
+/// What the kernel did with one syscall in a child confined by a filter.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Errno(i64),
+    Signal(i32),
+}
+
+/// Installs `program` in a forked child and makes one x86_64 syscall there. The result goes
+/// through shared memory: once the filter is in, the child may not be allowed to write or even
+/// to exit cleanly.
+fn run_in_child(program: &[SockFilter], nr: u32, args: [u64; 6]) -> Outcome {
+    // [done flag, errno]
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    } as *mut i64;
+    assert_ne!(shared as *mut libc::c_void, libc::MAP_FAILED);
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // Only raw syscalls from here on: the parent is multi-threaded.
+        if profiler::seccomp::install::install(program, 0).is_err() {
+            unsafe { libc::_exit(99) };
+        }
+        let r: i64 = unsafe {
+            libc::syscall(
+                nr as i64, args[0], args[1], args[2], args[3], args[4], args[5],
+            )
+        };
+        unsafe {
+            *shared.add(1) = if r < 0 {
+                i64::from(*libc::__errno_location())
+            } else {
+                0
+            };
+            *shared = 1;
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let (done, errno) = unsafe { (*shared, *shared.add(1)) };
+    unsafe { libc::munmap(shared.cast(), 4096) };
+    if done == 1 {
+        return Outcome::Errno(errno);
+    }
+    assert!(
+        libc::WIFSIGNALED(status),
+        "child failed to install the filter (status {status:#x})"
+    );
+    Outcome::Signal(libc::WTERMSIG(status))
+}
+
+/// What the kernel must do for an action value, for actions that never run the syscall.
+fn expected(ret: u32) -> Option<Outcome> {
+    use profiler::seccomp::*;
+    match ret & 0xffff_0000 {
+        RET_KILL_PROCESS | RET_KILL_THREAD | RET_TRAP => Some(Outcome::Signal(libc::SIGSYS)),
+        // The kernel caps ERRNO data at MAX_ERRNO.
+        RET_ERRNO => Some(Outcome::Errno(i64::from((ret & 0xffff).min(4095)))),
+        // Without a tracer the call fails with ENOSYS.
+        RET_TRACE => Some(Outcome::Errno(libc::ENOSYS as i64)),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_sample_of_filters_decides_the_same_in_the_kernel() {
+    require_root();
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let (mut profiles, mut calls) = (0, 0);
+    while profiles < 40 {
+        let json = random_profile(&mut rng);
+        let profile: Profile = serde_json::from_value(json.clone()).unwrap();
+        let Ok(program) = compile(&profile, Arch::X86_64) else {
+            continue;
+        };
+        profiles += 1;
+        let values = probe_values(&profile);
+        for rule in &profile.syscalls {
+            for name in &rule.names {
+                let Some(nr) = Arch::X86_64.number(name) else {
+                    continue;
+                };
+                for &v in values.iter().take(6) {
+                    let args = [v; 6];
+                    let data = SeccompData {
+                        nr: nr as u32,
+                        arch: AUDIT_ARCH_X86_64,
+                        args,
+                        ..Default::default()
+                    };
+                    let ret = bpf::run(&program, &data).unwrap();
+                    // Calls the filter lets through would really run: only check the others.
+                    let Some(want) = expected(ret) else { continue };
+                    assert_eq!(
+                        run_in_child(&program, nr as u32, args),
+                        want,
+                        "{name}{args:x?} under {json}"
+                    );
+                    calls += 1;
+                }
+            }
+        }
+    }
+    assert!(calls > 200, "only {calls} calls checked in the kernel");
+}
