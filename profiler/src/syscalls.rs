@@ -127,10 +127,10 @@ impl Arch {
             Arch::X86 => syscalls::x86::Sysno::new(nr).map(|s| s.name()),
             Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr).map(|s| s.name()),
             Arch::X32 if nr >= X32_FIRST_OWN => X32_OWN.get(nr - X32_FIRST_OWN).copied(),
-            // Below 512, x32 uses x86_64's entries, except those it replaced with its own.
+            // Below 512, x32 uses x86_64's entries, except the 64-bit-only ones.
             Arch::X32 => syscalls::x86_64::Sysno::new(nr)
                 .map(|s| s.name())
-                .filter(|name| !X32_OWN.contains(name)),
+                .filter(|name| !X32_OWN.contains(name) && !X32_LACKS.contains(name)),
             _ => None,
         }
     }
@@ -149,6 +149,7 @@ impl Arch {
                 .map(|s| s.id() as u64),
             Arch::X32 => match X32_OWN.iter().position(|own| *own == name) {
                 Some(i) => Some((X32_FIRST_OWN + i) as u64),
+                None if X32_LACKS.contains(&name) => None,
                 None => syscalls::x86_64::Sysno::from_str(name)
                     .ok()
                     .map(|s| s.id() as u64),
@@ -212,6 +213,22 @@ const X32_OWN: [&str; 36] = [
     "pwritev2",
 ];
 
+/// Entries of syscall_64.tbl marked `64` (not `common`) that x32 has no version of.
+const X32_LACKS: [&str; 12] = [
+    "uselib",
+    "_sysctl",
+    "create_module",
+    "get_kernel_syms",
+    "query_module",
+    "nfsservctl",
+    "set_thread_area",
+    "get_thread_area",
+    "epoll_ctl_old",
+    "epoll_wait_old",
+    "vserver",
+    "map_shadow_stack",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +247,8 @@ mod tests {
         assert_eq!(Arch::X32.name(520), Some("execve"));
         assert_eq!(Arch::X32.name(547), Some("pwritev2"));
         assert_eq!(Arch::X32.name(59), None, "x32 execve is 520, not 59");
+        assert_eq!(Arch::X32.name(205), None, "set_thread_area is 64-bit only");
+        assert_eq!(Arch::X32.number("set_thread_area"), None);
         assert_eq!(Arch::X32.name(0), Some("read"));
         assert_eq!(Arch::X32.number("execve"), Some(520));
         assert_eq!(Arch::X32.number("read"), Some(0));

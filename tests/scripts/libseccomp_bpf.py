@@ -20,6 +20,8 @@ usage:
       value as 0x%08x. ARCH: x86_64 | x86 (i386) | x32 | aarch64 | AUDIT_ARCH number. NR and
       ARGs accept 0x.. and negative values (wrapped to u32/u64). With ARCH x32, NR is the x32
       table number and 0x40000000 is ORed in; with x86_64 NR is used as given.
+  libseccomp_bpf.py --exec PROFILE.json -- COMMAND [ARG]...
+      Loads libseccomp's filter for PROFILE into this process and execs COMMAND under it.
   libseccomp_bpf.py --dump OUT.bpf
       Prints the program, one instruction per line.
 """
@@ -406,9 +408,23 @@ def dump(path):
         print("%4d: code=0x%04x jt=%3d jf=%3d k=0x%08x" % (i, code, jt, jf, k))
 
 
+def exec_main(argv):
+    """Load libseccomp's filter for PROFILE (as runc builds it) and exec COMMAND under it."""
+    import os
+    if len(argv) < 3 or argv[1] != "--":
+        sys.exit(__doc__)
+    with open(argv[0]) as f:
+        cfg = convert(json.load(f))
+    flt, _ = build_filter(cfg)
+    flt.load()
+    os.execv(argv[2], argv[2:])
+
+
 def main():
     argv = sys.argv[1:]
-    if argv and argv[0] == "--decide":
+    if argv and argv[0] == "--exec":
+        exec_main(argv[1:])
+    elif argv and argv[0] == "--decide":
         if len(argv) < 4 or len(argv) > 10:
             sys.exit(__doc__)
         print("0x%08x" % decide(argv[1], argv[2], int(argv[3], 0),

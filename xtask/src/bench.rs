@@ -34,6 +34,10 @@ enum Setup {
     Recorded,
     Strace,
     Bpftrace,
+    /// The loop under `profile run` with Docker's default profile.
+    OurFilter,
+    /// The loop under libseccomp's filter of the same profile, built as runc builds it.
+    LibseccompFilter,
 }
 
 struct Config {
@@ -44,7 +48,7 @@ struct Config {
     baseline: usize,
 }
 
-const CONFIGS: [Config; 7] = [
+const CONFIGS: [Config; 9] = [
     Config {
         name: "untraced, 1 thread",
         setup: Setup::Bare,
@@ -87,12 +91,47 @@ const CONFIGS: [Config; 7] = [
         threads: 1,
         baseline: 0,
     },
+    Config {
+        name: "moby default, our filter",
+        setup: Setup::OurFilter,
+        threads: 1,
+        baseline: 0,
+    },
+    Config {
+        name: "moby default, libseccomp's",
+        setup: Setup::LibseccompFilter,
+        threads: 1,
+        baseline: 0,
+    },
 ];
 
+/// Files the configurations share.
+struct Prepared {
+    profile: PathBuf,
+    exerciser: PathBuf,
+    /// Docker's default profile resolved for this machine (plain OCI).
+    moby: PathBuf,
+    oracle: PathBuf,
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
-    let bins = workspace_root().join("target/release");
-    let profile = bins.join("profile");
-    let exerciser = bins.join("exerciser");
+    let root = workspace_root();
+    let bins = root.join("target/release");
+    let scratch = std::env::temp_dir().join(format!("profile-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let prepared = Prepared {
+        profile: bins.join("profile"),
+        exerciser: bins.join("exerciser"),
+        moby: scratch.join("moby-oci.json"),
+        oracle: root.join("tests/scripts/libseccomp_bpf.py"),
+    };
+    output(
+        Command::new(&prepared.profile)
+            .arg("export")
+            .arg(root.join("../shared/reference/moby-default.json"))
+            .args(["--format", "oci", "-o"])
+            .arg(&prepared.moby),
+    )?;
     let have_bpftrace = Command::new("bpftrace")
         .arg("--version")
         .output()
@@ -105,7 +144,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if matches!(config.setup, Setup::Bpftrace) && !have_bpftrace {
                 continue;
             }
-            samples[i].push(measure(config, &profile, &exerciser, args.calls)?);
+            samples[i].push(measure(config, &prepared, args.calls)?);
         }
     }
 
@@ -126,6 +165,28 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ),
         }
     }
+    let ours = scratch.join("ours.bpf");
+    let theirs = scratch.join("libseccomp.bpf");
+    output(
+        Command::new(&prepared.profile)
+            .args(["compile", "--profile"])
+            .arg(&prepared.moby)
+            .arg("-o")
+            .arg(&ours),
+    )?;
+    output(
+        Command::new("/usr/bin/python3")
+            .arg(&prepared.oracle)
+            .arg(&prepared.moby)
+            .arg(&theirs),
+    )?;
+    let insns = |path: &Path| std::fs::metadata(path).map(|m| m.len() / 8);
+    println!(
+        "moby default for x86_64 (+x86, x32): {} BPF instructions ours, {} libseccomp's",
+        insns(&ours)?,
+        insns(&theirs)?
+    );
+    std::fs::remove_dir_all(&scratch)?;
     Ok(())
 }
 
@@ -138,7 +199,8 @@ fn median(samples: &[f64]) -> Option<f64> {
     Some(sorted[sorted.len() / 2])
 }
 
-fn measure(config: &Config, profile: &Path, exerciser: &Path, calls: u64) -> Result<f64> {
+fn measure(config: &Config, prepared: &Prepared, calls: u64) -> Result<f64> {
+    let (profile, exerciser) = (&prepared.profile, &prepared.exerciser);
     let loop_args = |calls: u64| {
         vec![
             "loop".to_owned(),
@@ -148,6 +210,23 @@ fn measure(config: &Config, profile: &Path, exerciser: &Path, calls: u64) -> Res
     };
     match config.setup {
         Setup::Bare => ns_per_call(Command::new(exerciser).args(loop_args(calls))),
+        Setup::OurFilter => ns_per_call(
+            Command::new(profile)
+                .args(["run", "--profile"])
+                .arg(&prepared.moby)
+                .arg("--")
+                .arg(exerciser)
+                .args(loop_args(calls)),
+        ),
+        Setup::LibseccompFilter => ns_per_call(
+            Command::new("/usr/bin/python3")
+                .arg(&prepared.oracle)
+                .arg("--exec")
+                .arg(&prepared.moby)
+                .arg("--")
+                .arg(exerciser)
+                .args(loop_args(calls)),
+        ),
         Setup::Recorded => ns_per_call(
             Command::new(profile)
                 .args(["record", "-q", "-o", "/dev/null", "--"])

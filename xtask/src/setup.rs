@@ -9,13 +9,15 @@ use crate::output;
 /// The bpf-linker release known to build against nightly's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages the tests and the benchmark use.
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
     "strace",
     "python3-seccomp",
     "runc",
     "crun",
     "busybox-static",
     "bpftrace",
+    // /usr/share/containers/seccomp.json, podman's default profile, for the compiler tests.
+    "golang-github-containers-common",
 ];
 
 pub fn run() -> Result<()> {

@@ -1,0 +1,136 @@
+//! `profile run --profile P -- CMD` on the real kernel (root).
+use std::{path::Path, process::Command};
+
+use tests::*;
+
+fn shared(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run_under(profile: &Path, command: &[&str]) -> std::process::Output {
+    require_root();
+    run(Command::new(profile_bin())
+        .arg("run")
+        .arg("--profile")
+        .arg(profile)
+        .arg("--")
+        .args(command))
+}
+
+fn write_profile(name: &str, profile: &serde_json::Value) -> std::path::PathBuf {
+    let path = scratch(name).join("profile.json");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn dockers_default_profile_runs_ls() {
+    let output = run_under(Path::new(&shared("moby-default.json")), &["/bin/ls", "/"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .any(|l| l == "usr"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_recorded_profile_runs_its_command_and_not_without_what_it_needs() {
+    let (_, mut profile) = record("run-ls", &[], &["/bin/ls", "/"]);
+    let ok = run_under(&write_profile("run-ls-ok", &profile), &["/bin/ls", "/"]);
+    assert!(ok.status.success(), "{}", describe(&ok));
+
+    profile["syscalls"][0]["names"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n != "getdents64");
+    let denied = run_under(&write_profile("run-ls-denied", &profile), &["/bin/ls", "/"]);
+    assert_eq!(denied.status.code(), Some(2), "{}", describe(&denied));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("Operation not permitted"),
+        "{}",
+        describe(&denied)
+    );
+
+    // The profile's errno, not EPERM.
+    profile["defaultErrnoRet"] = 13.into();
+    let eacces = run_under(&write_profile("run-ls-eacces", &profile), &["/bin/ls", "/"]);
+    assert!(
+        String::from_utf8_lossy(&eacces.stderr).contains("Permission denied"),
+        "{}",
+        describe(&eacces)
+    );
+}
+
+#[test]
+fn exit_status_and_kill_action() {
+    let exe = exerciser().display().to_string();
+    let (_, profile) = record("run-exit", &[], &[&exe, "exit", "7"]);
+    let path = write_profile("run-exit", &profile);
+    assert_eq!(
+        run_under(&path, &[&exe, "exit", "7"]).status.code(),
+        Some(7)
+    );
+
+    // Under KILL_PROCESS a syscall the profile lacks ends the process with SIGSYS.
+    let (_, profile) = record(
+        "run-kill",
+        &["--default-action", "kill"],
+        &[&exe, "exit", "0"],
+    );
+    let output = run_under(&write_profile("run-kill", &profile), &[&exe, "tree"]);
+    assert_eq!(
+        output.status.code(),
+        Some(128 + libc::SIGSYS),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn every_thread_and_child_of_a_recorded_tree_runs_under_its_profile() {
+    let exe = exerciser().display().to_string();
+    let (_, profile) = record("run-tree", &[], &[&exe, "tree"]);
+    let output = run_under(&write_profile("run-tree", &profile), &[&exe, "tree"]);
+    assert!(output.status.success(), "{}", describe(&output));
+}
+
+#[test]
+fn bad_profiles_are_refused_before_anything_runs() {
+    let marker = scratch("run-bad").join("ran");
+    let touch = ["/bin/sh", "-c", &format!("touch {}", marker.display())];
+    let bad = serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_FOO"}]}]});
+    let output = run_under(&write_profile("run-bad", &bad), &touch);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("syscalls[0].args[0].op"),
+        "{}",
+        describe(&output)
+    );
+
+    let notify = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
+    let output = run_under(&write_profile("run-notify", &notify), &touch);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("SCMP_ACT_NOTIFY"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
+fn the_log_flag_is_accepted() {
+    let profile = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]});
+    let output = run_under(&write_profile("run-flag", &profile), &["/bin/true"]);
+    assert!(output.status.success(), "{}", describe(&output));
+}
