@@ -136,6 +136,7 @@ fn assert_same_decisions(
             (Arch::X86_64, AUDIT_ARCH_X86_64, 0),
             (Arch::X86, AUDIT_ARCH_I386, 0),
             (Arch::X32, AUDIT_ARCH_X86_64, 0x4000_0000),
+            (Arch::Aarch64, AUDIT_ARCH_AARCH64, 0),
         ] {
             let Some(nr) = arch.number(name) else {
                 continue;
@@ -253,8 +254,30 @@ fn reference_profiles_decide_like_libseccomp_in_fewer_instructions() {
             ours <= theirs,
             "{name}: {ours} instructions, libseccomp {theirs}"
         );
+        assert_args_loaded_only_where_needed(name, &json);
         eprintln!("{name}: {checked} inputs agree; {ours} instructions, libseccomp {theirs}");
     }
+}
+
+/// The kernel's action cache answers a syscall without running the filter only when no path of
+/// the filter for it loads an argument.
+fn assert_args_loaded_only_where_needed(name: &str, json: &serde_json::Value) {
+    let profile: Profile = serde_json::from_value(json.clone()).unwrap();
+    let program = compile(&profile, Arch::X86_64).unwrap();
+    let with_args: BTreeSet<u64> = profile
+        .syscalls
+        .iter()
+        .filter(|r| !r.args.is_empty())
+        .flat_map(|r| r.names.iter().filter_map(|n| Arch::X86_64.number(n)))
+        .collect();
+    let mut args_loaded = 0;
+    for nr in 0..1024u32 {
+        let data = SeccompData { nr, arch: AUDIT_ARCH_X86_64, ..Default::default() };
+        let (_, loaded) = bpf::run_traced(&program, &data).unwrap();
+        assert_eq!(loaded, with_args.contains(&u64::from(nr)), "{name}: x86_64 syscall {nr}");
+        args_loaded += usize::from(loaded);
+    }
+    assert_eq!(args_loaded, with_args.len());
 }
 
 #[test]
@@ -355,7 +378,7 @@ fn random_profile(rng: &mut Rng) -> serde_json::Value {
     if let Some(errno) = default.get("errnoRet") {
         profile["defaultErrnoRet"] = errno.clone();
     }
-    let arches: Vec<&str> = ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"]
+    let arches: Vec<&str> = ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"]
         .into_iter()
         .filter(|_| rng.below(2) == 0)
         .collect();

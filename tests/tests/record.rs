@@ -272,6 +272,9 @@ fn default_action_and_errno_options() {
     assert!(profile.get("defaultErrnoRet").is_none());
     let (_, profile) = record("log", &["--default-action", "log"], &["/bin/true"]);
     assert_eq!(profile["defaultAction"], "SCMP_ACT_LOG");
+    let (_, staged) = record("stage", &["--stage", "log"], &["/bin/true"]);
+    assert_eq!(staged["defaultAction"], "SCMP_ACT_LOG");
+    assert!(staged.get("defaultErrnoRet").is_none());
     let (_, profile) = record("errno", &["--errno", "38"], &["/bin/true"]);
     assert_eq!(profile["defaultErrnoRet"], 38);
     // /bin/true does not use clone3: glibc must be able to fall back to clone.

@@ -13,7 +13,7 @@ use profiler::{
 Examples:
   profile record -o app.json -- ./app --flag
   profile record --format report -- ls /
-  profile record --default-action log -o staged.json -- ./server
+  profile record --stage log -o staged.json -- ./server
 
 The command's exit status becomes profile's (128+N when signal N killed it). After the command
 exits, recording goes on until its last descendant exits (or --linger expires, or SIGINT).")]
@@ -26,6 +26,9 @@ pub struct RecordArgs {
     /// What the profile does with syscalls that were not seen.
     #[arg(long, value_enum, default_value_t = DefaultChoice::Errno)]
     default_action: DefaultChoice,
+    /// Write the staged form right away (`log`: default action SCMP_ACT_LOG, as `profile stage`).
+    #[arg(long, value_enum, value_name = "MODE", conflicts_with = "default_action")]
+    stage: Option<StageChoice>,
     /// errno returned by the default action `errno`.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4095))]
     errno: u32,
@@ -35,6 +38,12 @@ pub struct RecordArgs {
     /// The command to record, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageChoice {
+    /// SCMP_ACT_LOG: everything the recording did not see is logged, not blocked.
+    Log,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,10 +64,11 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         command: args.command,
         output: args.output,
         format: args.format,
-        default_action: match args.default_action {
-            DefaultChoice::Errno => DefaultAction::Errno(args.errno),
-            DefaultChoice::Kill => DefaultAction::Kill,
-            DefaultChoice::Log => DefaultAction::Log,
+        default_action: match (args.stage, args.default_action) {
+            (Some(StageChoice::Log), _) => DefaultAction::Log,
+            (None, DefaultChoice::Errno) => DefaultAction::Errno(args.errno),
+            (None, DefaultChoice::Kill) => DefaultAction::Kill,
+            (None, DefaultChoice::Log) => DefaultAction::Log,
         },
         linger: args.linger,
     };

@@ -297,6 +297,13 @@ impl SeccompData {
 /// Runs a filter the way the kernel's seccomp does (only the instructions seccomp accepts),
 /// returning the action value. Used to check compiled filters without installing them.
 pub fn run(program: &[SockFilter], data: &SeccompData) -> Result<u32, String> {
+    run_traced(program, data).map(|(ret, _)| ret)
+}
+
+/// Like [`run`], also telling whether the path loaded an argument word: the kernel's action
+/// cache can only answer for syscalls whose path never does.
+pub fn run_traced(program: &[SockFilter], data: &SeccompData) -> Result<(u32, bool), String> {
+    let mut loaded_arg = false;
     let mut a: u32 = 0;
     let mut pc = 0usize;
     while let Some(insn) = program.get(pc) {
@@ -304,6 +311,7 @@ pub fn run(program: &[SockFilter], data: &SeccompData) -> Result<u32, String> {
         let class = insn.code & 0x07;
         match class {
             BPF_LD if insn.code == BPF_LD | BPF_W | BPF_ABS => {
+                loaded_arg |= insn.k >= 16;
                 a = data
                     .word(insn.k)
                     .ok_or_else(|| format!("bad load offset {} at {}", insn.k, pc - 1))?;
@@ -324,7 +332,7 @@ pub fn run(program: &[SockFilter], data: &SeccompData) -> Result<u32, String> {
                 };
                 pc += usize::from(if taken { insn.jt } else { insn.jf });
             }
-            BPF_RET if insn.code == BPF_RET | BPF_K => return Ok(insn.k),
+            BPF_RET if insn.code == BPF_RET | BPF_K => return Ok((insn.k, loaded_arg)),
             _ => {
                 return Err(format!(
                     "unsupported instruction {:#x} at {}",
