@@ -272,9 +272,17 @@ fn assert_args_loaded_only_where_needed(name: &str, json: &serde_json::Value) {
         .collect();
     let mut args_loaded = 0;
     for nr in 0..1024u32 {
-        let data = SeccompData { nr, arch: AUDIT_ARCH_X86_64, ..Default::default() };
+        let data = SeccompData {
+            nr,
+            arch: AUDIT_ARCH_X86_64,
+            ..Default::default()
+        };
         let (_, loaded) = bpf::run_traced(&program, &data).unwrap();
-        assert_eq!(loaded, with_args.contains(&u64::from(nr)), "{name}: x86_64 syscall {nr}");
+        assert_eq!(
+            loaded,
+            with_args.contains(&u64::from(nr)),
+            "{name}: x86_64 syscall {nr}"
+        );
         args_loaded += usize::from(loaded);
     }
     assert_eq!(args_loaded, with_args.len());
@@ -378,10 +386,15 @@ fn random_profile(rng: &mut Rng) -> serde_json::Value {
     if let Some(errno) = default.get("errnoRet") {
         profile["defaultErrnoRet"] = errno.clone();
     }
-    let arches: Vec<&str> = ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"]
-        .into_iter()
-        .filter(|_| rng.below(2) == 0)
-        .collect();
+    let arches: Vec<&str> = [
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_AARCH64",
+    ]
+    .into_iter()
+    .filter(|_| rng.below(2) == 0)
+    .collect();
     profile["architectures"] = arches.into();
     let rules: Vec<serde_json::Value> = (0..1 + rng.below(6))
         .map(|_| {

@@ -1,9 +1,13 @@
 //! Command-line definitions, one file per subcommand.
 pub mod check;
 pub mod compile;
+pub mod diff;
 pub mod export;
+pub mod merge;
+pub mod promote;
 pub mod record;
 pub mod run;
+pub mod stage;
 pub mod syscalls;
 
 use clap::{Parser, Subcommand};
@@ -32,5 +36,9 @@ pub enum Command {
     Compile(compile::CompileArgs),
     Check(check::CheckArgs),
     Export(export::ExportArgs),
+    Stage(stage::StageArgs),
+    Merge(merge::MergeArgs),
+    Diff(diff::DiffArgs),
+    Promote(promote::PromoteArgs),
     Syscalls(syscalls::SyscallsArgs),
 }

@@ -27,7 +27,12 @@ pub struct RecordArgs {
     #[arg(long, value_enum, default_value_t = DefaultChoice::Errno)]
     default_action: DefaultChoice,
     /// Write the staged form right away (`log`: default action SCMP_ACT_LOG, as `profile stage`).
-    #[arg(long, value_enum, value_name = "MODE", conflicts_with = "default_action")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        conflicts_with = "default_action"
+    )]
     stage: Option<StageChoice>,
     /// errno returned by the default action `errno`.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4095))]

@@ -39,6 +39,23 @@ fn main() {
                 assert!(eax as i32 > 0, "int $0x80 getppid failed: {}", eax as i32);
             }
         }
+        // `burst N`: N getppid in the main thread, N getpgrp in a second thread, then one
+        // times (none when N is 0, so `burst 0` is the same program without those calls).
+        Some("burst") => {
+            let n = arg(2);
+            let worker = std::thread::spawn(move || {
+                for _ in 0..n {
+                    raw(libc::SYS_getpgrp);
+                }
+            });
+            for _ in 0..n {
+                raw(libc::SYS_getppid);
+            }
+            worker.join().unwrap();
+            if n > 0 {
+                raw(libc::SYS_times);
+            }
+        }
         Some("exit") => exit(arg(2) as i32),
         Some("signal") => unsafe {
             libc::raise(arg(2) as i32);
