@@ -1,4 +1,5 @@
 //! profile: learn the syscalls a program makes with eBPF and turn them into seccomp profiles.
+pub mod audit;
 pub mod child;
 pub mod ebpf;
 pub mod enforce;

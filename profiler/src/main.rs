@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => cli::merge::run(args),
         Command::Diff(args) => cli::diff::run(args),
         Command::Promote(args) => cli::promote::run(args),
+        Command::Audit(args) => cli::audit::run(args),
         Command::Syscalls(args) => cli::syscalls::run(args),
     };
     match result {

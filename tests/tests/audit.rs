@@ -6,7 +6,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    sync::mpsc,
+    sync::{mpsc, Mutex, MutexGuard},
     thread,
     time::Duration,
 };
@@ -15,6 +15,17 @@ use tests::*;
 
 /// The syscalls `exerciser burst N` makes that `exerciser burst 0` does not.
 const BURST_ONLY: [&str; 3] = ["getpgrp", "getppid", "times"];
+
+/// The tests that make audit records take turns: printk's budget of 10 audit lines per 5 s is
+/// shared, and the kmsg test must not see it spent by the others (their `profile record` BPF
+/// loads are audited too).
+static AUDIT_RECORDS: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    AUDIT_RECORDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A copy of the exerciser under a name of its own, so that `--exe` keeps out the records of
 /// other tests running at the same time.
@@ -140,6 +151,7 @@ fn report_rows(report: &str) -> BTreeMap<String, (u64, String)> {
 #[test]
 fn netlink_finds_exactly_the_missing_syscalls_of_a_burst() {
     require_root();
+    let _turn = one_at_a_time();
     const N: u32 = 1000;
     let dir = scratch("audit-netlink");
     let exe = private_exerciser(&dir);
@@ -193,6 +205,7 @@ fn netlink_finds_exactly_the_missing_syscalls_of_a_burst() {
 #[test]
 fn enforcing_profiles_are_reported_with_their_action() {
     require_root();
+    let _turn = one_at_a_time();
     let dir = scratch("audit-errno");
     let exe = private_exerciser(&dir);
     let staged = staged_profile(&dir, &exe);
@@ -218,6 +231,7 @@ fn enforcing_profiles_are_reported_with_their_action() {
 #[test]
 fn kmsg_gets_some_records_and_warns_that_some_may_be_missing() {
     require_root();
+    let _turn = one_at_a_time();
     const N: u32 = 200;
     let dir = scratch("audit-kmsg");
     let exe = private_exerciser(&dir);

@@ -37,16 +37,20 @@ pub struct Filters {
 impl Filters {
     pub fn matches(&self, record: &Record, cgroup: Option<&str>) -> bool {
         let exe_matches = |want: &String| {
-            record.exe.as_deref().is_some_and(|exe| {
-                exe == want || exe.rsplit('/').next() == Some(want.as_str())
-            }) || record.comm.as_deref() == Some(want.as_str())
+            record
+                .exe
+                .as_deref()
+                .is_some_and(|exe| exe == want || exe.rsplit('/').next() == Some(want.as_str()))
+                || record.comm.as_deref() == Some(want.as_str())
         };
         let cgroup_matches = |want: &String| {
             let want = want.trim_end_matches('/');
             cgroup.is_some_and(|path| {
                 want.is_empty()
                     || path == want
-                    || path.strip_prefix(want).is_some_and(|rest| rest.starts_with('/'))
+                    || path
+                        .strip_prefix(want)
+                        .is_some_and(|rest| rest.starts_with('/'))
             })
         };
         (self.pids.is_empty() || self.pids.contains(&record.pid))
@@ -275,11 +279,12 @@ impl Findings {
             })
             .collect();
         rows.sort_by(|a, b| {
-            (a.order, &a.name, &a.action, &a.exe, &a.cgroup).cmp(&(
-                b.order, &b.name, &b.action, &b.exe, &b.cgroup,
-            ))
+            (a.order, &a.name, &a.action, &a.exe, &a.cgroup)
+                .cmp(&(b.order, &b.name, &b.action, &b.exe, &b.cgroup))
         });
-        let headers = ["ARCH", "SYSCALL", "NR", "ACTION", "COUNT", "EXE", "CGROUP", "PIDS"];
+        let headers = [
+            "ARCH", "SYSCALL", "NR", "ACTION", "COUNT", "EXE", "CGROUP", "PIDS",
+        ];
         let cells = |r: &Row| -> [String; 8] {
             [
                 r.arch.to_owned(),
@@ -393,17 +398,38 @@ mod tests {
 
     fn sample() -> Vec<(Line, Option<&'static str>)> {
         vec![
-            (line(1, 10, "/bin/a", "c000003e", 110, "0x7ffc0000"), Some("/a.slice")),
-            (line(2, 10, "/bin/a", "c000003e", 110, "0x7ffc0000"), Some("/a.slice")),
-            (line(3, 11, "/bin/a", "c000003e", 110, "0x7ffc0000"), Some("/a.slice")),
+            (
+                line(1, 10, "/bin/a", "c000003e", 110, "0x7ffc0000"),
+                Some("/a.slice"),
+            ),
+            (
+                line(2, 10, "/bin/a", "c000003e", 110, "0x7ffc0000"),
+                Some("/a.slice"),
+            ),
+            (
+                line(3, 11, "/bin/a", "c000003e", 110, "0x7ffc0000"),
+                Some("/a.slice"),
+            ),
             // The same record twice (same stamp): counted once.
-            (line(3, 11, "/bin/a", "c000003e", 110, "0x7ffc0000"), Some("/a.slice")),
-            (line(4, 12, "/bin/b", "40000003", 64, "0x7ffc0000"), Some("/docker/abc123def")),
-            (line(5, 12, "/bin/b", "c000003e", 99, "0x50000"), Some("/docker/abc123def")),
+            (
+                line(3, 11, "/bin/a", "c000003e", 110, "0x7ffc0000"),
+                Some("/a.slice"),
+            ),
+            (
+                line(4, 12, "/bin/b", "40000003", 64, "0x7ffc0000"),
+                Some("/docker/abc123def"),
+            ),
+            (
+                line(5, 12, "/bin/b", "c000003e", 99, "0x50000"),
+                Some("/docker/abc123def"),
+            ),
             (line(6, 13, "/bin/c", "c000003e", 999, "0x7ffc0000"), None),
             (Line::Malformed("cut".into()), None),
             (Line::Other, None),
-            (parse_kmsg("4,1,1,-;kauditd_printk_skb: 7 callbacks suppressed"), None),
+            (
+                parse_kmsg("4,1,1,-;kauditd_printk_skb: 7 callbacks suppressed"),
+                None,
+            ),
         ]
     }
 
@@ -426,7 +452,11 @@ mod tests {
         assert_eq!(getppid.pids, BTreeSet::from([10, 11]));
         assert_eq!(
             findings.unnamed(),
-            [Unnamed { arch: Arch::X86_64, nr: 999, count: 1 }]
+            [Unnamed {
+                arch: Arch::X86_64,
+                nr: 999,
+                count: 1
+            }]
         );
     }
 
@@ -462,8 +492,11 @@ mod tests {
     fn filters() {
         let by = |filters: Filters| {
             let findings = collect(filters, sample());
-            let pids: BTreeSet<u32> =
-                findings.groups.values().flat_map(|g| g.pids.clone()).collect();
+            let pids: BTreeSet<u32> = findings
+                .groups
+                .values()
+                .flat_map(|g| g.pids.clone())
+                .collect();
             (pids, findings.filtered_out)
         };
         let f = |pids: &[u32], exes: &[&str], cgroups: &[&str], containers: &[&str]| Filters {
@@ -473,7 +506,10 @@ mod tests {
             containers: containers.iter().map(|s| s.to_string()).collect(),
         };
         assert_eq!(by(f(&[12], &[], &[], &[])), (BTreeSet::from([12]), 4));
-        assert_eq!(by(f(&[], &["/bin/a"], &[], &[])).0, BTreeSet::from([10, 11]));
+        assert_eq!(
+            by(f(&[], &["/bin/a"], &[], &[])).0,
+            BTreeSet::from([10, 11])
+        );
         assert_eq!(by(f(&[], &["b"], &[], &[])).0, BTreeSet::from([12]));
         assert_eq!(by(f(&[], &[], &["/docker"], &[])).0, BTreeSet::from([12]));
         // A path prefix matches whole components only.
@@ -489,11 +525,53 @@ mod tests {
         let lines: Vec<&str> = report.lines().collect();
         assert_eq!(lines.len(), 6, "{report}");
         let fields = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>();
-        assert_eq!(fields(0), ["ARCH", "SYSCALL", "NR", "ACTION", "COUNT", "EXE", "CGROUP", "PIDS"]);
-        assert_eq!(fields(1), ["x86_64", "(unknown)", "999", "LOG", "1", "/bin/c", "?", "13"]);
-        assert_eq!(fields(2), ["x86_64", "getppid", "110", "LOG", "3", "/bin/a", "/a.slice", "10,11"]);
-        assert_eq!(fields(3), ["x86_64", "sysinfo", "99", "ERRNO", "1", "/bin/b", "/docker/abc123def", "12"]);
-        assert_eq!(fields(4), ["i386", "getppid", "64", "LOG", "1", "/bin/b", "/docker/abc123def", "12"]);
+        assert_eq!(
+            fields(0),
+            ["ARCH", "SYSCALL", "NR", "ACTION", "COUNT", "EXE", "CGROUP", "PIDS"]
+        );
+        assert_eq!(
+            fields(1),
+            [
+                "x86_64",
+                "(unknown)",
+                "999",
+                "LOG",
+                "1",
+                "/bin/c",
+                "?",
+                "13"
+            ]
+        );
+        assert_eq!(
+            fields(2),
+            ["x86_64", "getppid", "110", "LOG", "3", "/bin/a", "/a.slice", "10,11"]
+        );
+        assert_eq!(
+            fields(3),
+            [
+                "x86_64",
+                "sysinfo",
+                "99",
+                "ERRNO",
+                "1",
+                "/bin/b",
+                "/docker/abc123def",
+                "12"
+            ]
+        );
+        assert_eq!(
+            fields(4),
+            [
+                "i386",
+                "getppid",
+                "64",
+                "LOG",
+                "1",
+                "/bin/b",
+                "/docker/abc123def",
+                "12"
+            ]
+        );
         assert_eq!(
             lines[5],
             "4 distinct syscalls, 6 records from 4 processes (ERRNO 1, LOG 5), 1 duplicates dropped, 1 malformed lines skipped"
@@ -501,7 +579,10 @@ mod tests {
         // Columns line up: every row's ACTION starts where the header's does.
         let col = lines[0].find("ACTION").unwrap();
         for row in &lines[1..5] {
-            assert!(row[col..].starts_with(|c: char| c.is_ascii_uppercase()), "{report}");
+            assert!(
+                row[col..].starts_with(|c: char| c.is_ascii_uppercase()),
+                "{report}"
+            );
         }
     }
 
@@ -517,6 +598,9 @@ mod tests {
                 None,
             )],
         );
-        assert_eq!(findings.by_action(), BTreeMap::from([(SeccompAction::KillProcess, 1)]));
+        assert_eq!(
+            findings.by_action(),
+            BTreeMap::from([(SeccompAction::KillProcess, 1)])
+        );
     }
 }

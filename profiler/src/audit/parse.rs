@@ -192,7 +192,10 @@ pub fn parse_log_line(line: &str) -> Line {
 pub fn parse_kmsg(record: &str) -> Line {
     let first = record.lines().next().unwrap_or("");
     let text = if let Some((_, text)) = first.split_once(';').filter(|(prefix, _)| {
-        prefix.split(',').next().is_some_and(|p| p.parse::<u32>().is_ok())
+        prefix
+            .split(',')
+            .next()
+            .is_some_and(|p| p.parse::<u32>().is_ok())
     }) {
         text
     } else if let Some(rest) = first.strip_prefix('[') {
@@ -254,10 +257,11 @@ pub fn parse_body(body: &str) -> Line {
     };
     let parsed = (|| {
         let pid = u32::try_from(number("pid", 10)?).map_err(|_| "pid out of range".to_owned())?;
-        let audit_arch = u32::try_from(number("arch", 16)?)
-            .map_err(|_| "arch out of range".to_owned())?;
+        let audit_arch =
+            u32::try_from(number("arch", 16)?).map_err(|_| "arch out of range".to_owned())?;
         let syscall = number("syscall", 10)?;
-        let code = u32::try_from(number("code", 16)?).map_err(|_| "code out of range".to_owned())?;
+        let code =
+            u32::try_from(number("code", 16)?).map_err(|_| "code out of range".to_owned())?;
         let (arch, nr) = decode_arch(audit_arch, syscall)
             .ok_or_else(|| format!("unknown arch={audit_arch:x}"))?;
         Ok(Record {
@@ -303,7 +307,7 @@ impl Value {
         if self.text == "(null)" || self.text.is_empty() {
             return None;
         }
-        if self.text.len() % 2 == 0 && self.text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if self.text.len().is_multiple_of(2) && self.text.bytes().all(|b| b.is_ascii_hexdigit()) {
             let bytes: Option<Vec<u8>> = (0..self.text.len())
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&self.text[i..i + 2], 16).ok())
@@ -321,9 +325,12 @@ fn split_fields(text: &str) -> Result<Vec<(&str, Value)>, String> {
     let mut fields = Vec::new();
     let mut rest = text.trim_start();
     while !rest.is_empty() {
-        let (key, after) = rest
-            .split_once('=')
-            .ok_or_else(|| format!("field without '=': {:?}", rest.split(' ').next().unwrap_or("")))?;
+        let (key, after) = rest.split_once('=').ok_or_else(|| {
+            format!(
+                "field without '=': {:?}",
+                rest.split(' ').next().unwrap_or("")
+            )
+        })?;
         if key.is_empty() || key.contains(' ') {
             return Err(format!("bad field name {key:?}"));
         }
@@ -363,12 +370,21 @@ pub fn split_netlink(buf: &[u8]) -> (Vec<(u16, &[u8])>, Option<String>) {
     while offset < buf.len() {
         let rest = &buf[offset..];
         if rest.len() < HEADER {
-            return (messages, Some(format!("{} stray bytes after the last message", rest.len())));
+            return (
+                messages,
+                Some(format!("{} stray bytes after the last message", rest.len())),
+            );
         }
         let len = u32::from_ne_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
         let msg_type = u16::from_ne_bytes(rest[4..6].try_into().expect("2 bytes"));
         if len < HEADER || len > rest.len() {
-            return (messages, Some(format!("netlink message length {len} of {} bytes", rest.len())));
+            return (
+                messages,
+                Some(format!(
+                    "netlink message length {len} of {} bytes",
+                    rest.len()
+                )),
+            );
         }
         messages.push((msg_type, &rest[HEADER..len]));
         // NLMSG_ALIGN: messages start on 4-byte boundaries.
@@ -424,7 +440,8 @@ mod tests {
     const NETLINK_KILL_PROCESS: &str = r#"audit(1795379432.410:718): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=29385 comm="exerciser" exe="/work/main/target/debug/exerciser" sig=31 arch=c000003e syscall=99 compat=0 ip=0x7f99dd60f829 code=0x80000000"#;
     const NETLINK_KILL_THREAD: &str = r#"audit(1795379432.414:719): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=29387 comm="exerciser" exe="/work/main/target/debug/exerciser" sig=31 arch=c000003e syscall=99 compat=0 ip=0x7fdf3f814829 code=0x0"#;
     const KMSG_LOG: &str = "5,369,2940895242,-;audit: type=1326 audit(1795379426.894:713): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=29378 comm=\"exe\" exe=\"/work/main/target/debug/exerciser\" sig=0 arch=c000003e syscall=111 compat=0 ip=0x7fa8c3c06829 code=0x7ffc0000\n";
-    const KMSG_SUPPRESSED: &str = "4,363,2940888913,-;kauditd_printk_skb: 50 callbacks suppressed\n";
+    const KMSG_SUPPRESSED: &str =
+        "4,363,2940888913,-;kauditd_printk_skb: 50 callbacks suppressed\n";
     const DMESG_LOG: &str = "[ 2921.864356] audit: type=1326 audit(1795379407.866:656): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=29110 comm=\"python3\" exe=\"/usr/bin/python3.11\" sig=0 arch=c000003e syscall=39 compat=0 ip=0x7f6dc2b71829 code=0x7ffc0000";
     // auditd's format (no auditd on the VM): the kernel's text after `type=SECCOMP msg=`, and
     // the enriched fields after 0x1d.
@@ -441,7 +458,13 @@ mod tests {
     #[test]
     fn netlink_records() {
         let r = record(parse_netlink(AUDIT_SECCOMP, NETLINK_LOG.as_bytes()));
-        assert_eq!(r.id, RecordId { millis: 1795379407866, serial: 648 });
+        assert_eq!(
+            r.id,
+            RecordId {
+                millis: 1795379407866,
+                serial: 648
+            }
+        );
         assert_eq!(r.pid, 29110);
         assert_eq!(r.comm.as_deref(), Some("python3"));
         assert_eq!(r.exe.as_deref(), Some("/usr/bin/python3.11"));
@@ -453,17 +476,29 @@ mod tests {
         assert_eq!((r.arch, r.name()), (Arch::X86, Some("getppid")));
 
         let r = record(parse_netlink(AUDIT_SECCOMP, NETLINK_ERRNO.as_bytes()));
-        assert_eq!((r.name(), r.action), (Some("sysinfo"), SeccompAction::Errno(0)));
-        let r = record(parse_netlink(AUDIT_SECCOMP, NETLINK_KILL_PROCESS.as_bytes()));
+        assert_eq!(
+            (r.name(), r.action),
+            (Some("sysinfo"), SeccompAction::Errno(0))
+        );
+        let r = record(parse_netlink(
+            AUDIT_SECCOMP,
+            NETLINK_KILL_PROCESS.as_bytes(),
+        ));
         assert_eq!(r.action, SeccompAction::KillProcess);
         let r = record(parse_netlink(AUDIT_SECCOMP, NETLINK_KILL_THREAD.as_bytes()));
         assert_eq!(r.action, SeccompAction::KillThread);
 
         // Other record types are not ours; a trailing NUL is tolerated.
-        assert_eq!(parse_netlink(1334, b"audit(1.000:1): prog-id=3 op=LOAD"), Line::Other);
+        assert_eq!(
+            parse_netlink(1334, b"audit(1.000:1): prog-id=3 op=LOAD"),
+            Line::Other
+        );
         let mut with_nul = NETLINK_LOG.as_bytes().to_vec();
         with_nul.push(0);
-        assert!(matches!(parse_netlink(AUDIT_SECCOMP, &with_nul), Line::Seccomp(_)));
+        assert!(matches!(
+            parse_netlink(AUDIT_SECCOMP, &with_nul),
+            Line::Seccomp(_)
+        ));
     }
 
     #[test]
@@ -473,10 +508,16 @@ mod tests {
         assert_eq!(SeccompAction::from_code(0x50001), SeccompAction::Errno(1));
         assert_eq!(SeccompAction::from_code(0x50026), SeccompAction::Errno(38));
         assert_eq!(SeccompAction::from_code(0x30000), SeccompAction::Trap);
-        assert_eq!(SeccompAction::from_code(0x7ff00005), SeccompAction::Trace(5));
+        assert_eq!(
+            SeccompAction::from_code(0x7ff00005),
+            SeccompAction::Trace(5)
+        );
         assert_eq!(SeccompAction::from_code(0x7fc00000), SeccompAction::Notify);
         assert_eq!(SeccompAction::from_code(0x7fff0000), SeccompAction::Allow);
-        assert_eq!(SeccompAction::from_code(0x12340000), SeccompAction::Unknown(0x12340000));
+        assert_eq!(
+            SeccompAction::from_code(0x12340000),
+            SeccompAction::Unknown(0x12340000)
+        );
         assert_eq!(SeccompAction::Errno(1).to_string(), "ERRNO(1)");
         assert_eq!(SeccompAction::Errno(0).to_string(), "ERRNO");
     }
@@ -553,26 +594,46 @@ mod tests {
             "\u{1d}AUID=\"x\"",
         ];
         for line in cases {
-            assert!(matches!(parse_log_line(line), Line::Malformed(_)), "{line:?}: {:?}", parse_log_line(line));
+            assert!(
+                matches!(parse_log_line(line), Line::Malformed(_)),
+                "{line:?}: {:?}",
+                parse_log_line(line)
+            );
         }
         let truncated = &KMSG_LOG[..KMSG_LOG.len() - 20];
         assert!(matches!(parse_kmsg(truncated), Line::Malformed(_)));
-        assert!(matches!(parse_netlink(AUDIT_SECCOMP, b"audit(1.000:1): \xff\xfe"), Line::Malformed(_)));
-        assert!(matches!(parse_netlink(AUDIT_SECCOMP, b""), Line::Malformed(_)));
+        assert!(matches!(
+            parse_netlink(AUDIT_SECCOMP, b"audit(1.000:1): \xff\xfe"),
+            Line::Malformed(_)
+        ));
+        assert!(matches!(
+            parse_netlink(AUDIT_SECCOMP, b""),
+            Line::Malformed(_)
+        ));
     }
 
     #[test]
     fn proc_files() {
         // This hybrid host: v1 hierarchies plus the v2 line.
-        let hybrid = "9:name=systemd:/\n4:memory:/process_api/4ec61dab\n1:cpu:/\n0::/system.slice/x.scope\n";
-        assert_eq!(cgroup_path(hybrid).as_deref(), Some("/system.slice/x.scope"));
+        let hybrid =
+            "9:name=systemd:/\n4:memory:/process_api/4ec61dab\n1:cpu:/\n0::/system.slice/x.scope\n";
+        assert_eq!(
+            cgroup_path(hybrid).as_deref(),
+            Some("/system.slice/x.scope")
+        );
         assert_eq!(cgroup_path("0::/\n").as_deref(), Some("/"));
-        assert_eq!(cgroup_path("4:memory:/docker/abc\n").as_deref(), Some("/docker/abc"));
+        assert_eq!(
+            cgroup_path("4:memory:/docker/abc\n").as_deref(),
+            Some("/docker/abc")
+        );
         assert_eq!(cgroup_path(""), None);
         let stat = "29110 (a) b (c)) S 1 29110 29110 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 292186 1000 1";
         assert_eq!(stat_start_ticks(stat), Some(292186));
         assert_eq!(stat_start_ticks("1 (x"), None);
-        assert_eq!(boot_time("cpu 1 2\nbtime 1795376486\nprocesses 3\n"), Some(1795376486));
+        assert_eq!(
+            boot_time("cpu 1 2\nbtime 1795376486\nprocesses 3\n"),
+            Some(1795376486)
+        );
     }
 
     #[test]

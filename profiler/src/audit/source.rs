@@ -155,7 +155,11 @@ fn stop_requested(signals: &Signals) -> anyhow::Result<bool> {
 }
 
 /// poll(2) on the source (if it has a pollable descriptor) and the signalfd.
-fn wait(source: Option<RawFd>, signals: RawFd, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
+fn wait(
+    source: Option<RawFd>,
+    signals: RawFd,
+    timeout: Option<Duration>,
+) -> io::Result<(bool, bool)> {
     let mut fds = [
         libc::pollfd {
             fd: source.unwrap_or(-1),
@@ -193,7 +197,9 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
                      add --follow or --duration (or use --source file or kmsg for past records)"
                 );
             }
-            Ok(Box::new(Netlink::open().context("listening on the audit netlink group")?))
+            Ok(Box::new(
+                Netlink::open().context("listening on the audit netlink group")?,
+            ))
         }
         SourceChoice::File(path) => Ok(Box::new(
             LogFile::open(path, options.new_only)
@@ -201,7 +207,9 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
         )),
         SourceChoice::Kmsg => {
             warn_kmsg();
-            Ok(Box::new(Kmsg::open(options.new_only).context("opening /dev/kmsg")?))
+            Ok(Box::new(
+                Kmsg::open(options.new_only).context("opening /dev/kmsg")?,
+            ))
         }
         SourceChoice::Auto => {
             if options.live() {
@@ -210,9 +218,9 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
                         note("source: netlink (the audit multicast group: every record)");
                         return Ok(Box::new(netlink));
                     }
-                    Err(err) => log::warn!(
-                        "cannot listen on the audit netlink group ({err}); falling back"
-                    ),
+                    Err(err) => {
+                        log::warn!("cannot listen on the audit netlink group ({err}); falling back")
+                    }
                 }
             }
             let log = Path::new(AUDIT_LOG);
@@ -227,7 +235,9 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
             }
             note("source: kmsg (the kernel log)");
             warn_kmsg();
-            Ok(Box::new(Kmsg::open(options.new_only).context("opening /dev/kmsg")?))
+            Ok(Box::new(
+                Kmsg::open(options.new_only).context("opening /dev/kmsg")?,
+            ))
         }
     }
 }
@@ -252,8 +262,11 @@ trait Reader {
     /// A descriptor poll(2) reports readable when there is more; `None` for a regular file.
     fn poll_fd(&self) -> Option<RawFd>;
     /// Reads everything available now; returns how many lines or messages were read.
-    fn drain(&mut self, collector: &mut Collector, cgroups: &mut CgroupResolver)
-        -> anyhow::Result<usize>;
+    fn drain(
+        &mut self,
+        collector: &mut Collector,
+        cgroups: &mut CgroupResolver,
+    ) -> anyhow::Result<usize>;
 }
 
 fn add(collector: &mut Collector, cgroups: &mut CgroupResolver, line: Line, raw: &[u8]) {
@@ -386,7 +399,12 @@ impl Reader for Netlink {
                 add(collector, cgroups, line, body);
             }
             if let Some(error) = error {
-                add(collector, cgroups, Line::Malformed(error), b"(netlink framing)");
+                add(
+                    collector,
+                    cgroups,
+                    Line::Malformed(error),
+                    b"(netlink framing)",
+                );
             }
         }
     }
@@ -521,7 +539,11 @@ impl Reader for Kmsg {
         loop {
             // SAFETY: reading one record into our buffer.
             let n = unsafe {
-                libc::read(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len())
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                )
             };
             if n < 0 {
                 let err = io::Error::last_os_error();
@@ -586,7 +608,9 @@ impl CgroupResolver {
                 _ => None,
             };
         };
-        let started = self.boot_time.map_or(0, |boot| boot + start_ticks / self.ticks_per_sec);
+        let started = self
+            .boot_time
+            .map_or(0, |boot| boot + start_ticks / self.ticks_per_sec);
         if !made_by(started) {
             return None;
         }
@@ -632,7 +656,8 @@ mod tests {
     }
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("profiler-audit-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("profiler-audit-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -668,7 +693,7 @@ mod tests {
 
         // The rest of the line arrives, then the file is rotated.
         let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
-        std::io::Write::write_all(&mut f, line(3)[40..].as_bytes()).unwrap();
+        std::io::Write::write_all(&mut f, &line(3).as_bytes()[40..]).unwrap();
         assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 1);
         assert_eq!(collector.findings.kept(), 3);
         fs::rename(&path, dir.join("audit.log.1")).unwrap();

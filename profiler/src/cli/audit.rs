@@ -97,10 +97,16 @@ pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
         );
     }
     if findings.overwritten > 0 {
-        log::warn!("the kernel log was overwritten {} times before it was read: records are missing", findings.overwritten);
+        log::warn!(
+            "the kernel log was overwritten {} times before it was read: records are missing",
+            findings.overwritten
+        );
     }
     if findings.overflows > 0 {
-        log::warn!("the netlink socket overflowed {} times: records are missing", findings.overflows);
+        log::warn!(
+            "the netlink socket overflowed {} times: records are missing",
+            findings.overflows
+        );
     }
     for unnamed in findings.unnamed() {
         log::warn!(

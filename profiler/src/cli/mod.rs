@@ -1,4 +1,5 @@
 //! Command-line definitions, one file per subcommand.
+pub mod audit;
 pub mod check;
 pub mod compile;
 pub mod diff;
@@ -40,5 +41,6 @@ pub enum Command {
     Merge(merge::MergeArgs),
     Diff(diff::DiffArgs),
     Promote(promote::PromoteArgs),
+    Audit(audit::AuditArgs),
     Syscalls(syscalls::SyscallsArgs),
 }
