@@ -342,3 +342,151 @@ fn auditd_log_file_with_malformed_lines() {
         BTreeSet::from(["getpid".to_owned(), "getppid".to_owned()])
     );
 }
+
+/// The whole staged rollout of issue 4 on the real kernel: record one path, stage, run both
+/// paths under the staged profile while `profile audit` listens, fold the findings in, promote,
+/// and enforce.
+#[test]
+fn staged_rollout_learns_the_missing_path_and_enforces_it() {
+    require_root();
+    let _turn = one_at_a_time();
+    let dir = scratch("rollout");
+    let exe = private_exerciser(&dir);
+    let file = |name: &str| dir.join(name).display().to_string();
+    let profile = |args: &[&str]| {
+        let output = run(Command::new(profile_bin()).args(args));
+        assert!(
+            output.status.code().is_some_and(|c| c <= 1),
+            "{args:?}: {}",
+            describe(&output)
+        );
+        output
+    };
+    profile(&["record", "-o", &file("web.json"), "--", &exe, "paths"]);
+    profile(&["stage", &file("web.json"), "-o", &file("web.log.json")]);
+
+    let auditor = Auditor::start(&[
+        "--source",
+        "netlink",
+        "--follow",
+        "--exe",
+        &exe,
+        "-o",
+        &file("seen.json"),
+    ]);
+    let staged = profile(&[
+        "run",
+        "--profile",
+        &file("web.log.json"),
+        "--",
+        &exe,
+        "paths",
+        "full",
+    ]);
+    assert!(
+        staged.status.success(),
+        "staging blocks nothing: {}",
+        describe(&staged)
+    );
+    let (status, _, stderr) = auditor.stop();
+    assert!(status.success(), "{stderr}");
+    let seen: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file("seen.json")).unwrap()).unwrap();
+    assert_eq!(
+        allowed(&seen),
+        BTreeSet::from(["getcpu".to_owned(), "sysinfo".to_owned()]),
+        "exactly the second path's syscalls: {seen:#}"
+    );
+
+    profile(&[
+        "merge",
+        &file("web.json"),
+        &file("seen.json"),
+        "-o",
+        &file("web2.json"),
+    ]);
+    let diff = profile(&["diff", &file("web.json"), &file("web2.json")]);
+    assert_eq!(diff.status.code(), Some(1));
+    let diff_text = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        diff_text.contains("+getcpu") && diff_text.contains("+sysinfo"),
+        "{diff_text}"
+    );
+    profile(&["promote", &file("web2.json"), "-o", &file("web.final.json")]);
+    let enforced = profile(&[
+        "run",
+        "--profile",
+        &file("web.final.json"),
+        "--",
+        &exe,
+        "paths",
+        "full",
+    ]);
+    assert!(enforced.status.success(), "{}", describe(&enforced));
+
+    // Without the audit findings the second path is refused.
+    profile(&[
+        "promote",
+        &file("web.log.json"),
+        "-o",
+        &file("web.unmerged.json"),
+    ]);
+    let refused = run(Command::new(profile_bin()).args([
+        "run",
+        "--profile",
+        &file("web.unmerged.json"),
+        "--",
+        &exe,
+        "paths",
+        "full",
+    ]));
+    assert_eq!(refused.status.code(), Some(3), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Operation not permitted"),
+        "{}",
+        describe(&refused)
+    );
+}
+
+/// sys_enter fires after seccomp, and SCMP_ACT_LOG lets every call through, so recording a
+/// process that runs under a staged profile sees the calls the profile lacks.
+#[test]
+fn recording_under_a_staged_profile_sees_every_call() {
+    require_root();
+    let dir = scratch("record-under-staging");
+    let exe = exerciser().display().to_string();
+    let file = |name: &str| dir.join(name).display().to_string();
+    let output = run(Command::new(profile_bin()).args([
+        "record",
+        "--stage",
+        "log",
+        "-o",
+        &file("staged.json"),
+        "--",
+        &exe,
+        "paths",
+    ]));
+    assert!(output.status.success(), "{}", describe(&output));
+    let output = run(Command::new(profile_bin()).args([
+        "run",
+        "--profile",
+        &file("staged.json"),
+        "--",
+        &profile_bin().display().to_string(),
+        "record",
+        "-o",
+        &file("under.json"),
+        "--",
+        &exe,
+        "paths",
+        "full",
+    ]));
+    assert!(output.status.success(), "{}", describe(&output));
+    let under: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file("under.json")).unwrap()).unwrap();
+    let names = allowed(&under);
+    assert!(
+        names.contains("sysinfo") && names.contains("getcpu"),
+        "{names:?}"
+    );
+}

@@ -56,6 +56,21 @@ fn main() {
                 raw(libc::SYS_times);
             }
         }
+        // `paths [full]`: a common path, and with `full` a second one that makes 150 sysinfo and
+        // 150 getcpu calls and fails (exit 3) as soon as one is refused.
+        Some("paths") => {
+            println!("common path");
+            if args.get(2).map(String::as_str) == Some("full") {
+                let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+                for _ in 0..150 {
+                    let r = unsafe { libc::syscall(libc::SYS_sysinfo, &mut info) };
+                    if r < 0 || raw(libc::SYS_getcpu) < 0 {
+                        eprintln!("second path refused: {}", std::io::Error::last_os_error());
+                        exit(3);
+                    }
+                }
+            }
+        }
         Some("exit") => exit(arg(2) as i32),
         Some("signal") => unsafe {
             libc::raise(arg(2) as i32);
@@ -102,7 +117,7 @@ fn main() {
             println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
         }
         _ => {
-            eprintln!("usage: exerciser tree|int80 N|exit N|signal N|orphan|unknown|wait-term|loop N THREADS");
+            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|unknown|wait-term|loop N THREADS");
             exit(2);
         }
     }
