@@ -69,14 +69,22 @@ fn probe_values(profile: &Profile) -> Vec<u64> {
     values.into_iter().collect()
 }
 
-/// Compares the two filters; returns the number of inputs checked.
+/// How two filters compared: inputs checked, and inputs on which libseccomp's filter compared a
+/// word it cannot know and so differed from its own rule tree (and from us).
+struct Agreement {
+    checked: usize,
+    stale: usize,
+}
+
+/// Compares the two filters.
 fn assert_same_decisions(
     name: &str,
     profile: &Profile,
     ours: &[SockFilter],
     theirs: &[SockFilter],
-) -> usize {
+) -> Agreement {
     let mut checked = 0;
+    let mut stale = Vec::new();
     let values = probe_values(profile);
     let arg_syscalls: BTreeSet<&str> = profile
         .syscalls
@@ -90,10 +98,23 @@ fn assert_same_decisions(
         AUDIT_ARCH_AARCH64,
         AUDIT_ARCH_ARM,
     ];
+    assert_eq!(
+        bpf::ambiguous_compares(ours),
+        Vec::<usize>::new(),
+        "{name}: our filter compares an unknown word"
+    );
+    let theirs_ambiguous: BTreeSet<usize> = bpf::ambiguous_compares(theirs).into_iter().collect();
     let mut check = |data: SeccompData| {
         let a = bpf::run(ours, &data).unwrap_or_else(|e| panic!("{name}: our filter: {e}"));
-        let b =
-            bpf::run(theirs, &data).unwrap_or_else(|e| panic!("{name}: libseccomp's filter: {e}"));
+        let trace = bpf::run_traced(theirs, &data)
+            .unwrap_or_else(|e| panic!("{name}: libseccomp's filter: {e}"));
+        let b = trace.ret;
+        // Where libseccomp's filter compared a word it cannot know (its generator's stale
+        // accumulator), its answer is not the one its own rule tree gives; we follow the tree.
+        if a != b && trace.path.iter().any(|pc| theirs_ambiguous.contains(pc)) {
+            stale.push(data);
+            return;
+        }
         assert_eq!(
             a,
             b,
@@ -162,11 +183,14 @@ fn assert_same_decisions(
             }
         }
     }
-    checked
+    Agreement {
+        checked,
+        stale: stale.len(),
+    }
 }
 
 /// Compares decisions; returns the number of inputs checked and both instruction counts.
-fn compare_sized(name: &str, json: &serde_json::Value) -> Option<(usize, usize, usize)> {
+fn compare_sized(name: &str, json: &serde_json::Value) -> Option<(Agreement, usize, usize)> {
     let profile: Profile =
         serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let dir = scratch(&format!("compile-{name}"));
@@ -184,8 +208,8 @@ fn compare_sized(name: &str, json: &serde_json::Value) -> Option<(usize, usize, 
     }
 }
 
-fn compare(name: &str, json: &serde_json::Value) -> Option<usize> {
-    compare_sized(name, json).map(|(checked, _, _)| checked)
+fn compare(name: &str, json: &serde_json::Value) -> Option<Agreement> {
+    compare_sized(name, json).map(|(agreement, _, _)| agreement)
 }
 
 /// Drops the names this machine's libseccomp (2.5.4) does not know: runc skips them, while our
@@ -249,7 +273,9 @@ fn reference_profiles_decide_like_libseccomp_in_fewer_instructions() {
         ("podman", "/usr/share/containers/seccomp.json".into()),
     ] {
         let json = known_to_libseccomp(resolved(&path));
-        let (checked, ours, theirs) = compare_sized(name, &json).expect("libseccomp accepts it");
+        let (agreement, ours, theirs) = compare_sized(name, &json).expect("libseccomp accepts it");
+        assert_eq!(agreement.stale, 0, "{name}");
+        let checked = agreement.checked;
         assert!(
             ours <= theirs,
             "{name}: {ours} instructions, libseccomp {theirs}"
@@ -277,7 +303,9 @@ fn assert_args_loaded_only_where_needed(name: &str, json: &serde_json::Value) {
             arch: AUDIT_ARCH_X86_64,
             ..Default::default()
         };
-        let (_, loaded) = bpf::run_traced(&program, &data).unwrap();
+        let loaded = bpf::run_traced(&program, &data)
+            .unwrap()
+            .loaded_argument(&program);
         assert_eq!(
             loaded,
             with_args.contains(&u64::from(nr)),
@@ -304,8 +332,9 @@ fn small_profiles_decide_like_libseccomp() {
             {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0x5401, "op": "SCMP_CMP_NE"}]}]}),
     ];
     for (i, case) in cases.iter().enumerate() {
-        let checked = compare(&format!("small-{i}"), case).expect("libseccomp accepts it");
-        assert!(checked > 4000);
+        let agreement = compare(&format!("small-{i}"), case).expect("libseccomp accepts it");
+        assert!(agreement.checked > 4000);
+        assert_eq!(agreement.stale, 0);
     }
 }
 
@@ -425,6 +454,7 @@ fn random_profile(rng: &mut Rng) -> serde_json::Value {
 fn random_profiles_decide_like_libseccomp() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut compared, mut refused, mut inputs) = (0, 0, 0);
+    let (mut stale_profiles, mut stale_inputs) = (0, 0);
     let mut attempt = 0;
     while compared < 1000 {
         attempt += 1;
@@ -434,14 +464,26 @@ fn random_profiles_decide_like_libseccomp() {
         );
         let profile = random_profile(&mut rng);
         match compare(&format!("random-{attempt}"), &profile) {
-            Some(checked) => {
+            Some(agreement) => {
                 compared += 1;
-                inputs += checked;
+                inputs += agreement.checked;
+                stale_inputs += agreement.stale;
+                stale_profiles += usize::from(agreement.stale > 0);
             }
             None => refused += 1,
         }
     }
-    eprintln!("{compared} random profiles compared ({inputs} inputs), {refused} refused by both");
+    eprintln!(
+        "{compared} random profiles compared ({inputs} inputs), {refused} refused by both; \
+         libseccomp compared a stale word in {stale_profiles} profiles ({stale_inputs} inputs)"
+    );
+    // A generator bug of libseccomp 2.5.4, not a semantic difference (every such input differs
+    // only where libseccomp's filter compared a word that depends on the path): about 5% of these
+    // random profiles hit it.
+    assert!(
+        stale_profiles * 10 < compared,
+        "{stale_profiles} profiles hit libseccomp's stale accumulator"
+    );
 }
 
 /// What the kernel did with one syscall in a child confined by a filter.

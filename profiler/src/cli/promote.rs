@@ -33,7 +33,7 @@ pub struct PromoteArgs {
     #[arg(long, value_enum, default_value_t = ActionChoice::Errno)]
     action: ActionChoice,
     /// errno returned by the default action `errno` [default: 1, EPERM].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4095))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4094))]
     errno: Option<u32>,
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "OUT")]

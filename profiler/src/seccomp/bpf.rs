@@ -297,21 +297,37 @@ impl SeccompData {
 /// Runs a filter the way the kernel's seccomp does (only the instructions seccomp accepts),
 /// returning the action value. Used to check compiled filters without installing them.
 pub fn run(program: &[SockFilter], data: &SeccompData) -> Result<u32, String> {
-    run_traced(program, data).map(|(ret, _)| ret)
+    run_traced(program, data).map(|trace| trace.ret)
 }
 
-/// Like [`run`], also telling whether the path loaded an argument word: the kernel's action
-/// cache can only answer for syscalls whose path never does.
-pub fn run_traced(program: &[SockFilter], data: &SeccompData) -> Result<(u32, bool), String> {
-    let mut loaded_arg = false;
+/// The result of a run and the instructions it went through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    pub ret: u32,
+    pub path: Vec<usize>,
+}
+
+impl Trace {
+    /// Whether the path loaded an argument word: the kernel's action cache can only answer for
+    /// syscalls whose path never does.
+    pub fn loaded_argument(&self, program: &[SockFilter]) -> bool {
+        self.path
+            .iter()
+            .any(|&pc| program[pc].code == BPF_LD | BPF_W | BPF_ABS && program[pc].k >= 16)
+    }
+}
+
+/// Like [`run`], also returning the path taken.
+pub fn run_traced(program: &[SockFilter], data: &SeccompData) -> Result<Trace, String> {
+    let mut path = Vec::new();
     let mut a: u32 = 0;
     let mut pc = 0usize;
     while let Some(insn) = program.get(pc) {
+        path.push(pc);
         pc += 1;
         let class = insn.code & 0x07;
         match class {
             BPF_LD if insn.code == BPF_LD | BPF_W | BPF_ABS => {
-                loaded_arg |= insn.k >= 16;
                 a = data
                     .word(insn.k)
                     .ok_or_else(|| format!("bad load offset {} at {}", insn.k, pc - 1))?;
@@ -332,7 +348,7 @@ pub fn run_traced(program: &[SockFilter], data: &SeccompData) -> Result<(u32, bo
                 };
                 pc += usize::from(if taken { insn.jt } else { insn.jf });
             }
-            BPF_RET if insn.code == BPF_RET | BPF_K => return Ok((insn.k, loaded_arg)),
+            BPF_RET if insn.code == BPF_RET | BPF_K => return Ok(Trace { ret: insn.k, path }),
             _ => {
                 return Err(format!(
                     "unsupported instruction {:#x} at {}",
@@ -343,6 +359,56 @@ pub fn run_traced(program: &[SockFilter], data: &SeccompData) -> Result<(u32, bo
         }
     }
     Err("ran off the end of the program".into())
+}
+
+/// For each instruction, the words (`seccomp_data` offsets) the accumulator may hold on arrival,
+/// over every path into it; `None` stands for "nothing loaded yet". Programs only jump forward,
+/// so one pass in order sees every predecessor first.
+pub fn loaded_words(program: &[SockFilter]) -> Vec<std::collections::BTreeSet<Option<u32>>> {
+    let mut words = vec![std::collections::BTreeSet::new(); program.len() + 1];
+    words[0].insert(None);
+    for (pc, insn) in program.iter().enumerate() {
+        let out: std::collections::BTreeSet<Option<u32>> = if insn.code == BPF_LD | BPF_W | BPF_ABS
+        {
+            [Some(insn.k)].into()
+        } else {
+            words[pc].clone()
+        };
+        let mut flow = |to: usize| {
+            if let Some(set) = words.get_mut(to) {
+                set.extend(out.iter().copied());
+            }
+        };
+        match insn.code & 0x07 {
+            BPF_RET => {}
+            BPF_JMP if insn.code & 0xf0 == BPF_JA => flow(pc + 1 + insn.k as usize),
+            BPF_JMP => {
+                flow(pc + 1 + usize::from(insn.jt));
+                flow(pc + 1 + usize::from(insn.jf));
+            }
+            _ => flow(pc + 1),
+        }
+    }
+    words.truncate(program.len());
+    words
+}
+
+/// Comparisons (and masks) whose accumulator may hold different words depending on the path
+/// that reached them: the filter compares a value it cannot know. libseccomp 2.5.4 emits such
+/// instructions when it skips a reload because the block placed before it loaded the same word,
+/// although a jump from elsewhere arrives with another word loaded.
+pub fn ambiguous_compares(program: &[SockFilter]) -> Vec<usize> {
+    let words = loaded_words(program);
+    program
+        .iter()
+        .enumerate()
+        .filter(|(pc, insn)| {
+            let compares = insn.code & 0x07 == BPF_ALU
+                || (insn.code & 0x07 == BPF_JMP && insn.code & 0xf0 != BPF_JA);
+            compares && words[*pc].len() > 1
+        })
+        .map(|(pc, _)| pc)
+        .collect()
 }
 
 /// One line per instruction, libseccomp's `scmp_bpf_disasm` style.

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    bpf::{Assembler, SockFilter, Target, BPF_JEQ, BPF_JGE, BPF_JGT, MAX_INSNS},
+    bpf::{Assembler, SockFilter, Target, BPF_JEQ, BPF_JGE, MAX_INSNS},
+    tree::{self, ArgTree, Rule, Syscall, TreeError},
     RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG, RET_TRACE, RET_TRAP,
 };
 use crate::{
@@ -26,6 +27,8 @@ const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// EPERM: what runc returns for ERRNO and TRACE without an explicit errnoRet.
 const EPERM: u32 = 1;
+/// libseccomp accepts ERRNO data below this.
+const MAX_ERRNO: u32 = 4095;
 /// libseccomp's default action for a call from an architecture the filter does not cover.
 const BAD_ARCH: u32 = RET_KILL_THREAD;
 
@@ -39,8 +42,17 @@ pub enum CompileError {
     Unresolved,
     #[error("syscalls[{rule}].args[{arg}]: argument index {index} is out of range (0–5)")]
     ArgIndex { rule: usize, arg: usize, index: u32 },
+    #[error("errno {0} is out of range: libseccomp accepts 0–4094")]
+    Errno(u32),
     #[error("the filter needs {0} instructions, more than the kernel's limit of 4096")]
     TooLong(usize),
+    #[error("syscalls[{rule}]: {name} on {arch}: {source}")]
+    Rule {
+        rule: usize,
+        name: String,
+        arch: &'static str,
+        source: TreeError,
+    },
 }
 
 /// The action value of `action` with `errno_ret`, as runc's getAction computes it.
@@ -48,7 +60,14 @@ pub fn action_value(action: Action, errno_ret: Option<u32>) -> Result<u32, Compi
     let data = |ret: u32| ret | (errno_ret.unwrap_or(EPERM) & 0xffff);
     Ok(match action {
         Action::Allow => RET_ALLOW,
-        Action::Errno => data(RET_ERRNO),
+        Action::Errno => {
+            // libseccomp refuses errno values from MAX_ERRNO (4095) up.
+            let errno = errno_ret.unwrap_or(EPERM) & 0xffff;
+            if errno >= MAX_ERRNO {
+                return Err(CompileError::Errno(errno_ret.unwrap_or(EPERM)));
+            }
+            data(RET_ERRNO)
+        }
         Action::KillProcess => RET_KILL_PROCESS,
         Action::KillThread | Action::Kill => RET_KILL_THREAD,
         Action::Trap => RET_TRAP,
@@ -67,20 +86,12 @@ fn audit_arch(arch: Arch) -> Result<u32, CompileError> {
     }
 }
 
-/// One rule of one syscall: all conditions must hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Rule {
-    conditions: Vec<ArgCondition>,
-    action: u32,
-}
-
 /// What the filter does with one syscall number.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum Decision {
     Return(u32),
-    /// Depends on arguments: the rules of this architecture's syscall, in order, then the
-    /// default.
-    Rules(Arch, Vec<Rule>),
+    /// Depends on the arguments: libseccomp's argument tree for this syscall.
+    Tree(ArgTree),
 }
 
 /// Compiles `profile` for a kernel whose native architecture is `native`.
@@ -102,7 +113,9 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
             arches.push(arch);
         }
     }
-    let mut rules: BTreeMap<Arch, BTreeMap<u32, Vec<Rule>>> = BTreeMap::new();
+    // Per architecture and syscall number: the rules in the order libseccomp receives them, and
+    // for each the profile rule and name it came from (for error messages).
+    let mut rules: BTreeMap<Arch, BTreeMap<u32, Vec<(Rule, usize, &str)>>> = BTreeMap::new();
     for &arch in &arches {
         audit_arch(arch)?;
         rules.insert(arch, BTreeMap::new());
@@ -135,10 +148,11 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
         for name in &rule.names {
             for (&arch, by_nr) in rules.iter_mut() {
                 let mut add = |nr: u32, conditions: Vec<ArgCondition>| {
+                    let rule = Rule { conditions, action };
                     by_nr
                         .entry(nr)
                         .or_default()
-                        .push(Rule { conditions, action });
+                        .push((rule, index, name.as_str()));
                 };
                 for conditions in &chains {
                     // On x86 the socket and IPC calls also go through their multiplexers, which
@@ -174,8 +188,32 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
         }
     }
 
+    let mut decisions: BTreeMap<Arch, BTreeMap<u32, Decision>> = BTreeMap::new();
+    for (&arch, by_nr) in &rules {
+        let wide = !matches!(arch, Arch::X86 | Arch::X32);
+        let decided = decisions.entry(arch).or_default();
+        for (&nr, entries) in by_nr {
+            let syscall_rules: Vec<Rule> =
+                entries.iter().map(|(rule, _, _)| rule.clone()).collect();
+            let decision = match tree::build(&syscall_rules, wide) {
+                Ok(Syscall::Return(ret)) => Decision::Return(ret),
+                Ok(Syscall::Tree(tree)) => Decision::Tree(tree),
+                Err(source) => {
+                    let (_, rule, name) = entries[tree_error_rule(&source)];
+                    return Err(CompileError::Rule {
+                        rule,
+                        name: name.to_owned(),
+                        arch: arch.short_name(),
+                        source,
+                    });
+                }
+            };
+            decided.insert(nr, decision);
+        }
+    }
+
     let mut asm = Assembler::default();
-    let mut blocks: Vec<(usize, Arch, Vec<Rule>)> = Vec::new();
+    let mut blocks: Vec<(usize, ArgTree)> = Vec::new();
     // Dispatch on the architecture token; x86_64 and x32 share one.
     let mut tokens: Vec<(u32, Vec<Arch>)> = Vec::new();
     for &arch in &arches {
@@ -194,12 +232,12 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
     for ((token, token_arches), &label) in tokens.iter().zip(&labels) {
         asm.place(label);
         asm.load_abs(0);
-        let ranges = decision_ranges(*token, token_arches, &rules, default);
+        let ranges = decision_ranges(*token, token_arches, &decisions, default);
         emit_search(&mut asm, &ranges, &mut blocks);
     }
-    for (label, arch, rules) in blocks {
+    for (label, tree) in blocks {
         asm.place(label);
-        emit_rules(&mut asm, arch, &rules, default);
+        tree.emit(&mut asm, default);
     }
     let program = asm.finish();
     if program.len() > MAX_INSNS {
@@ -264,7 +302,7 @@ fn multiplexed(name: &str) -> Option<(u32, u64)> {
 fn decision_ranges(
     token: u32,
     token_arches: &[Arch],
-    rules: &BTreeMap<Arch, BTreeMap<u32, Vec<Rule>>>,
+    decisions: &BTreeMap<Arch, BTreeMap<u32, Decision>>,
     default: u32,
 ) -> Vec<(u32, Decision)> {
     // Which parts of the number space the filter covers. libseccomp treats x86_64 and x32 as
@@ -298,12 +336,12 @@ fn decision_ranges(
         })
         .collect();
     for &arch in token_arches {
-        for (&nr, syscall_rules) in &rules[&arch] {
+        for (&nr, decision) in &decisions[&arch] {
             let span = span_of(nr);
             if !spans[span].1 {
                 continue;
             }
-            points.push((nr, decide(arch, syscall_rules, default)));
+            points.push((nr, decision.clone()));
             if nr < u32::MAX && span_of(nr + 1) == span {
                 points.push((nr + 1, Decision::Return(default)));
             }
@@ -326,30 +364,28 @@ fn decision_ranges(
     ranges
 }
 
-/// How one syscall's rules combine into its decision.
-fn decide(arch: Arch, rules: &[Rule], default: u32) -> Decision {
-    // An unconditional rule decides the call whatever its arguments.
-    if let Some(rule) = rules.iter().find(|r| r.conditions.is_empty()) {
-        return Decision::Return(rule.action);
+/// Which of a syscall's rules a tree error is about.
+fn tree_error_rule(err: &TreeError) -> usize {
+    match *err {
+        TreeError::Conflict { rule }
+        | TreeError::SameArgument { rule, .. }
+        | TreeError::Hang { rule }
+        | TreeError::ArgIndex { rule, .. } => rule,
     }
-    if rules.iter().all(|r| r.action == default) {
-        return Decision::Return(default);
-    }
-    Decision::Rules(arch, rules.to_vec())
 }
 
 /// A balanced binary search over the ranges: `jge` on each split point.
 fn emit_search(
     asm: &mut Assembler,
     ranges: &[(u32, Decision)],
-    blocks: &mut Vec<(usize, Arch, Vec<Rule>)>,
+    blocks: &mut Vec<(usize, ArgTree)>,
 ) {
     if ranges.len() == 1 {
         match &ranges[0].1 {
             Decision::Return(ret) => asm.ret(*ret),
-            Decision::Rules(arch, rules) => {
+            Decision::Tree(tree) => {
                 let label = asm.new_label();
-                blocks.push((label, *arch, rules.clone()));
+                blocks.push((label, tree.clone()));
                 asm.goto(Target::Label(label));
             }
         }
@@ -361,74 +397,4 @@ fn emit_search(
     emit_search(asm, &ranges[..mid], blocks);
     asm.place(right);
     emit_search(asm, &ranges[mid..], blocks);
-}
-
-/// The argument checks of one syscall: each rule's conditions in turn, the first rule whose
-/// conditions all hold decides, and the default when none does.
-fn emit_rules(asm: &mut Assembler, arch: Arch, rules: &[Rule], default: u32) {
-    for rule in rules {
-        let next_rule = asm.new_label();
-        for condition in &rule.conditions {
-            emit_condition(asm, arch, condition, Target::Label(next_rule));
-        }
-        asm.ret(rule.action);
-        asm.place(next_rule);
-    }
-    asm.ret(default);
-}
-
-/// Falls through when `c` holds, jumps to `fail` when not. 64-bit values are compared as two
-/// 32-bit halves, high first; libseccomp compares only the low half on 32-bit ABIs (x86, x32).
-fn emit_condition(asm: &mut Assembler, arch: Arch, c: &ArgCondition, fail: Target) {
-    let lo_offset = 16 + 8 * c.index;
-    let hi_offset = lo_offset + 4;
-    let wide = !matches!(arch, Arch::X86 | Arch::X32);
-    let (hi, lo) = ((c.value >> 32) as u32, c.value as u32);
-    let pass = asm.new_label();
-    let pass_t = Target::Label(pass);
-    match c.op {
-        ArgOp::Equal | ArgOp::NotEqual => {
-            let (on_equal, on_differ) = if c.op == ArgOp::Equal {
-                (pass_t, fail)
-            } else {
-                (fail, pass_t)
-            };
-            if wide {
-                asm.load_abs(hi_offset);
-                asm.jump(BPF_JEQ, hi, Target::Next, on_differ);
-            }
-            asm.load_abs(lo_offset);
-            asm.jump(BPF_JEQ, lo, on_equal, on_differ);
-        }
-        ArgOp::MaskedEqual => {
-            // libseccomp masks the datum too: bits outside the mask never decide.
-            let datum = c.value_two & c.value;
-            let (datum_hi, datum_lo) = ((datum >> 32) as u32, datum as u32);
-            if wide {
-                asm.load_abs(hi_offset);
-                asm.and(hi);
-                asm.jump(BPF_JEQ, datum_hi, Target::Next, fail);
-            }
-            asm.load_abs(lo_offset);
-            asm.and(lo);
-            asm.jump(BPF_JEQ, datum_lo, pass_t, fail);
-        }
-        ArgOp::GreaterThan | ArgOp::GreaterOrEqual | ArgOp::LessThan | ArgOp::LessOrEqual => {
-            // LT is "not GE" and LE is "not GT".
-            let (strict, above, below) = match c.op {
-                ArgOp::GreaterThan => (true, pass_t, fail),
-                ArgOp::GreaterOrEqual => (false, pass_t, fail),
-                ArgOp::LessThan => (false, fail, pass_t),
-                _ => (true, fail, pass_t),
-            };
-            if wide {
-                asm.load_abs(hi_offset);
-                asm.jump(BPF_JGT, hi, above, Target::Next);
-                asm.jump(BPF_JEQ, hi, Target::Next, below);
-            }
-            asm.load_abs(lo_offset);
-            asm.jump(if strict { BPF_JGT } else { BPF_JGE }, lo, above, below);
-        }
-    }
-    asm.place(pass);
 }

@@ -16,7 +16,7 @@
 //! counts, because the counts decide when nodes are freed (and so unlinked), and the number of
 //! freed nodes steers `db_rule_add`. Only the representation is ours; the code generator is our
 //! own and shares nothing with libseccomp's block layout.
-use std::collections::HashMap;
+use std::{cell::Cell, collections::HashMap};
 
 use super::bpf::{Assembler, Target, BPF_JEQ, BPF_JGE, BPF_JGT};
 use crate::profile::{ArgCondition, ArgOp};
@@ -47,6 +47,9 @@ pub enum TreeError {
     /// libseccomp's -EINVAL: two conditions on one argument in one rule.
     #[error("rule {rule} has two conditions on argument {index} (libseccomp: EINVAL)")]
     SameArgument { rule: usize, index: u32 },
+    /// libseccomp never returns from adding this rule (it loops forever; runc would hang).
+    #[error("rule {rule} makes libseccomp loop forever (its argument tree becomes circular)")]
+    Hang { rule: usize },
     #[error("rule {rule}: argument index {index} is out of range (0–5)")]
     ArgIndex { rule: usize, index: u32 },
 }
@@ -197,7 +200,13 @@ enum Slot {
 pub struct ArgTree {
     nodes: Vec<Node>,
     root: Link,
+    /// Steps taken by the merge: libseccomp loops forever on some inputs (its levels end up
+    /// circular), so the port gives up after `MAX_STEPS`.
+    steps: Cell<u64>,
 }
+
+/// Far more than any terminating merge of a few hundred rules needs.
+const MAX_STEPS: u64 = 50_000_000;
 
 /// The chains of one new rule before merging (a `db_sys_list` from `_db_rule_gen_*`).
 struct NewChain {
@@ -238,9 +247,13 @@ pub fn build(rules: &[Rule], wide: bool) -> Result<Syscall, TreeError> {
                 tree.root = new.root;
                 action = Some(new.action);
             }
-            Some(ref mut current) => tree
-                .add(new, rule.action, current)
-                .map_err(|()| TreeError::Conflict { rule: index })?,
+            Some(ref mut current) => {
+                let added = tree.add(new, rule.action, current);
+                if tree.stuck() || !tree.well_formed() {
+                    return Err(TreeError::Hang { rule: index });
+                }
+                added.map_err(|()| TreeError::Conflict { rule: index })?
+            }
         }
     }
     debug_assert!(tree.live_reachable());
@@ -271,6 +284,9 @@ impl ArgTree {
     /// were freed.
     fn put(&mut self, link: &mut Link) -> u32 {
         let Some(n) = *link else { return 0 };
+        if self.burn() {
+            return 0;
+        }
         let node = &mut self.nodes[n];
         node.refs = node.refs.wrapping_sub(1);
         if node.refs != 0 {
@@ -314,6 +330,9 @@ impl ArgTree {
         let start = self.level_start(node);
         let mut n = Some(start);
         while let Some(i) = n {
+            if self.burn() {
+                return 0;
+            }
             let links =
                 u32::from(self.nodes[i].prev.is_some()) + u32::from(self.nodes[i].next.is_some());
             if self.nodes[i].refs > links {
@@ -323,7 +342,7 @@ impl ArgTree {
         }
         let mut freed = 0;
         let mut n = Some(start);
-        while n.is_some() {
+        while n.is_some() && !self.stuck() {
             freed += self.put(&mut n);
         }
         freed
@@ -331,9 +350,23 @@ impl ArgTree {
 
     fn level_start(&self, mut n: Id) -> Id {
         while let Some(p) = self.nodes[n].prev {
+            if self.burn() {
+                break;
+            }
             n = p;
         }
         n
+    }
+
+    /// Takes a step; true once the budget is spent (then every walk stops early).
+    fn burn(&self) -> bool {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        steps > MAX_STEPS
+    }
+
+    fn stuck(&self) -> bool {
+        self.steps.get() > MAX_STEPS
     }
 
     fn read(&self, slot: Slot) -> Link {
@@ -580,6 +613,9 @@ impl ArgTree {
         let Some(n) = link else { return true };
         let mut n = Some(self.level_start(n));
         while let Some(i) = n {
+            if self.burn() {
+                return false;
+            }
             let node = &self.nodes[i];
             if (node.act_t_set && node.act_t != action) || (node.act_f_set && node.act_f != action)
             {
@@ -623,6 +659,9 @@ impl ArgTree {
         let mut n = self.level_start(head);
         let mut freed = 0;
         loop {
+            if self.burn() {
+                return freed;
+            }
             if n == node {
                 return freed + self.unlink_and_put(slot, n);
             }
@@ -692,6 +731,9 @@ impl ArgTree {
         }
         let ran_off = 'level: {
             'nodes: while let Some(mut x) = cursor {
+                if self.burn() {
+                    break 'level false;
+                }
                 let x_next = self.nodes[x].next;
                 if self.same(x, n) {
                     st.flags |= ist::MATCHSET;
@@ -833,6 +875,9 @@ impl ArgTree {
         let n = new;
         let mut x = self.read(slot).expect("merging into an empty level");
         loop {
+            if self.burn() {
+                return Err(());
+            }
             if self.same(x, n) {
                 let nn = self.nodes[n].clone();
                 if nn.act_t_set {
@@ -988,24 +1033,105 @@ impl ArgTree {
     /// Emits the checks; every path ends in a return, `default` where libseccomp's filter
     /// falls back to the default action. Words are loaded only where they are compared.
     pub fn emit(&self, asm: &mut Assembler, default: u32) {
-        let mut emitter = Emitter {
+        let mut layout = Layout {
             tree: self,
-            returns: HashMap::new(),
-            levels: HashMap::new(),
-            pending: Vec::new(),
+            blocks: Vec::new(),
+            index: HashMap::new(),
         };
-        let default_label = emitter.ret_label(asm, default);
-        let Some(root) = self.root else {
-            asm.goto(Target::Label(default_label));
-            emitter.finish(asm);
-            return;
+        let entry = match self.root {
+            Some(root) => Jump::Block(layout.block(
+                self.level_start(root),
+                Jump::Return(default),
+                Acc::Unknown,
+            )),
+            None => Jump::Return(default),
         };
-        let start = emitter.level_label(asm, root, default_label, Acc::Unknown);
-        // The first level comes right here: no jump needed.
-        let first = emitter.pending.pop().expect("just queued");
-        debug_assert_eq!(first.label, start);
-        emitter.emit_level(asm, first);
-        emitter.finish(asm);
+        // Every jump must go forward: lay the blocks out in a topological order.
+        let order = layout.order(&entry);
+        let labels: Vec<usize> = layout.blocks.iter().map(|_| asm.new_label()).collect();
+        let mut returns: Vec<(u32, usize)> = Vec::new();
+        let mut ret_label =
+            |asm: &mut Assembler, action: u32| match returns.iter().find(|(a, _)| *a == action) {
+                Some(&(_, l)) => l,
+                None => {
+                    let l = asm.new_label();
+                    returns.push((action, l));
+                    l
+                }
+            };
+        if let Jump::Return(action) = entry {
+            let l = ret_label(asm, action);
+            asm.goto(Target::Label(l));
+        }
+        for &b in &order {
+            let block = &layout.blocks[b];
+            asm.place(labels[b]);
+            if block.load {
+                asm.load_abs(block.offset);
+            }
+            if let Some(mask) = block.and {
+                asm.and(mask);
+            }
+            let mut target = |jump: Jump| match jump {
+                Jump::Block(t) => Target::Label(labels[t]),
+                Jump::Return(action) => Target::Label(ret_label(asm, action)),
+            };
+            let (jt, jf) = (target(block.on_true), target(block.on_false));
+            asm.jump(block.op, block.datum, jt, jf);
+        }
+        returns.sort();
+        for (action, label) in returns {
+            asm.place(label);
+            asm.ret(action);
+        }
+    }
+
+    /// Whether the tree is finite: no level runs in a circle, and no path leads back to a
+    /// level it came from (libseccomp would not finish with such a tree).
+    fn well_formed(&self) -> bool {
+        // 0: unseen, 1: on the path, 2: done; indexed by level start.
+        let mut state = vec![0u8; self.nodes.len()];
+        let Some(root) = self.root else { return true };
+        self.well_formed_level(root, &mut state)
+    }
+
+    fn well_formed_level(&self, node: Id, state: &mut Vec<u8>) -> bool {
+        // Find the start without trusting the links to end.
+        let mut start = node;
+        for _ in 0..=self.nodes.len() {
+            match self.nodes[start].prev {
+                Some(p) => start = p,
+                None => break,
+            }
+        }
+        if self.nodes[start].prev.is_some() {
+            return false;
+        }
+        match state[start] {
+            1 => return false,
+            2 => return true,
+            _ => {}
+        }
+        state[start] = 1;
+        let mut cur = Some(start);
+        let mut steps = 0;
+        while let Some(i) = cur {
+            steps += 1;
+            if steps > self.nodes.len() || self.nodes[i].freed {
+                return false;
+            }
+            for sub in [self.nodes[i].sub_t, self.nodes[i].sub_f]
+                .into_iter()
+                .flatten()
+            {
+                if !self.well_formed_level(sub, state) {
+                    return false;
+                }
+            }
+            cur = self.nodes[i].next;
+        }
+        state[start] = 2;
+        true
     }
 }
 
@@ -1016,132 +1142,398 @@ enum Acc {
     Word { offset: u32, mask: u32 },
 }
 
-/// One level to emit: its first node, where it continues when it runs out, and what the
-/// accumulator holds on entry.
-struct PendingLevel {
-    label: usize,
-    start: Id,
-    cont: usize,
-    acc: Acc,
+/// Where an edge goes in the emitted code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Jump {
+    Block(usize),
+    Return(u32),
 }
 
-struct Emitter<'a> {
+/// One node in one context: the code `[ld] [and] j<op> datum, on_true, on_false`.
+struct Block {
+    load: bool,
+    offset: u32,
+    and: Option<u32>,
+    op: u16,
+    datum: u32,
+    on_true: Jump,
+    on_false: Jump,
+}
+
+/// The blocks of a tree. A node gets one block per context it is reached in: where its level
+/// continues when it runs out, and what the accumulator holds on entry.
+struct Layout<'a> {
     tree: &'a ArgTree,
-    /// Action value → label of its `ret`.
-    returns: HashMap<u32, usize>,
-    /// (level start, continuation, accumulator) → label, so shared sub-levels are emitted once
-    /// per distinct context.
-    levels: HashMap<(Id, usize, Acc), usize>,
-    pending: Vec<PendingLevel>,
+    blocks: Vec<Block>,
+    index: HashMap<(Id, Jump, Acc), usize>,
 }
 
-impl Emitter<'_> {
-    fn ret_label(&mut self, asm: &mut Assembler, action: u32) -> usize {
-        *self
-            .returns
-            .entry(action)
-            .or_insert_with(|| asm.new_label())
-    }
-
-    fn level_label(&mut self, asm: &mut Assembler, node: Id, cont: usize, acc: Acc) -> usize {
-        let start = self.tree.level_start(node);
-        if let Some(&l) = self.levels.get(&(start, cont, acc)) {
-            return l;
+impl Layout<'_> {
+    fn block(&mut self, node: Id, cont: Jump, acc: Acc) -> usize {
+        if let Some(&b) = self.index.get(&(node, cont, acc)) {
+            return b;
         }
-        let label = asm.new_label();
-        self.levels.insert((start, cont, acc), label);
-        self.pending.push(PendingLevel {
-            label,
-            start,
-            cont,
-            acc,
-        });
-        label
-    }
-
-    fn emit_level(&mut self, asm: &mut Assembler, level: PendingLevel) {
-        asm.place(level.label);
-        let mut acc = level.acc;
-        let mut cur = Some(level.start);
-        // The label of the current node, when something jumps to it.
-        let mut here: Option<usize> = None;
         let tree = self.tree;
-        while let Some(i) = cur {
-            let n = &tree.nodes[i];
-            if let Some(l) = here.take() {
-                asm.place(l);
+        let n = &tree.nodes[node];
+        let (offset, mask) = (n.offset(), n.mask);
+        let load = match acc {
+            Acc::Word { offset: o, mask: m } => o != offset || mask & m != mask,
+            Acc::Unknown => true,
+        };
+        let mut held = if load {
+            Acc::Word {
+                offset,
+                mask: u32::MAX,
             }
-            let (offset, mask) = (n.offset(), n.mask);
-            let loaded = match acc {
-                Acc::Word { offset: o, mask: m } => o == offset && mask & m == mask,
-                Acc::Unknown => false,
-            };
-            let mut held = if loaded {
-                acc
-            } else {
-                Acc::Word {
-                    offset,
-                    mask: u32::MAX,
-                }
-            };
-            if !loaded {
-                asm.load_abs(offset);
-            }
-            if let Acc::Word { mask: m, .. } = held {
-                if m != mask {
-                    asm.and(mask);
-                    held = Acc::Word { offset, mask };
-                }
-            }
-            // Where this node's plain fall-through goes: the next node, or the continuation.
-            let next_label = match n.next {
-                Some(_) => {
-                    let l = asm.new_label();
-                    here = Some(l);
-                    l
-                }
-                None => level.cont,
-            };
-            let mut target = |sub: Link, action: Option<u32>| -> Target {
-                match (sub, action) {
-                    (Some(s), _) => Target::Label(self.level_label(asm, s, next_label, held)),
-                    (None, Some(a)) => Target::Label(self.ret_label(asm, a)),
-                    (None, None) if n.next.is_some() => Target::Next,
-                    (None, None) => Target::Label(level.cont),
-                }
-            };
-            let jt = target(n.sub_t, n.act_t_set.then_some(n.act_t));
-            let jf = target(n.sub_f, n.act_f_set.then_some(n.act_f));
-            let op = match n.cmp {
-                Cmp::Eq | Cmp::MaskedEq => BPF_JEQ,
-                Cmp::Gt => BPF_JGT,
-                Cmp::Ge => BPF_JGE,
-            };
-            asm.jump(op, n.datum, jt, jf);
-            // The next node is reached from this one (accumulator as here) and, if this node
-            // has sub-levels, from where they run out (accumulator unknown).
-            acc = if n.sub_t.is_some() || n.sub_f.is_some() {
-                Acc::Unknown
-            } else {
-                held
-            };
-            cur = n.next;
+        } else {
+            acc
+        };
+        let mut and = None;
+        if held != (Acc::Word { offset, mask }) {
+            and = Some(mask);
+            held = Acc::Word { offset, mask };
         }
-        if let Some(l) = here {
-            asm.place(l);
+        // The rest of the level: reached from here, and from where this node's sub-levels run
+        // out (with whatever they loaded).
+        let next = match n.next {
+            Some(next) => {
+                let acc = if n.sub_t.is_some() || n.sub_f.is_some() {
+                    Acc::Unknown
+                } else {
+                    held
+                };
+                Jump::Block(self.block(next, cont, acc))
+            }
+            None => cont,
+        };
+        let mut edge = |sub: Link, action: Option<u32>| match (sub, action) {
+            (Some(s), _) => Jump::Block(self.block(tree.level_start(s), next, held)),
+            (None, Some(a)) => Jump::Return(a),
+            (None, None) => next,
+        };
+        let on_true = edge(n.sub_t, n.act_t_set.then_some(n.act_t));
+        let on_false = edge(n.sub_f, n.act_f_set.then_some(n.act_f));
+        let op = match n.cmp {
+            Cmp::Eq | Cmp::MaskedEq => BPF_JEQ,
+            Cmp::Gt => BPF_JGT,
+            Cmp::Ge => BPF_JGE,
+        };
+        self.blocks.push(Block {
+            load,
+            offset,
+            and,
+            op,
+            datum: n.datum,
+            on_true,
+            on_false,
+        });
+        let b = self.blocks.len() - 1;
+        self.index.insert((node, cont, acc), b);
+        b
+    }
+
+    /// The blocks reachable from `entry`, each before every block it jumps to (reverse
+    /// post-order of a depth-first walk; the blocks form a DAG). A block's false edge is walked
+    /// last, so that it tends to be the next block and the jump disappears.
+    fn order(&self, entry: &Jump) -> Vec<usize> {
+        let Jump::Block(start) = *entry else {
+            return Vec::new();
+        };
+        let mut done = vec![false; self.blocks.len()];
+        let mut post = Vec::new();
+        // (block, whether its successors were pushed)
+        let mut stack = vec![(start, false)];
+        while let Some((b, expanded)) = stack.pop() {
+            if expanded {
+                post.push(b);
+                continue;
+            }
+            if done[b] {
+                continue;
+            }
+            done[b] = true;
+            stack.push((b, true));
+            for jump in [self.blocks[b].on_false, self.blocks[b].on_true] {
+                if let Jump::Block(t) = jump {
+                    if !done[t] {
+                        stack.push((t, false));
+                    }
+                }
+            }
+        }
+        post.reverse();
+        post
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected decisions are libseccomp 2.5.4's (checked with tests/scripts/libseccomp_bpf.py).
+    use super::*;
+    use crate::seccomp::bpf::{run, SeccompData};
+
+    const DEFAULT: u32 = 0x0005_0001; // ERRNO(1)
+    const ERRNO2: u32 = 0x0005_0002;
+    const ALLOW: u32 = 0x7fff_0000;
+    const TRAP: u32 = 0x0003_0000;
+    const LOG: u32 = 0x7ffc_0000;
+
+    fn c(index: u32, op: ArgOp, value: u64) -> ArgCondition {
+        ArgCondition {
+            index,
+            value,
+            value_two: 0,
+            op,
         }
     }
 
-    /// Emits the queued sub-levels, then the returns.
-    fn finish(&mut self, asm: &mut Assembler) {
-        while let Some(level) = self.pending.pop() {
-            self.emit_level(asm, level);
+    fn masked(index: u32, mask: u64, datum: u64) -> ArgCondition {
+        ArgCondition {
+            index,
+            value: mask,
+            value_two: datum,
+            op: ArgOp::MaskedEqual,
         }
-        let mut returns: Vec<(u32, usize)> = self.returns.iter().map(|(&a, &l)| (a, l)).collect();
-        returns.sort();
-        for (action, label) in returns {
-            asm.place(label);
-            asm.ret(action);
+    }
+
+    fn rule(action: u32, conditions: &[ArgCondition]) -> Rule {
+        Rule {
+            conditions: conditions.to_vec(),
+            action,
         }
+    }
+
+    /// The decision for `args`, checking that the emitted BPF agrees with `decide`.
+    fn decide(s: &Syscall, args: [u64; 6]) -> u32 {
+        match s {
+            Syscall::Return(a) => *a,
+            Syscall::Tree(t) => {
+                let d = t.decide(&args, DEFAULT);
+                let mut asm = Assembler::default();
+                t.emit(&mut asm, DEFAULT);
+                let prog = asm.finish();
+                let e = run(
+                    &prog,
+                    &SeccompData {
+                        args,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                assert_eq!(d, e, "decide and emitted BPF differ for {args:x?}");
+                d
+            }
+        }
+    }
+
+    fn a(a0: u64, a1: u64) -> [u64; 6] {
+        [a0, a1, 0, 0, 0, 0]
+    }
+
+    #[test]
+    fn higher_argument_is_tested_first_in_either_order() {
+        let r1 = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
+        let r2 = rule(ALLOW, &[c(1, ArgOp::Equal, 7)]);
+        for rules in [[r1.clone(), r2.clone()], [r2, r1]] {
+            let s = build(&rules, true).unwrap();
+            assert_eq!(decide(&s, a(5, 7)), ALLOW);
+            assert_eq!(decide(&s, a(5, 8)), ERRNO2);
+            assert_eq!(decide(&s, a(6, 8)), DEFAULT);
+        }
+    }
+
+    #[test]
+    fn larger_bound_first_in_either_order() {
+        let r1 = rule(ERRNO2, &[c(0, ArgOp::GreaterOrEqual, 10)]);
+        let r2 = rule(ALLOW, &[c(0, ArgOp::GreaterOrEqual, 5)]);
+        for rules in [[r1.clone(), r2.clone()], [r2, r1]] {
+            let s = build(&rules, true).unwrap();
+            assert_eq!(decide(&s, a(10, 0)), ERRNO2);
+            assert_eq!(decide(&s, a(9, 0)), ALLOW);
+            assert_eq!(decide(&s, a(4, 0)), DEFAULT);
+            assert_eq!(decide(&s, a(1 << 32, 0)), ERRNO2);
+        }
+    }
+
+    #[test]
+    fn backtracking_reaches_other_alternatives() {
+        let rules = [
+            rule(ALLOW, &[c(0, ArgOp::Equal, 5)]),
+            rule(ERRNO2, &[c(0, ArgOp::Equal, 6)]),
+            rule(TRAP, &[c(1, ArgOp::Equal, 1)]),
+        ];
+        let s = build(&rules, true).unwrap();
+        assert_eq!(decide(&s, a(5, 1)), TRAP);
+        assert_eq!(decide(&s, a(6, 1)), TRAP);
+        assert_eq!(decide(&s, a(5, 2)), ALLOW);
+        assert_eq!(decide(&s, a(6, 2)), ERRNO2);
+    }
+
+    #[test]
+    fn prefix_rules() {
+        let p = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
+        let q = rule(ALLOW, &[c(0, ArgOp::Equal, 5), c(1, ArgOp::Equal, 7)]);
+        // P first: Q is dropped.
+        let s = build(&[p.clone(), q.clone()], true).unwrap();
+        assert_eq!(decide(&s, a(5, 7)), ERRNO2);
+        // Q first, then P with the same action: P remains.
+        let q_same = rule(ERRNO2, &q.conditions);
+        let s = build(&[q_same, p.clone()], true).unwrap();
+        assert_eq!(decide(&s, a(5, 7)), ERRNO2);
+        assert_eq!(decide(&s, a(5, 8)), ERRNO2);
+        // Q first, then P with a different action: EEXIST.
+        assert_eq!(
+            build(&[q, p], true).unwrap_err(),
+            TreeError::Conflict { rule: 1 }
+        );
+    }
+
+    #[test]
+    fn same_conditions_different_action_conflict() {
+        let r1 = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
+        assert_eq!(
+            build(&[r1.clone(), rule(ALLOW, &r1.conditions)], true).unwrap_err(),
+            TreeError::Conflict { rule: 1 }
+        );
+        assert!(build(&[r1.clone(), r1.clone()], true).is_ok());
+        let two = rule(ALLOW, &[c(0, ArgOp::Equal, 5), c(0, ArgOp::Equal, 6)]);
+        assert_eq!(
+            build(&[two], true).unwrap_err(),
+            TreeError::SameArgument { rule: 0, index: 0 }
+        );
+    }
+
+    #[test]
+    fn unconditional_rules() {
+        let cond = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
+        let all = rule(ALLOW, &[]);
+        assert!(matches!(
+            build(&[cond.clone(), all.clone()], true).unwrap(),
+            Syscall::Return(ALLOW)
+        ));
+        assert!(matches!(
+            build(&[all.clone(), cond], true).unwrap(),
+            Syscall::Return(ALLOW)
+        ));
+        assert!(matches!(
+            build(&[all, rule(TRAP, &[])], true).unwrap(),
+            Syscall::Return(ALLOW)
+        ));
+    }
+
+    #[test]
+    fn wide_comparisons_are_exact() {
+        let values = [
+            0,
+            1,
+            5,
+            0xffff_ffff,
+            1 << 32,
+            (1 << 32) + 1,
+            (1 << 32) + 5,
+            0x2_0000_0000,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        let ops = [
+            ArgOp::Equal,
+            ArgOp::NotEqual,
+            ArgOp::GreaterThan,
+            ArgOp::GreaterOrEqual,
+            ArgOp::LessThan,
+            ArgOp::LessOrEqual,
+        ];
+        for op in ops {
+            for &datum in &values {
+                let s = build(&[rule(ALLOW, &[c(2, op, datum)])], true).unwrap();
+                for &v in &values {
+                    for arg in [v.wrapping_sub(1), v, v.wrapping_add(1)] {
+                        let holds = match op {
+                            ArgOp::Equal => arg == datum,
+                            ArgOp::NotEqual => arg != datum,
+                            ArgOp::GreaterThan => arg > datum,
+                            ArgOp::GreaterOrEqual => arg >= datum,
+                            ArgOp::LessThan => arg < datum,
+                            _ => arg <= datum,
+                        };
+                        let want = if holds { ALLOW } else { DEFAULT };
+                        assert_eq!(
+                            decide(&s, [0, 0, arg, 0, 0, 0]),
+                            want,
+                            "{op:?} {datum:#x} on {arg:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn masked_equal_masks_the_datum() {
+        let s = build(&[rule(ALLOW, &[masked(0, 0xff, 0x1012)])], true).unwrap();
+        assert_eq!(decide(&s, a(0x12, 0)), ALLOW);
+        assert_eq!(decide(&s, a(0x1_0000_0312, 0)), ALLOW);
+        assert_eq!(decide(&s, a(0x13, 0)), DEFAULT);
+        // A zero mask is no condition at all.
+        assert!(matches!(
+            build(&[rule(ALLOW, &[masked(0, 0, 5)])], true).unwrap(),
+            Syscall::Return(ALLOW)
+        ));
+        // A zero half is still compared (and always holds).
+        let s = build(
+            &[rule(
+                ALLOW,
+                &[masked(0, 0xffff_ffff_0000_0000, 0x1_0000_0000)],
+            )],
+            true,
+        )
+        .unwrap();
+        assert_eq!(decide(&s, a(0x1_1234_5678, 0)), ALLOW);
+        assert_eq!(decide(&s, a(0x2_0000_0000, 0)), DEFAULT);
+        // 32-bit: only the low half of the mask counts.
+        assert!(matches!(
+            build(&[rule(ALLOW, &[masked(0, 0xff_0000_0000, 5)])], false).unwrap(),
+            Syscall::Return(ALLOW)
+        ));
+    }
+
+    #[test]
+    fn narrow_compares_low_words() {
+        let s = build(
+            &[rule(ALLOW, &[c(0, ArgOp::GreaterOrEqual, 1 << 32)])],
+            false,
+        )
+        .unwrap();
+        assert_eq!(decide(&s, a(0, 0)), ALLOW);
+        let s = build(&[rule(ALLOW, &[c(0, ArgOp::Equal, 8)])], false).unwrap();
+        assert_eq!(decide(&s, a(0x1_0000_0008, 0)), ALLOW);
+        let s = build(
+            &[rule(
+                LOG,
+                &[c(0, ArgOp::NotEqual, 8), c(1, ArgOp::LessThan, 3)],
+            )],
+            false,
+        )
+        .unwrap();
+        assert_eq!(decide(&s, a(7, 2)), LOG);
+        assert_eq!(decide(&s, a(8, 2)), DEFAULT);
+        assert_eq!(decide(&s, a(7, 3)), DEFAULT);
+    }
+
+    #[test]
+    fn circular_tree_is_reported() {
+        // libseccomp 2.5.4 never returns from adding these rules.
+        let lt = |i| c(i, ArgOp::LessThan, 0x1_0000_0001);
+        let rules = [
+            rule(0x8000_0000, &[lt(1), lt(2), lt(0)]),
+            rule(0x5_0003, &[lt(2)]),
+            rule(0x8000_0000, &[lt(0), lt(2)]),
+            rule(ALLOW, &[lt(1), lt(2)]),
+            rule(0x5_0003, &[lt(0), lt(2)]),
+            rule(0x5_0003, &[lt(0), lt(2)]),
+            rule(0x8000_0000, &[lt(0), lt(1), lt(2)]),
+            rule(ALLOW, &[lt(2), lt(0)]),
+        ];
+        assert!(matches!(build(&rules, true), Err(TreeError::Hang { .. })));
     }
 }
