@@ -23,7 +23,38 @@ const PACKAGES: [&str; 7] = [
 pub fn run() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
-    debian_packages()
+    debian_packages()?;
+    python_packages()
+}
+
+/// kubernetes-validate carries the Kubernetes OpenAPI schemas (1.25 to 1.37) for offline Pod
+/// validation, and brings jsonschema and PyYAML, with which the tests also check SeccompProfile
+/// resources against the SPO CRD. Installed into the python3 first on PATH (pyenv's here, which
+/// has pip; Debian's refuses pip installs), not with --user: that folder is shared with Debian's
+/// python3 of the same minor version and would shadow its packages.
+const KUBERNETES_VALIDATE: &str = "1.37.0";
+
+fn python_packages() -> Result<()> {
+    let check = format!(
+        "import importlib.metadata, jsonschema, yaml, kubernetes_validate; \
+         assert importlib.metadata.version('kubernetes-validate') == '{KUBERNETES_VALIDATE}'"
+    );
+    if output(Command::new("python3").args(["-c", &check])).is_ok() {
+        return Ok(());
+    }
+    eprintln!("setup: installing kubernetes-validate {KUBERNETES_VALIDATE} (PyPI) for python3");
+    run_checked(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg(format!("kubernetes-validate=={KUBERNETES_VALIDATE}"))
+            .env("PIP_ROOT_USER_ACTION", "ignore"),
+    )
 }
 
 fn rust_src() -> Result<()> {

@@ -4,6 +4,7 @@ pub mod check;
 pub mod compile;
 pub mod diff;
 pub mod export;
+pub mod install;
 pub mod merge;
 pub mod promote;
 pub mod record;
@@ -37,6 +38,7 @@ pub enum Command {
     Compile(compile::CompileArgs),
     Check(check::CheckArgs),
     Export(export::ExportArgs),
+    Install(install::InstallArgs),
     Stage(stage::StageArgs),
     Merge(merge::MergeArgs),
     Diff(diff::DiffArgs),

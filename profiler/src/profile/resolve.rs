@@ -198,27 +198,8 @@ pub fn moby_arch_name(arch: Arch) -> &'static str {
     match arch {
         Arch::X86_64 => "amd64",
         Arch::X86 => "x86",
-        Arch::X32 => "x32",
         Arch::Aarch64 => "arm64",
-        Arch::Arm => "arm",
-        Arch::Mips => "mips",
-        Arch::Mipsel => "mipsel",
-        Arch::Mips64 => "mips64",
-        Arch::Mipsel64 => "mipsel64",
-        Arch::Mips64n32 => "mips64n32",
-        Arch::Mipsel64n32 => "mipsel64n32",
-        Arch::Ppc => "ppc",
-        Arch::Ppc64 => "ppc64",
-        Arch::Ppc64le => "ppc64le",
-        Arch::S390 => "s390",
-        Arch::S390x => "s390x",
-        Arch::Parisc => "parisc",
-        Arch::Parisc64 => "parisc64",
-        Arch::Riscv64 => "riscv64",
-        Arch::Loongarch64 => "loongarch64",
-        Arch::M68k => "m68k",
-        Arch::Sh => "sh",
-        Arch::Sheb => "sheb",
+        other => other.short_name(),
     }
 }
 

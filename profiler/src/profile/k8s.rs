@@ -1,0 +1,709 @@
+//! Output for Kubernetes and the runtimes it drives:
+//!
+//! - the file the kubelet reads for a `Localhost` seccomp profile (plain OCI `linux.seccomp`,
+//!   which runc and crun apply as is) and the Pod `securityContext.seccompProfile` that uses it;
+//! - a Security Profiles Operator `SeccompProfile` resource, whose `spec` has exactly the CRD's
+//!   fields (`security-profiles-operator.x-k8s.io/v1`, cluster-scoped).
+//!
+//! Every runc-bound output drops `flags` (runc refuses a profile with any). The CRD has no
+//! `defaultErrnoRet`: SPO writes `defaultAction` alone to the node, so the runtime answers
+//! unlisted calls with its own default, EPERM; a different default errno cannot be carried and is
+//! reported. Per-rule `errnoRet` (clone3's ENOSYS) is in the CRD and kept.
+//!
+//! Documents are built as [`Node`] trees, which keep field order and print as JSON or YAML.
+use std::fmt::Write as _;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use super::{Action, Profile};
+
+/// The Security Profiles Operator's API group and version for `SeccompProfile`.
+pub const SPO_API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1";
+/// Where the kubelet looks for `Localhost` profiles (`<root-dir>/seccomp`, root-dir
+/// `/var/lib/kubelet` by default).
+pub const KUBELET_SECCOMP_DIR: &str = "/var/lib/kubelet/seccomp";
+/// The folder under the kubelet's seccomp dir that `profile install` writes to.
+pub const PROFILES_SUBDIR: &str = "profiles";
+/// The errno runc and crun return for `SCMP_ACT_ERRNO` without an `errnoRet` (EPERM).
+pub const RUNTIME_DEFAULT_ERRNO: u32 = 1;
+
+/// The architectures the CRD's `spec.architectures` enum allows (SCMP_ARCH_NATIVE aside).
+const SPO_ARCHES: [&str; 19] = [
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+];
+
+/// The CRD's pattern for `spec.listenerPath`.
+const SPO_LISTENER_DIR: &str = "/var/run/security-profiles-operator/";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum K8sError {
+    #[error("{name:?} is not a valid resource name: {reason} (a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)")]
+    ResourceName { name: String, reason: &'static str },
+    #[error("{name:?} cannot name a profile file: {reason}")]
+    FileName { name: String, reason: &'static str },
+    #[error(
+        "syscalls[{rule}].args[{arg}]: {field} {value} does not fit the SeccompProfile CRD's int64"
+    )]
+    ArgValue {
+        rule: usize,
+        arg: usize,
+        field: &'static str,
+        value: u64,
+    },
+    #[error("syscalls[{rule}]: errnoRet {errno} does not fit the SeccompProfile CRD's int32")]
+    ErrnoRet { rule: usize, errno: u32 },
+    #[error("syscalls[{rule}]: {count} argument conditions, the SeccompProfile CRD allows 6")]
+    TooManyArgs { rule: usize, count: usize },
+    #[error("listenerPath {path:?}: the SeccompProfile CRD only allows a socket directly in {SPO_LISTENER_DIR}")]
+    ListenerPath { path: String },
+    #[error("the profile still has Docker-only fields (archMap, includes, excludes, comment): resolve it for a target first")]
+    Unresolved,
+}
+
+/// A document: mappings keep their order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    Map(Vec<(String, Node)>),
+    List(Vec<Node>),
+    Str(String),
+    Int(u64),
+    Bool(bool),
+}
+
+impl Node {
+    fn map<const N: usize>(entries: [(&str, Node); N]) -> Node {
+        Node::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
+    }
+
+    fn str(text: impl Into<String>) -> Node {
+        Node::Str(text.into())
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a node always serialises");
+        text.push('\n');
+        text
+    }
+
+    /// Block-style YAML (kubectl's layout: list items at their key's indentation), strings
+    /// quoted whenever a plain scalar could be read as something else.
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::new();
+        match self {
+            Node::Map(entries) if !entries.is_empty() => yaml_map(&mut out, entries, 0),
+            Node::List(items) if !items.is_empty() => yaml_list(&mut out, items, 0),
+            scalar => {
+                out.push_str(&yaml_inline(scalar));
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The value at `key` of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Map(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+            Node::List(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Node::Str(text) => serializer.serialize_str(text),
+            Node::Int(n) => serializer.serialize_u64(*n),
+            Node::Bool(b) => serializer.serialize_bool(*b),
+        }
+    }
+}
+
+fn yaml_map(out: &mut String, entries: &[(String, Node)], indent: usize) {
+    for (i, (key, value)) in entries.iter().enumerate() {
+        // The first entry of a map that is a list item follows its "- ".
+        if i > 0 || !out.ends_with("- ") {
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str(&yaml_scalar(key));
+        out.push(':');
+        match value {
+            Node::Map(inner) if !inner.is_empty() => {
+                out.push('\n');
+                yaml_map(out, inner, indent + 2);
+            }
+            Node::List(items) if !items.is_empty() => {
+                out.push('\n');
+                yaml_list(out, items, indent);
+            }
+            scalar => {
+                out.push(' ');
+                out.push_str(&yaml_inline(scalar));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn yaml_list(out: &mut String, items: &[Node], indent: usize) {
+    for item in items {
+        out.push_str(&" ".repeat(indent));
+        out.push_str("- ");
+        match item {
+            Node::Map(inner) if !inner.is_empty() => yaml_map(out, inner, indent + 2),
+            Node::List(inner) if !inner.is_empty() => {
+                out.push('\n');
+                yaml_list(out, inner, indent + 2);
+            }
+            scalar => {
+                out.push_str(&yaml_inline(scalar));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// A scalar or an empty collection on one line.
+fn yaml_inline(node: &Node) -> String {
+    match node {
+        Node::Map(_) => "{}".to_owned(),
+        Node::List(_) => "[]".to_owned(),
+        Node::Str(text) => yaml_scalar(text),
+        Node::Int(n) => n.to_string(),
+        Node::Bool(b) => b.to_string(),
+    }
+}
+
+/// Plain when it can only be read back as this string (in YAML 1.1 and 1.2), otherwise
+/// double-quoted with JSON's escapes, which YAML's double-quoted style shares.
+fn yaml_scalar(text: &str) -> String {
+    const RESERVED: [&str; 12] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "nan", "inf",
+    ];
+    let plain = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && !RESERVED.contains(&text.to_ascii_lowercase().as_str());
+    if plain {
+        text.to_owned()
+    } else {
+        serde_json::to_string(text).expect("a string always serialises")
+    }
+}
+
+/// Checks a Kubernetes object name (`metadata.name`): a DNS-1123 subdomain.
+pub fn check_resource_name(name: &str) -> Result<(), K8sError> {
+    let fail = |reason| {
+        Err(K8sError::ResourceName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return fail("it is empty");
+    }
+    if name.len() > 253 {
+        return fail("it is longer than 253 characters");
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return fail("it has an empty part between dots");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return fail("only lowercase letters, digits, '-' and '.' are allowed");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return fail("each part between dots must start and end with a letter or digit");
+        }
+    }
+    Ok(())
+}
+
+/// The file name of a Localhost profile called `name`: `name.json` (or `name` when it already
+/// ends in `.json`). Refuses what could leave the profiles folder or cannot be a file name.
+pub fn profile_file_name(name: &str) -> Result<String, K8sError> {
+    let fail = |reason| {
+        Err(K8sError::FileName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return fail("it is empty");
+    }
+    if name.contains('\0') {
+        return fail("it contains a NUL byte");
+    }
+    if name.contains("..") {
+        return fail("it contains '..'");
+    }
+    if name.contains('/') {
+        return fail("it contains '/'");
+    }
+    if name == "." || name == ".json" {
+        return fail("it names no file");
+    }
+    Ok(if name.ends_with(".json") {
+        name.to_owned()
+    } else {
+        format!("{name}.json")
+    })
+}
+
+/// `securityContext.seccompProfile.localhostProfile` for a profile installed as
+/// `<kubelet seccomp dir>/profiles/<name>.json`.
+pub fn localhost_profile(name: &str) -> Result<String, K8sError> {
+    Ok(format!("{PROFILES_SUBDIR}/{}", profile_file_name(name)?))
+}
+
+/// `{"securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": …}}}`:
+/// goes into a Pod's `spec` or into one of its containers.
+pub fn pod_snippet(localhost_profile: &str) -> Node {
+    Node::map([(
+        "securityContext",
+        Node::map([(
+            "seccompProfile",
+            Node::map([
+                ("type", Node::str("Localhost")),
+                ("localhostProfile", Node::str(localhost_profile)),
+            ]),
+        )]),
+    )])
+}
+
+/// The profile as runc, crun and the kubelet's runtimes take it: `flags` dropped (runc refuses
+/// any). Returns the warnings to print.
+pub fn for_runc(profile: &Profile) -> (Profile, Vec<String>) {
+    let mut out = profile.clone();
+    let mut warnings = Vec::new();
+    if !out.flags.is_empty() {
+        warnings.push(format!(
+            "flags {} dropped: runc refuses a profile with any flags",
+            out.flags.join(", ")
+        ));
+        out.flags.clear();
+    }
+    (out, warnings)
+}
+
+fn action_name(action: Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .expect("actions serialise as strings")
+}
+
+/// A `SeccompProfile` resource named `name` for a resolved profile, and the warnings to print
+/// (what the CRD cannot carry and what was done instead).
+pub fn spo_resource(profile: &Profile, name: &str) -> Result<(Node, Vec<String>), K8sError> {
+    check_resource_name(name)?;
+    if profile.has_docker_fields() {
+        return Err(K8sError::Unresolved);
+    }
+    let (profile, mut warnings) = for_runc(profile);
+    let default_action = profile.default_action;
+    if let Some(errno) = profile.default_errno_ret {
+        // runc and crun use defaultErrnoRet for ERRNO and TRACE defaults only.
+        if matches!(default_action, Action::Errno | Action::Trace) && errno != RUNTIME_DEFAULT_ERRNO
+        {
+            warnings.push(format!(
+                "the SeccompProfile CRD has no defaultErrnoRet: syscalls outside the profile will \
+                 fail with EPERM (the runtime's default for {}) instead of errno {errno}{}; use \
+                 --format kubelet to keep it",
+                action_name(default_action),
+                if errno == super::ENOSYS {
+                    " (ENOSYS)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+
+    let mut spec = vec![(
+        "defaultAction".to_owned(),
+        Node::str(action_name(default_action)),
+    )];
+    let mut arches = Vec::new();
+    for arch in &profile.architectures {
+        let scmp = arch.scmp_name();
+        if SPO_ARCHES.contains(&scmp.as_str()) {
+            arches.push(Node::Str(scmp));
+        } else {
+            warnings.push(format!(
+                "{} dropped from architectures: the SeccompProfile CRD does not allow it (only \
+                 a node whose native architecture it is will still run its calls)",
+                arch.scmp_name()
+            ));
+        }
+    }
+    if !arches.is_empty() {
+        spec.push(("architectures".to_owned(), Node::List(arches)));
+    }
+    if let Some(path) = &profile.listener_path {
+        let valid = path.strip_prefix(SPO_LISTENER_DIR).is_some_and(|file| {
+            !file.is_empty()
+                && file
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        });
+        if !valid {
+            return Err(K8sError::ListenerPath { path: path.clone() });
+        }
+        spec.push(("listenerPath".to_owned(), Node::str(path)));
+    }
+    if let Some(metadata) = &profile.listener_metadata {
+        spec.push(("listenerMetadata".to_owned(), Node::str(metadata)));
+    }
+    let mut rules = Vec::new();
+    for (i, rule) in profile.syscalls.iter().enumerate() {
+        if rule.names.is_empty() {
+            // Matches nothing; the CRD wants at least one name.
+            continue;
+        }
+        if rule.args.len() > 6 {
+            return Err(K8sError::TooManyArgs {
+                rule: i,
+                count: rule.args.len(),
+            });
+        }
+        let mut names: Vec<&String> = rule.names.iter().collect();
+        names.sort();
+        names.dedup();
+        let mut fields = vec![
+            (
+                "names".to_owned(),
+                Node::List(names.into_iter().map(|n| Node::str(n.as_str())).collect()),
+            ),
+            ("action".to_owned(), Node::str(action_name(rule.action))),
+        ];
+        if let Some(errno) = rule.errno_ret {
+            if errno > i32::MAX as u32 {
+                return Err(K8sError::ErrnoRet { rule: i, errno });
+            }
+            fields.push(("errnoRet".to_owned(), Node::Int(errno.into())));
+        }
+        if !rule.args.is_empty() {
+            let mut args = Vec::new();
+            for (j, arg) in rule.args.iter().enumerate() {
+                let int64 = |field, value: u64| {
+                    if value > i64::MAX as u64 {
+                        Err(K8sError::ArgValue {
+                            rule: i,
+                            arg: j,
+                            field,
+                            value,
+                        })
+                    } else {
+                        Ok(Node::Int(value))
+                    }
+                };
+                let mut a = vec![
+                    ("index".to_owned(), Node::Int(arg.index.into())),
+                    ("value".to_owned(), int64("value", arg.value)?),
+                ];
+                if arg.value_two != 0 {
+                    a.push(("valueTwo".to_owned(), int64("valueTwo", arg.value_two)?));
+                }
+                let op = serde_json::to_value(arg.op)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .expect("operators serialise as strings");
+                a.push(("op".to_owned(), Node::Str(op)));
+                args.push(Node::Map(a));
+            }
+            fields.push(("args".to_owned(), Node::List(args)));
+        }
+        rules.push(Node::Map(fields));
+    }
+    if !rules.is_empty() {
+        spec.push(("syscalls".to_owned(), Node::List(rules)));
+    }
+    let resource = Node::map([
+        ("apiVersion", Node::str(SPO_API_VERSION)),
+        ("kind", Node::str("SeccompProfile")),
+        ("metadata", Node::map([("name", Node::str(name))])),
+        ("spec", Node::Map(spec)),
+    ]);
+    Ok((resource, warnings))
+}
+
+/// Instructions for using a Localhost profile file named `file_name` from a Pod, for stderr.
+pub fn kubelet_hint(file_name: &str, snippet: &str) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "install it on every node as {KUBELET_SECCOMP_DIR}/{PROFILES_SUBDIR}/{file_name} \
+         (`profile install`), then use it from a Pod's or a container's spec with:"
+    );
+    text.push_str(snippet);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        profile::{ArgCondition, ArgOp, SyscallRule, ENOSYS},
+        syscalls::Arch,
+    };
+
+    fn learned() -> Profile {
+        Profile {
+            default_action: Action::Errno,
+            default_errno_ret: Some(1),
+            architectures: vec![Arch::X86_64, Arch::X86],
+            flags: vec!["SECCOMP_FILTER_FLAG_LOG".into()],
+            syscalls: vec![
+                SyscallRule {
+                    names: vec!["read".into(), "exit_group".into(), "read".into()],
+                    action: Action::Allow,
+                    ..SyscallRule::default()
+                },
+                SyscallRule {
+                    names: vec!["clone3".into()],
+                    action: Action::Errno,
+                    errno_ret: Some(ENOSYS),
+                    ..SyscallRule::default()
+                },
+                SyscallRule {
+                    names: vec!["personality".into()],
+                    action: Action::Allow,
+                    args: vec![ArgCondition {
+                        index: 0,
+                        value: 0xffff_ffff,
+                        value_two: 0,
+                        op: ArgOp::Equal,
+                    }],
+                    ..SyscallRule::default()
+                },
+            ],
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn k8s_spo_resource_has_the_crd_fields_in_order() {
+        let (node, warnings) = spo_resource(&learned(), "web").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&node.to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "apiVersion": "security-profiles-operator.x-k8s.io/v1",
+                "kind": "SeccompProfile",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "defaultAction": "SCMP_ACT_ERRNO",
+                    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                    "syscalls": [
+                        {"names": ["exit_group", "read"], "action": "SCMP_ACT_ALLOW"},
+                        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                        {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                         "args": [{"index": 0, "value": 4294967295u64, "op": "SCMP_CMP_EQ"}]},
+                    ]
+                }
+            })
+        );
+        let text = node.to_json();
+        assert!(text.find("apiVersion") < text.find("\"kind\""), "{text}");
+        assert!(text.find("defaultAction") < text.find("syscalls"), "{text}");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("SECCOMP_FILTER_FLAG_LOG dropped"));
+    }
+
+    #[test]
+    fn k8s_spo_default_errno_other_than_eperm_is_reported() {
+        let mut profile = learned();
+        profile.flags.clear();
+        assert!(spo_resource(&profile, "web").unwrap().1.is_empty());
+        profile.default_errno_ret = Some(ENOSYS);
+        let (node, warnings) = spo_resource(&profile, "web").unwrap();
+        assert!(!node.to_json().contains("defaultErrnoRet"));
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("EPERM") && warnings[0].contains("errno 38 (ENOSYS)"),
+            "{}",
+            warnings[0]
+        );
+        profile.default_action = Action::KillProcess;
+        assert!(spo_resource(&profile, "web").unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn k8s_spo_refuses_what_the_crd_cannot_hold() {
+        let mut profile = learned();
+        profile.syscalls[2].args[0].value = u64::MAX;
+        assert!(matches!(
+            spo_resource(&profile, "web"),
+            Err(K8sError::ArgValue {
+                rule: 2,
+                arg: 0,
+                ..
+            })
+        ));
+        let mut profile = learned();
+        profile.listener_path = Some("/run/agent.sock".into());
+        assert!(matches!(
+            spo_resource(&profile, "web"),
+            Err(K8sError::ListenerPath { .. })
+        ));
+        profile.listener_path = Some("/var/run/security-profiles-operator/agent.sock".into());
+        assert!(spo_resource(&profile, "web").is_ok());
+        let mut profile = learned();
+        profile.architectures.push(Arch::Loongarch64);
+        let (node, warnings) = spo_resource(&profile, "web").unwrap();
+        assert!(!node.to_json().contains("LOONGARCH"));
+        assert!(warnings.iter().any(|w| w.contains("SCMP_ARCH_LOONGARCH64")));
+        assert_eq!(
+            spo_resource(&learned(), "Web"),
+            Err(K8sError::ResourceName {
+                name: "Web".into(),
+                reason: "only lowercase letters, digits, '-' and '.' are allowed"
+            })
+        );
+    }
+
+    #[test]
+    fn k8s_resource_names_are_dns_1123_subdomains() {
+        for good in ["web", "a", "web-1.prod", "0abc", &"a".repeat(253)] {
+            assert_eq!(check_resource_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "Web",
+            "-web",
+            "web-",
+            "we_b",
+            "web..x",
+            ".web",
+            "web.",
+            "a/b",
+            &"a".repeat(254),
+        ] {
+            assert!(check_resource_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn k8s_profile_file_names_stay_in_the_folder() {
+        assert_eq!(profile_file_name("web").unwrap(), "web.json");
+        assert_eq!(profile_file_name("web.json").unwrap(), "web.json");
+        assert_eq!(profile_file_name("Web_1.v2").unwrap(), "Web_1.v2.json");
+        for bad in [
+            "", "a/b", "../web", "..", "a..b", "we\0b", ".", ".json", "/web",
+        ] {
+            assert!(profile_file_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(localhost_profile("web").unwrap(), "profiles/web.json");
+    }
+
+    #[test]
+    fn k8s_pod_snippet_as_json_and_yaml() {
+        let snippet = pod_snippet("profiles/web.json");
+        assert_eq!(
+            snippet.to_yaml(),
+            "securityContext:\n  seccompProfile:\n    type: Localhost\n    \
+             localhostProfile: profiles/web.json\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&snippet.to_json()).unwrap();
+        assert_eq!(
+            json["securityContext"]["seccompProfile"]["localhostProfile"],
+            "profiles/web.json"
+        );
+    }
+
+    #[test]
+    fn k8s_yaml_layout_and_quoting() {
+        let (node, _) = spo_resource(&learned(), "web").unwrap();
+        let yaml = node.to_yaml();
+        assert!(yaml.starts_with(
+            "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\n\
+             metadata:\n  name: web\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  architectures:\n  \
+             - SCMP_ARCH_X86_64\n"
+        ));
+        assert!(
+            yaml.contains(
+                "  - names:\n    - clone3\n    action: SCMP_ACT_ERRNO\n    errnoRet: 38\n"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "    args:\n    - index: 0\n      value: 4294967295\n      op: SCMP_CMP_EQ\n"
+            ),
+            "{yaml}"
+        );
+        for (text, out) in [
+            ("web", "web"),
+            ("on", "\"on\""),
+            ("No", "\"No\""),
+            ("1.0", "\"1.0\""),
+            ("", "\"\""),
+            ("a: b", "\"a: b\""),
+            ("-x", "\"-x\""),
+            ("tab\there", "\"tab\\there\""),
+        ] {
+            assert_eq!(yaml_scalar(text), out, "{text:?}");
+        }
+        assert_eq!(Node::Map(vec![]).to_yaml(), "{}\n");
+        assert_eq!(
+            Node::map([("a", Node::List(vec![])), ("b", Node::Map(vec![]))]).to_yaml(),
+            "a: []\nb: {}\n"
+        );
+    }
+
+    #[test]
+    fn k8s_runc_output_never_has_flags() {
+        let (profile, warnings) = for_runc(&learned());
+        assert!(profile.flags.is_empty());
+        assert!(!profile.to_json().contains("flags"));
+        assert_eq!(warnings.len(), 1);
+        let (_, warnings) = for_runc(&profile);
+        assert!(warnings.is_empty());
+    }
+}
