@@ -6,6 +6,7 @@ pub mod enforce;
 pub mod output;
 pub mod profile;
 pub mod record;
+pub mod report;
 pub mod seccomp;
 pub mod sys;
 pub mod syscalls;

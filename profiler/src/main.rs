@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         Command::Promote(args) => cli::promote::run(args),
         Command::Audit(args) => cli::audit::run(args),
         Command::Syscalls(args) => cli::syscalls::run(args),
+        Command::Report(args) => cli::report::run(args),
+        Command::Completions(args) => cli::completions::run(args),
+        Command::Man(args) => cli::completions::run_man(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask setup|build|run|test|bench`.
+//! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
 mod bench;
+mod man;
 mod setup;
 
 use std::{path::PathBuf, process::Command};
@@ -33,6 +34,11 @@ enum Task {
     },
     /// Measure the syscall overhead of recording next to other tracers.
     Bench(bench::BenchArgs),
+    /// Regenerate the man pages in docs/man from the CLI definitions (--check: only compare).
+    Man {
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -66,6 +72,7 @@ fn main() -> Result<()> {
             cargo(&["build", "--release"])?;
             bench::run(args)
         }
+        Task::Man { check } => man::run(check),
     }
 }
 

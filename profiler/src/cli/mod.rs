@@ -2,12 +2,14 @@
 pub mod audit;
 pub mod check;
 pub mod compile;
+pub mod completions;
 pub mod diff;
 pub mod export;
 pub mod install;
 pub mod merge;
 pub mod promote;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod stage;
 pub mod syscalls;
@@ -45,4 +47,8 @@ pub enum Command {
     Promote(promote::PromoteArgs),
     Audit(audit::AuditArgs),
     Syscalls(syscalls::SyscallsArgs),
+    Report(report::ReportArgs),
+    Completions(completions::CompletionsArgs),
+    #[command(hide = true)]
+    Man(completions::ManArgs),
 }

@@ -1,0 +1,541 @@
+//! A [`Report`] as a terminal table or as JSON.
+//!
+//! Text: one row per allowed name (high risk first), columns aligned; then, with a comparison,
+//! the names each side allows that the other denies; the summary line last. Colour (risk
+//! column, summary) only when asked for: [`use_color`] says when (stdout a terminal, `NO_COLOR`
+//! unset or empty).
+use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
+
+use serde::Serialize;
+
+use super::{Allowance, Comparison, Report, Risk, Row};
+use crate::profile::{ops::action_name, ArgCondition, ArgOp};
+
+/// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+const RED: &str = "\x1b[1;31m";
+const YELLOW: &str = "\x1b[33m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Names lists are wrapped to this width.
+const WIDTH: usize = 100;
+
+/// An argument condition as text: `arg1 == 3`, `arg0 & 0x7e020000 == 0x0`.
+pub fn condition(cond: &ArgCondition) -> String {
+    let ArgCondition {
+        index,
+        value,
+        value_two,
+        op,
+    } = *cond;
+    let op = match op {
+        ArgOp::NotEqual => "!=",
+        ArgOp::LessThan => "<",
+        ArgOp::LessOrEqual => "<=",
+        ArgOp::Equal => "==",
+        ArgOp::GreaterOrEqual => ">=",
+        ArgOp::GreaterThan => ">",
+        ArgOp::MaskedEqual => return format!("arg{index} & {value:#x} == {value_two:#x}"),
+    };
+    format!("arg{index} {op} {value}")
+}
+
+fn ways(ways: &[Vec<ArgCondition>]) -> String {
+    ways.iter()
+        .map(|conds| conds.iter().map(condition).collect::<Vec<_>>().join(" && "))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// `only if …`, `except if …`, or empty for always.
+pub fn allowance_text(allowance: &Allowance) -> String {
+    match allowance {
+        Allowance::Always => String::new(),
+        Allowance::When(w) => format!("only if {}", ways(w)),
+        Allowance::Unless(w) => format!("except if {}", ways(w)),
+    }
+}
+
+fn note(row: &Row) -> String {
+    [row.reason.to_owned(), allowance_text(&row.allowance)]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn arches_text(row: &Row) -> String {
+    row.arches
+        .iter()
+        .map(|a| a.short_name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("{code}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `names` wrapped at [`WIDTH`], each line indented by two spaces.
+fn wrapped(names: &[String]) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for name in names {
+        if !line.is_empty() && line.len() + 1 + name.len() > WIDTH - 2 {
+            let _ = writeln!(out, "  {line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(name);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
+/// The terminal table, comparison and summary line.
+pub fn text(report: &Report, color: bool) -> String {
+    let allowed = &report.allowed;
+    let with_counts = report.counts.is_some();
+    let rows: Vec<[String; 5]> = allowed
+        .rows
+        .iter()
+        .map(|row| {
+            let count = match (with_counts, row.count()) {
+                (false, _) => String::new(),
+                (true, 0) => "-".to_owned(),
+                (true, n) => n.to_string(),
+            };
+            [
+                row.name.clone(),
+                arches_text(row),
+                count,
+                row.risk.as_str().to_owned(),
+                note(row),
+            ]
+        })
+        .collect();
+    let headers = ["SYSCALL", "ABI", "COUNT", "RISK", "NOTE"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].len())
+            .max()
+            .unwrap_or(0)
+            .max(headers[i].len())
+    };
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    let line = |cells: [&str; 5], risk: Option<Risk>| -> String {
+        let risk_cell = format!("{:<w3$}", cells[3]);
+        let risk_cell = match risk {
+            Some(Risk::High) => paint(color, RED, &risk_cell),
+            Some(Risk::Medium) => paint(color, YELLOW, &risk_cell),
+            _ => risk_cell,
+        };
+        let mut out = format!("{:<w0$}  {:<w1$}  ", cells[0], cells[1]);
+        if with_counts {
+            let _ = write!(out, "{:>w2$}  ", cells[2]);
+        }
+        out.push_str(&risk_cell);
+        if !cells[4].is_empty() {
+            let _ = write!(out, "  {}", cells[4]);
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = String::new();
+    out.push_str(&line(headers, None));
+    for (cells, row) in rows.iter().zip(&allowed.rows) {
+        let cells = [
+            cells[0].as_str(),
+            &cells[1],
+            &cells[2],
+            &cells[3],
+            &cells[4],
+        ];
+        out.push_str(&line(cells, Some(row.risk)));
+    }
+    if allowed.default.passes() {
+        let _ = writeln!(
+            out,
+            "note: the default action {} lets every syscall through that no rule blocks",
+            action_name(allowed.default.action)
+        );
+    }
+    if let Some(counts) = &report.counts {
+        if !counts.not_allowed.is_empty() {
+            let _ = writeln!(
+                out,
+                "note: {} counted but not allowed (the profile changed since the recording?): {}",
+                counts.source,
+                counts.not_allowed.join(" ")
+            );
+        }
+    }
+    if let Some(against) = &report.against {
+        out.push('\n');
+        out.push_str(&comparison_text(report, against));
+    }
+    out.push('\n');
+    out.push_str(&paint(color, BOLD, &summary(report)));
+    out.push('\n');
+    out
+}
+
+fn comparison_text(report: &Report, against: &Comparison) -> String {
+    let ours = &report.source;
+    let theirs = &against.name;
+    let native = report.allowed.native;
+    let c = against.native();
+    let mut out = format!("against {theirs}: {}\n", against.description);
+    let mut section = |title: String, names: &[String]| {
+        if !names.is_empty() {
+            let _ = writeln!(out, "{title} ({} on {native}):", names.len());
+            out.push_str(&wrapped(names));
+        }
+    };
+    section(format!("{ours} allows, {theirs} denies"), &c.only_here);
+    section(format!("{theirs} allows, {ours} denies"), &c.only_there);
+    let differ: Vec<String> = c
+        .differ
+        .iter()
+        .map(|name| {
+            let side = |allowed: &super::Allowed| {
+                allowed
+                    .get(name)
+                    .map(|row| match allowance_text(&row.allowance) {
+                        text if text.is_empty() => "always".to_owned(),
+                        text => text,
+                    })
+                    .unwrap_or_default()
+            };
+            format!(
+                "{name}: {ours} {}; {theirs} {}",
+                side(&report.allowed),
+                side(&against.theirs)
+            )
+        })
+        .collect();
+    if !differ.is_empty() {
+        let _ = writeln!(
+            out,
+            "both allow, under different conditions ({} on {native}):",
+            differ.len()
+        );
+        for line in differ {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let others: Vec<String> = against.arches[1..]
+        .iter()
+        .map(|(arch, c)| format!("{arch}: {ours} {}, {theirs} {}", c.here, c.there))
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(out, "other ABIs, names allowed: {}", others.join("; "));
+    }
+    out
+}
+
+/// `app.json: 42 syscalls allowed on x86_64 (of 373 known), 3 high-risk, 2 medium-risk; 5120
+/// calls recorded; 12% of docker's 350`.
+pub fn summary(report: &Report) -> String {
+    let tally = report.tally();
+    let native = report.allowed.native;
+    let mut line = format!(
+        "{}: {} syscalls allowed on {native}",
+        report.source, tally.allowed
+    );
+    if let Some(known) = report.known {
+        let _ = write!(line, " (of {known} known)");
+    }
+    let _ = write!(
+        line,
+        ", {} high-risk, {} medium-risk",
+        tally.high, tally.medium
+    );
+    if tally.elsewhere_only > 0 {
+        let others: Vec<&str> = report.allowed.arches[..]
+            .iter()
+            .filter(|a| **a != native)
+            .map(|a| a.short_name())
+            .collect();
+        let _ = write!(
+            line,
+            ", {} more only on {}",
+            tally.elsewhere_only,
+            others.join("/")
+        );
+    }
+    if let Some(counts) = &report.counts {
+        let _ = write!(line, "; {} calls recorded", counts.calls);
+    }
+    if let Some(against) = &report.against {
+        let theirs = against.theirs.tally();
+        match against.ratio() {
+            Some(ratio) => {
+                let _ = write!(
+                    line,
+                    "; {:.0}% of {}'s {} ({} high-risk)",
+                    ratio * 100.0,
+                    against.name,
+                    theirs.allowed,
+                    theirs.high
+                );
+            }
+            None => {
+                let _ = write!(line, "; {} allows none", against.name);
+            }
+        }
+    }
+    line
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonReport<'a> {
+    file: &'a str,
+    architecture: String,
+    architectures: Vec<String>,
+    default_action: String,
+    default_errno_ret: Option<u32>,
+    summary: JsonSummary,
+    counts: Option<JsonCounts<'a>>,
+    syscalls: Vec<JsonRow<'a>>,
+    against: Option<JsonAgainst<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonSummary {
+    allowed: usize,
+    known: Option<usize>,
+    high: usize,
+    medium: usize,
+    other_abis_only: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonCounts<'a> {
+    file: &'a str,
+    calls: u64,
+    not_allowed: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonRow<'a> {
+    name: &'a str,
+    architectures: Vec<String>,
+    risk: Risk,
+    reason: Option<&'a str>,
+    allowed: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conditions: Option<&'a [Vec<ArgCondition>]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<BTreeMap<String, u64>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonAgainst<'a> {
+    name: &'a str,
+    description: &'a str,
+    allowed: usize,
+    high: usize,
+    medium: usize,
+    ratio: Option<f64>,
+    architectures: Vec<JsonArch<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonArch<'a> {
+    architecture: String,
+    allowed_here: usize,
+    allowed_there: usize,
+    only_here: &'a [String],
+    only_there: &'a [String],
+    conditions_differ: &'a [String],
+}
+
+fn row_json(row: &Row, with_counts: bool) -> JsonRow<'_> {
+    let (allowed, conditions) = match &row.allowance {
+        Allowance::Always => ("always", None),
+        Allowance::When(w) => ("when", Some(w.as_slice())),
+        Allowance::Unless(w) => ("unless", Some(w.as_slice())),
+    };
+    JsonRow {
+        name: &row.name,
+        architectures: row.arches.iter().map(|a| a.scmp_name()).collect(),
+        risk: row.risk,
+        reason: (!row.reason.is_empty()).then_some(row.reason),
+        allowed,
+        conditions,
+        count: with_counts.then(|| row.count()),
+        counts: with_counts.then(|| {
+            row.counts
+                .iter()
+                .map(|(arch, n)| (arch.scmp_name(), *n))
+                .collect()
+        }),
+    }
+}
+
+/// The report for machines, fields in this order: `file`, `architecture` (the native one),
+/// `architectures`, `defaultAction`, `defaultErrnoRet`, `summary` {allowed, known, high,
+/// medium, otherAbisOnly}, `counts` {file, calls, notAllowed} or null, `syscalls` [{name,
+/// architectures, risk, reason, allowed: always|when|unless, conditions?, count?, counts?}],
+/// `against` {name, description, allowed, high, medium, ratio, architectures [{architecture,
+/// allowedHere, allowedThere, onlyHere, onlyThere, conditionsDiffer}]} or null.
+pub fn json(report: &Report) -> String {
+    let allowed = &report.allowed;
+    let tally = report.tally();
+    let with_counts = report.counts.is_some();
+    let value = JsonReport {
+        file: &report.source,
+        architecture: allowed.native.scmp_name(),
+        architectures: allowed.arches.iter().map(|a| a.scmp_name()).collect(),
+        default_action: action_name(allowed.default.action),
+        default_errno_ret: allowed.default.errno_ret,
+        summary: JsonSummary {
+            allowed: tally.allowed,
+            known: report.known,
+            high: tally.high,
+            medium: tally.medium,
+            other_abis_only: tally.elsewhere_only,
+        },
+        counts: report.counts.as_ref().map(|c| JsonCounts {
+            file: &c.source,
+            calls: c.calls,
+            not_allowed: &c.not_allowed,
+        }),
+        syscalls: allowed
+            .rows
+            .iter()
+            .map(|row| row_json(row, with_counts))
+            .collect(),
+        against: report.against.as_ref().map(|against| {
+            let theirs = against.theirs.tally();
+            JsonAgainst {
+                name: &against.name,
+                description: &against.description,
+                allowed: theirs.allowed,
+                high: theirs.high,
+                medium: theirs.medium,
+                ratio: against.ratio().map(|r| (r * 10_000.0).round() / 10_000.0),
+                architectures: against
+                    .arches
+                    .iter()
+                    .map(|(arch, c)| JsonArch {
+                        architecture: arch.scmp_name(),
+                        allowed_here: c.here,
+                        allowed_there: c.there,
+                        only_here: &c.only_here,
+                        only_there: &c.only_there,
+                        conditions_differ: &c.differ,
+                    })
+                    .collect(),
+            }
+        }),
+    };
+    let mut text = serde_json::to_string_pretty(&value).expect("the report serialises");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::{
+        profile::parse,
+        report::{counts::Counts, Report},
+        syscalls::Arch,
+    };
+
+    fn report() -> Report {
+        let profile = parse(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+                {"names":["read","ptrace","ioctl"],"action":"SCMP_ACT_ALLOW"},
+                {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+            "p.json",
+        )
+        .unwrap()
+        .profile;
+        let counts = Counts {
+            by_arch: [(Arch::X86_64, [("read".to_owned(), 12)].into())].into(),
+        };
+        Report::new(
+            "p.json",
+            &profile,
+            Arch::X86_64,
+            Some(("p.json.counts", &counts)),
+        )
+    }
+
+    #[test]
+    fn report_text_is_aligned_and_plain_without_color() {
+        let text = text(&report(), false);
+        let known = Arch::X86_64.table().len();
+        assert_eq!(
+            text,
+            format!(
+                "\
+SYSCALL  ABI     COUNT  RISK    NOTE
+ptrace   x86_64      -  high    reads and writes other processes' memory and registers
+ioctl    x86_64      -  medium  any device request (request not restricted)
+read     x86_64     12  low
+socket   x86_64      -  low     only if arg0 == 1
+
+p.json: 4 syscalls allowed on x86_64 (of {known} known), 1 high-risk, 1 medium-risk; 12 calls recorded
+"
+            )
+        );
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn report_text_colours_risk_only_when_asked() {
+        let text = text(&report(), true);
+        assert!(text.contains(&format!("{RED}high  {RESET}")), "{text}");
+        assert!(text.contains(&format!("{YELLOW}medium{RESET}")), "{text}");
+    }
+
+    #[test]
+    fn report_json_has_counts_and_conditions() {
+        let value: Value = serde_json::from_str(&json(&report())).unwrap();
+        assert_eq!(value["summary"]["allowed"], 4);
+        assert_eq!(value["syscalls"][0]["name"], "ptrace");
+        assert_eq!(value["syscalls"][0]["risk"], "high");
+        assert_eq!(value["syscalls"][2]["counts"]["SCMP_ARCH_X86_64"], 12);
+        assert_eq!(value["syscalls"][3]["allowed"], "when");
+        assert_eq!(
+            value["syscalls"][3]["conditions"][0][0]["op"],
+            "SCMP_CMP_EQ"
+        );
+        assert_eq!(value["against"], Value::Null);
+    }
+
+    #[test]
+    fn report_name_lists_wrap() {
+        let names: Vec<String> = (0..40).map(|i| format!("name{i:02}")).collect();
+        let text = wrapped(&names);
+        assert!(text
+            .lines()
+            .all(|l| l.len() <= WIDTH && l.starts_with("  ")));
+        assert_eq!(text.split_whitespace().count(), 40);
+    }
+}
