@@ -22,20 +22,6 @@ fn profile(args: &[&str], files: &[&Path]) -> Output {
     run(Command::new(profile_bin()).args(args).args(files))
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn moby_default_is_valid_and_summarised() {
     let mut args = vec!["check"];

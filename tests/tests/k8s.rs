@@ -76,14 +76,6 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn ok(output: &Output) {
     assert_eq!(output.status.code(), Some(0), "{}", describe(output));
 }

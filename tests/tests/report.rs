@@ -32,14 +32,6 @@ fn profile(args: &[&str]) -> Output {
         .env_remove("NO_COLOR"))
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 /// Compares with tests/golden/report/NAME, or rewrites it under UPDATE_GOLDEN=1.
 fn golden(name: &str, actual: &str) {
     let path = golden_dir().join(name);

@@ -1,7 +1,7 @@
 //! `profile merge`, `diff`, `stage` and `promote` run as the built binary (no root needed):
 //! exit statuses, messages, order independence and all-or-nothing output files.
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
@@ -9,20 +9,6 @@ use tests::*;
 
 fn profile(args: &[&str]) -> Output {
     run(Command::new(profile_bin()).args(args))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn s(path: &Path) -> &str {
