@@ -598,3 +598,17 @@ fn a_sample_of_filters_decides_the_same_in_the_kernel() {
     }
     assert!(calls > 200, "only {calls} calls checked in the kernel");
 }
+
+#[test]
+fn recorded_profiles_decide_like_libseccomp() {
+    let exe = exerciser().display().to_string();
+    let commands: [&[&str]; 3] = [&["/bin/ls", "/"], &[&exe, "tree"], &[&exe, "int80", "10"]];
+    for (i, command) in commands.into_iter().enumerate() {
+        let (output, recorded) = record(&format!("compile-recorded-{i}"), &[], command);
+        assert!(output.status.success(), "{}", describe(&output));
+        let json = known_to_libseccomp(recorded);
+        let agreement = compare(&format!("recorded-{i}"), &json).expect("libseccomp accepts it");
+        assert_eq!(agreement.stale, 0);
+        assert!(agreement.checked > 4000);
+    }
+}
