@@ -25,7 +25,9 @@ log (printk keeps only 10 audit records per 5 s: records may be missing).
 
 The profile lists every syscall a record showed, whatever the action (LOG: would have been
 blocked; ERRNO or KILL: was blocked), with default SCMP_ACT_ERRNO: the input of `profile merge`.
-SIGINT or SIGTERM ends --follow; what was collected is written and profile exits 0.")]
+SIGINT or SIGTERM ends --follow; what was collected is written and profile exits 0.
+
+Exit status: 0 written, 2 invalid options or unreadable source.")]
 pub struct AuditArgs {
     /// Where records come from: auto, netlink, file, file:PATH or kmsg.
     #[arg(long, value_name = "SOURCE", default_value = "auto")]

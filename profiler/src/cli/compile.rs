@@ -16,7 +16,9 @@ Examples:
   profile compile --profile app.json --arch aarch64 -o app-arm64.bpf
 
 Docker conditions are resolved for --arch/--kernel/--cap (default: this machine, Docker's 14
-capabilities). The filter decides as libseccomp's filter for the same profile does.")]
+capabilities). The filter decides as libseccomp's filter for the same profile does.
+
+Exit status: 0 written, 2 invalid input.")]
 pub struct CompileArgs {
     /// The profile (any dialect `profile check` reads).
     #[arg(long, value_name = "FILE")]

@@ -13,7 +13,8 @@ Examples:
   profile run --profile app.json -- ./app --flag
   profile run --profile /usr/share/containers/seccomp.json -- ls /
 
-The command's exit status becomes profile's (128+N when signal N killed it).")]
+Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable,
+2 invalid profile.")]
 pub struct RunArgs {
     /// The profile (any dialect `profile check` reads).
     #[arg(long, value_name = "FILE")]
