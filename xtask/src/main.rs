@@ -63,7 +63,8 @@ fn main() -> Result<()> {
             // `cargo test` builds only the binaries of the package under test; the end-to-end
             // tests run the `profile` binary, so build it first.
             cargo(&["build"])?;
-            let mut test = vec!["test"];
+            // Every test target runs even when one fails, so a run shows all failures.
+            let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
             cargo(&test)
         }
