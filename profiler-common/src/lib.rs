@@ -56,13 +56,60 @@ pub struct TaskOffsets {
     pub signal: u32,
     /// `signal_struct.live`: the number of live threads; 0 once the whole group is exiting.
     pub signal_live: u32,
+    /// `task_struct.seccomp.mode` (an `int`): [`SECCOMP_MODE_FILTER`] once a filter is installed.
+    pub seccomp_mode: u32,
+}
+
+/// `SECCOMP_MODE_FILTER` (include/uapi/linux/seccomp.h).
+pub const SECCOMP_MODE_FILTER: i32 = 2;
+
+/// What the programs watch besides the `WATCHED` process trees. Patched into the read-only,
+/// frozen `CONFIG` global before load, so the verifier knows every field as a constant and
+/// removes the branches a recording does not use: with [`CGROUP_NONE`] and `after_seccomp == 0`
+/// the hot path is exactly the process-tree one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// [`CGROUP_NONE`], [`CGROUP_TARGETS`] or [`CGROUP_ROOT`].
+    pub cgroup_mode: u32,
+    /// Depth below the cgroup v2 root of the `CGROUP_TARGETS` keys, or of `root_id`.
+    pub cgroup_level: u32,
+    /// [`CGROUP_ROOT`]: the cgroup id (v2 directory inode) whose descendants are counted.
+    pub root_id: u64,
+    /// Non-zero: count only calls of tasks whose seccomp mode is already FILTER.
+    pub after_seccomp: u32,
+    pub _pad: u32,
+}
+
+/// No cgroup targets.
+pub const CGROUP_NONE: u32 = 0;
+/// `CGROUP_TARGETS` maps the ancestor at `cgroup_level` of the calling task's cgroup to a slot.
+pub const CGROUP_TARGETS: u32 = 1;
+/// Every task below `root_id` is counted in `CGROUP_COUNTS` under its own cgroup's id.
+pub const CGROUP_ROOT: u32 = 2;
+
+/// Cgroup targets one tracer tells apart (each has a slot in `COUNTS`).
+pub const MAX_CGROUP_TARGETS: u32 = MAX_SLOTS;
+/// (cgroup, ABI, syscall) entries counted below a `CGROUP_ROOT`: ~100 names per container.
+pub const MAX_CGROUP_COUNTS: u32 = 65_536;
+
+/// Key of the `CGROUP_COUNTS` per-CPU hash: one syscall of one ABI in one cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CgroupSyscallKey {
+    /// `bpf_get_current_cgroup_id()`: the inode of the task's cgroup v2 directory.
+    pub cgroup: u64,
+    pub nr: u64,
+    pub abi: u32,
+    pub _pad: u32,
 }
 
 /// Indices into the `EVENTS` per-CPU array: things userspace must report rather than lose.
 pub const EVENT_WATCH_FULL: u32 = 0;
 pub const EVENT_ODD_FULL: u32 = 1;
 pub const EVENT_READ_FAILED: u32 = 2;
-pub const EVENT_COUNT: u32 = 3;
+pub const EVENT_CGROUP_FULL: u32 = 3;
+pub const EVENT_COUNT: u32 = 4;
 
 #[cfg(feature = "user")]
 mod user {
@@ -70,4 +117,6 @@ mod user {
     unsafe impl aya::Pod for SyscallCounts {}
     unsafe impl aya::Pod for OddSyscallKey {}
     unsafe impl aya::Pod for TaskOffsets {}
+    unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for CgroupSyscallKey {}
 }

@@ -3,7 +3,8 @@ use aya_ebpf::{
     maps::{HashMap, PerCpuArray, PerCpuHashMap},
 };
 use profiler_common::{
-    OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT, EVENT_COUNT, MAX_ODD_SYSCALLS, MAX_SLOTS,
+    CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT, CGROUP_NONE,
+    EVENT_COUNT, MAX_CGROUP_COUNTS, MAX_CGROUP_TARGETS, MAX_ODD_SYSCALLS, MAX_SLOTS,
     MAX_WATCHED_PROCESSES,
 };
 
@@ -23,6 +24,16 @@ pub static COUNTS: PerCpuArray<SyscallCounts> =
 pub static ODD_COUNTS: PerCpuHashMap<OddSyscallKey, u64> =
     PerCpuHashMap::with_max_entries(MAX_ODD_SYSCALLS, 0);
 
+/// Cgroup targets (`CGROUP_TARGETS` mode): id of the ancestor at `Config::cgroup_level` → slot.
+#[map]
+pub static CGROUP_TARGETS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_CGROUP_TARGETS, 0);
+
+/// Counts below a cgroup root (`CGROUP_ROOT` mode), keyed by the task's own cgroup id, so a
+/// cgroup is counted from its first syscall without userspace having to discover it first.
+#[map]
+pub static CGROUP_COUNTS: PerCpuHashMap<CgroupSyscallKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_CGROUP_COUNTS, 0);
+
 /// Per-CPU counters of events that would otherwise lose data silently (see `EVENT_*`).
 #[map]
 pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EVENT_COUNT, 0);
@@ -34,7 +45,26 @@ static TASK_OFFSETS: TaskOffsets = TaskOffsets {
     thread_status: 0,
     signal: 0,
     signal_live: 0,
+    seccomp_mode: 0,
 };
+
+/// Patched by userspace before load. It lives in `.rodata`, which aya freezes after load, so the
+/// verifier reads each field as a known constant and prunes the branches this recording does
+/// not use.
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config {
+    cgroup_mode: CGROUP_NONE,
+    cgroup_level: 0,
+    root_id: 0,
+    after_seccomp: 0,
+    _pad: 0,
+};
+
+#[inline(always)]
+pub fn config() -> Config {
+    // Volatile for the same reason as `task_offsets`: the value is the patched one.
+    unsafe { core::ptr::read_volatile(&CONFIG) }
+}
 
 #[inline(always)]
 pub fn task_offsets() -> TaskOffsets {

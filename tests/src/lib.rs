@@ -158,3 +158,225 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// A `profile record …` running in the background (not a command target), started with `-v` so
+/// that it says when its programs are attached.
+pub struct Recorder {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Recorder {
+    /// Starts `profile record -v ARGS` and returns once it records.
+    pub fn start(args: &[&str]) -> Recorder {
+        require_root();
+        let mut child = Command::new(profile_bin())
+            .args(["record", "-v"])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting profile record {args:?}: {err}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut recorder = Recorder {
+            child,
+            stderr: rx,
+            log: Vec::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match recorder.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    let ready = line.contains("info: recording");
+                    recorder.log.push(line);
+                    if ready {
+                        return recorder;
+                    }
+                }
+                Err(_) => {
+                    let _ = recorder.child.kill();
+                    let status = recorder.child.wait();
+                    panic!(
+                        "profile record {args:?} did not start recording ({status:?}):\n{}",
+                        recorder.log.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends SIGINT (or nothing, to let it end by itself) and returns its exit code and log.
+    pub fn finish(mut self, interrupt: bool) -> (Option<i32>, String) {
+        if interrupt {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        }
+        let status = self.child.wait().expect("waiting for profile record");
+        self.log.extend(self.stderr.iter());
+        (status.code(), self.log.join("\n"))
+    }
+}
+
+/// Where the cgroup v2 hierarchy is mounted.
+pub fn cgroup_v2_mount() -> PathBuf {
+    profiler::record::targets::v2_mount()
+        .expect("a cgroup v2 mount")
+        .path
+}
+
+/// A cgroup v2 directory made for a test, with its descendants killed and removed on drop.
+pub struct TestCgroup {
+    pub path: PathBuf,
+}
+
+impl TestCgroup {
+    /// Creates `rel` (and its parents) below the v2 mount.
+    pub fn create(rel: &str) -> TestCgroup {
+        require_root();
+        let path = cgroup_v2_mount().join(rel);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|err| panic!("mkdir {}: {err}", path.display()));
+        TestCgroup { path }
+    }
+
+    /// A child cgroup, created (removed with this one).
+    pub fn child(&self, rel: &str) -> PathBuf {
+        let path = self.path.join(rel);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|err| panic!("mkdir {}: {err}", path.display()));
+        path
+    }
+
+    /// The path below the v2 mount, `/` first.
+    pub fn name(&self) -> String {
+        format!(
+            "/{}",
+            self.path
+                .strip_prefix(cgroup_v2_mount())
+                .expect("below the mount")
+                .display()
+        )
+    }
+}
+
+/// Starts `sh -c SCRIPT` inside cgroup `dir` (it moves itself in before running SCRIPT).
+pub fn spawn_in_cgroup(dir: &Path, script: &str) -> std::process::Child {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > '{}/cgroup.procs' && {script}",
+            dir.display()
+        ))
+        .spawn()
+        .expect("spawning sh")
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // cgroup.kill kills every process below; the directories go deepest first.
+        let _ = std::fs::write(self.path.join("cgroup.kill"), "1");
+        let mut dirs = Vec::new();
+        let mut pending = vec![self.path.clone()];
+        while let Some(dir) = pending.pop() {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        pending.push(entry.path());
+                    }
+                }
+            }
+            dirs.push(dir);
+        }
+        for dir in dirs.iter().rev() {
+            for _ in 0..100 {
+                match std::fs::remove_dir(dir) {
+                    Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(10))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// A busybox-static OCI bundle in `dir` (made by `runc spec`): `sh -c SCRIPT` as the process,
+/// no terminal.
+pub fn busybox_bundle(dir: &Path, script: &str) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    for sub in ["bin", "proc", "dev", "tmp", "sys"] {
+        std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs dirs");
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+    let _ = std::fs::remove_file(dir.join("config.json"));
+    let output = run(Command::new("runc").arg("spec").current_dir(dir));
+    assert!(output.status.success(), "runc spec: {}", describe(&output));
+    let mut config = read_json(&dir.join("config.json"));
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["/bin/busybox", "sh", "-c", script]);
+    write_json(&dir.join("config.json"), &config);
+    dir.to_owned()
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+pub fn write_json(path: &Path, value: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_string_pretty(value).expect("json"))
+        .unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
+}
+
+/// Sets a bundle's `linux.seccomp` and (when given) `linux.cgroupsPath`.
+pub fn configure_bundle(bundle: &Path, seccomp: &serde_json::Value, cgroups_path: Option<&str>) {
+    let path = bundle.join("config.json");
+    let mut config = read_json(&path);
+    config["linux"]["seccomp"] = seccomp.clone();
+    match cgroups_path {
+        Some(cgroups) => config["linux"]["cgroupsPath"] = cgroups.into(),
+        None => {
+            config["linux"]
+                .as_object_mut()
+                .expect("linux object")
+                .remove("cgroupsPath");
+        }
+    }
+    write_json(&path, &config);
+}
+
+/// A permissive profile for learning: everything is allowed and logged.
+pub fn log_profile() -> serde_json::Value {
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_LOG",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+/// `profile` with the allow rules' names minus `name`.
+pub fn without(profile: &serde_json::Value, name: &str) -> serde_json::Value {
+    let mut profile = profile.clone();
+    for rule in profile["syscalls"].as_array_mut().expect("syscalls") {
+        if rule["action"] == "SCMP_ACT_ALLOW" {
+            rule["names"]
+                .as_array_mut()
+                .expect("names")
+                .retain(|n| n != name);
+        }
+    }
+    profile
+}

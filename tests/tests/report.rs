@@ -465,7 +465,8 @@ fn every_subcommand_help_has_examples() {
         assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
         let help = stdout(&output);
         assert!(
-            help.contains("\nExamples:\n  profile ") || help.contains("\nExamples:\n  sudo profile "),
+            help.contains("\nExamples:\n  profile ")
+                || help.contains("\nExamples:\n  sudo profile "),
             "`profile {name} --help` has no examples"
         );
     }

@@ -1,22 +1,45 @@
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
-    record::{record_command, CommandOptions, DefaultAction, Format},
+    record::{
+        record_command, record_target, CommandOptions, DefaultAction, Format, Target, TargetOptions,
+    },
     sys::Signals,
 };
 
-/// Run a command and record every syscall it, its threads and its children make.
+/// Record every syscall of a command (its threads and children), or of something already
+/// running: a process tree, a cgroup, a container, or every cgroup that appears below a root.
 #[derive(Args)]
-#[command(after_help = "\
+#[command(
+    group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "container", "cgroup_root"])),
+    after_help = "\
 Examples:
   profile record -o app.json -- ./app --flag
   profile record --format report -- ls /
   profile record --stage log -o staged.json -- ./server
+  profile record --pid 4242 -o web.json                # until the process tree exits or ^C
+  profile record --container 3f2a --duration 60s -o web.json
+  profile record --cgroup /sys/fs/cgroup/kubepods.slice/… --duration 5m -o web.json
+  profile record --cgroup-root kubepods.slice --out-dir profiles/
 
-The command's exit status becomes profile's (128+N when signal N killed it). After the command
-exits, recording goes on until its last descendant exits (or --linger expires, or SIGINT).")]
+With a command, its exit status becomes profile's (128+N when signal N killed it); after the
+command exits, recording goes on until its last descendant exits (or --linger expires, or
+SIGINT). Other targets are recorded until --duration, SIGINT/SIGTERM/SIGHUP, or the target is
+gone (--pid: the process and every descendant have exited; --cgroup/--container: the cgroup is
+removed, or has no process left after having had one; --cgroup-root: the root is removed); then
+the profile is written and profile exits 0.
+
+Cgroups are cgroup v2 directories, absolute or relative to the v2 mount (/sys/fs/cgroup/unified
+on a hybrid host). --cgroup-root writes one profile per cgroup created below the root while
+recording, counted from its first call and named after its path below the root; cgroups that
+existed when recording started are left out.
+
+--after-seccomp (the default for --cgroup, --container and --cgroup-root) counts only calls of
+tasks that already run under a seccomp filter: what a container does after its runtime installs
+the filter, and nothing the runtime does before. Run the workload under a permissive profile
+while learning (e.g. `profile stage` of Docker's default, or any SCMP_ACT_LOG profile).")]
 pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -35,13 +58,44 @@ pub struct RecordArgs {
     )]
     stage: Option<StageChoice>,
     /// errno returned by the default action `errno`.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4095))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4094))]
     errno: u32,
     /// Stop waiting for descendants that outlive the command after this long (e.g. 2s, 500ms).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     linger: Option<Duration>,
+    /// Record this running process (all its threads) and its future children.
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// Record every task in this cgroup v2 directory and its descendants.
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<PathBuf>,
+    /// Record the container with this id (full or unique prefix), found by its cgroup
+    /// (containerd, CRI-O, Docker, podman, runc; systemd or cgroupfs driver).
+    #[arg(long, value_name = "ID")]
+    container: Option<String>,
+    /// Record every cgroup created below this cgroup v2 directory, one profile each.
+    #[arg(long, value_name = "PATH", requires = "out_dir")]
+    cgroup_root: Option<PathBuf>,
+    /// Where --cgroup-root writes its profiles (created if missing).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "cgroup_root",
+        conflicts_with = "output"
+    )]
+    out_dir: Option<PathBuf>,
+    /// Stop recording after this long (e.g. 60s, 5m) and write.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Count only calls of tasks already under a seccomp filter (default for --cgroup,
+    /// --container and --cgroup-root).
+    #[arg(long, overrides_with = "no_after_seccomp")]
+    after_seccomp: bool,
+    /// Count every call, also those made before a seccomp filter is installed.
+    #[arg(long, overrides_with = "after_seccomp")]
+    no_after_seccomp: bool,
     /// The command to record, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, value_name = "COMMAND")]
     command: Vec<OsString>,
 }
 
@@ -65,23 +119,70 @@ enum DefaultChoice {
 pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
     // Before the runtime exists, so that no thread has the stop signals unblocked.
     let signals = Signals::block().context("blocking signals")?;
-    let options = CommandOptions {
-        command: args.command,
-        output: args.output,
-        format: args.format,
-        default_action: match (args.stage, args.default_action) {
-            (Some(StageChoice::Log), _) => DefaultAction::Log,
-            (None, DefaultChoice::Errno) => DefaultAction::Errno(args.errno),
-            (None, DefaultChoice::Kill) => DefaultAction::Kill,
-            (None, DefaultChoice::Log) => DefaultAction::Log,
-        },
-        linger: args.linger,
+    let default_action = match (args.stage, args.default_action) {
+        (Some(StageChoice::Log), _) => DefaultAction::Log,
+        (None, DefaultChoice::Errno) => DefaultAction::Errno(args.errno),
+        (None, DefaultChoice::Kill) => DefaultAction::Kill,
+        (None, DefaultChoice::Log) => DefaultAction::Log,
     };
+    let target = if let Some(pid) = args.pid {
+        Some(Target::Pid(pid))
+    } else if let Some(path) = args.cgroup {
+        Some(Target::Cgroup(path))
+    } else if let Some(id) = args.container {
+        Some(Target::Container(id))
+    } else {
+        args.cgroup_root.map(|root| Target::CgroupRoot {
+            root,
+            out_dir: args
+                .out_dir
+                .expect("clap requires --out-dir with --cgroup-root"),
+        })
+    };
+    // Containers are learned from where their runtime installs the filter on.
+    let after_seccomp = match (args.after_seccomp, args.no_after_seccomp) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => matches!(
+            target,
+            Some(Target::Cgroup(_) | Target::Container(_) | Target::CgroupRoot { .. })
+        ),
+    };
+    if args.linger.is_some() && target.is_some() {
+        anyhow::bail!("--linger applies to a command; use --duration for other targets");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    match runtime.block_on(record_command(&options, signals)) {
+    let result = match target {
+        Some(target) => {
+            let options = TargetOptions {
+                target,
+                output: args.output,
+                format: args.format,
+                default_action,
+                duration: args.duration,
+                after_seccomp,
+            };
+            runtime.block_on(record_target(&options, signals))
+        }
+        None => {
+            if args.duration.is_some() {
+                anyhow::bail!("--duration applies to --pid, --cgroup, --container and --cgroup-root; a command is recorded until it exits (see --linger)");
+            }
+            let options = CommandOptions {
+                command: args.command,
+                output: args.output,
+                format: args.format,
+                default_action,
+                linger: args.linger,
+                after_seccomp,
+            };
+            runtime.block_on(record_command(&options, signals))
+        }
+    };
+    match result {
         Ok(code) => Ok(code),
         Err(err) => {
             log::error!("{err}");

@@ -3,7 +3,9 @@ use profiler::syscalls::Arch;
 
 /// Print the syscall table profile uses for an architecture: number and name, one per line.
 #[derive(Args)]
-#[command(after_help = "Examples:\n  profile syscalls --abi i386 | grep getppid\n\nExit status: 0.")]
+#[command(
+    after_help = "Examples:\n  profile syscalls --abi i386 | grep getppid\n\nExit status: 0."
+)]
 pub struct SyscallsArgs {
     #[arg(long, value_enum, default_value_t = ArchChoice::X86_64)]
     abi: ArchChoice,

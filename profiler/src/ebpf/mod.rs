@@ -10,7 +10,8 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use profiler_common::{
-    OddSyscallKey, SyscallCounts, ABI_COUNT, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL,
+    CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts, ABI_COUNT, CGROUP_NONE, CGROUP_ROOT,
+    CGROUP_TARGETS, EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL,
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
@@ -47,8 +48,49 @@ pub struct Losses {
     pub watch_full: u64,
     /// Distinct out-of-table syscall numbers not kept because their table was full.
     pub odd_full: u64,
-    /// Kernel reads that failed (ABI or child pid unknown).
+    /// Kernel reads that failed (ABI, seccomp mode or child pid unknown).
     pub read_failed: u64,
+    /// (cgroup, syscall) pairs below a cgroup root not kept because their table was full.
+    pub cgroup_full: u64,
+}
+
+/// What a tracer watches besides the process trees given to [`Tracer::watch`]. Fixed at load:
+/// the programs see it as constants, so what is not used costs nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracerConfig {
+    pub cgroups: CgroupMode,
+    /// Count only calls made by tasks that already run under a seccomp filter.
+    pub after_seccomp: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// Process trees only.
+    #[default]
+    None,
+    /// Cgroups given to [`Tracer::watch_cgroup`], all at this depth below the v2 root, each
+    /// with its descendants.
+    Targets { level: u32 },
+    /// Every cgroup below this one (`id` at depth `level`), counted per cgroup: see
+    /// [`Tracer::cgroup_recordings`].
+    Root { level: u32, id: u64 },
+}
+
+impl TracerConfig {
+    fn global(&self) -> Config {
+        let (cgroup_mode, cgroup_level, root_id) = match self.cgroups {
+            CgroupMode::None => (CGROUP_NONE, 0, 0),
+            CgroupMode::Targets { level } => (CGROUP_TARGETS, level, 0),
+            CgroupMode::Root { level, id } => (CGROUP_ROOT, level, id),
+        };
+        Config {
+            cgroup_mode,
+            cgroup_level,
+            root_id,
+            after_seccomp: u32::from(self.after_seccomp),
+            _pad: 0,
+        }
+    }
 }
 
 impl Losses {
@@ -62,21 +104,31 @@ pub struct Tracer {
     ebpf: Ebpf,
 }
 
-const HOOKS: [&str; 3] = ["sys_enter", "sched_process_fork", "sched_process_exit"];
-
 impl Tracer {
-    /// Loads the programs with offsets from `btf_path` and attaches them.
-    pub fn load(btf_path: &Path) -> Result<Tracer, TracerError> {
+    /// Loads the programs with offsets from `btf_path` and `config`, and attaches them.
+    pub fn load(btf_path: &Path, config: &TracerConfig) -> Result<Tracer, TracerError> {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
         let offsets = offsets::task_offsets(btf_path)?;
+        let global = config.global();
         // The programs use no CO-RE relocations, so aya need not parse kernel BTF a second time.
         let mut ebpf = EbpfLoader::new()
             .btf(None)
             .override_global("TASK_OFFSETS", &offsets, true)
+            .override_global("CONFIG", &global, true)
             .load(OBJECT)?;
-        for name in HOOKS {
+        // Without cgroup targets the plain `sys_enter` is attached, whose unwatched path is
+        // one helper call and one lookup; `sys_enter_cgroup` adds the cgroup check.
+        let sys_enter = match config.cgroups {
+            CgroupMode::None => "sys_enter",
+            _ => "sys_enter_cgroup",
+        };
+        for (name, tracepoint) in [
+            (sys_enter, "sys_enter"),
+            ("sched_process_fork", "sched_process_fork"),
+            ("sched_process_exit", "sched_process_exit"),
+        ] {
             let program: &mut RawTracePoint = ebpf
                 .program_mut(name)
                 .ok_or(TracerError::Program {
@@ -89,7 +141,7 @@ impl Tracer {
                 .load()
                 .map_err(|source| TracerError::Program { name, source })?;
             program
-                .attach(name)
+                .attach(tracepoint)
                 .map_err(|source| TracerError::Program { name, source })?;
         }
         Ok(Tracer { ebpf })
@@ -124,16 +176,62 @@ impl Tracer {
 
     /// How many processes of `slot` are still alive.
     pub fn live_processes(&mut self, slot: u32) -> Result<usize, TracerError> {
+        Ok(self.watched_processes(slot)?.len())
+    }
+
+    /// The processes of `slot` still in the watch table (by tgid).
+    pub fn watched_processes(&mut self, slot: u32) -> Result<Vec<u32>, TracerError> {
         let watched = self.watched()?;
-        let mut live = 0;
+        let mut live = Vec::new();
         for entry in watched.iter() {
-            let (_, s) = entry.map_err(|source| TracerError::Map {
+            let (tgid, s) = entry.map_err(|source| TracerError::Map {
                 name: "WATCHED",
                 source,
             })?;
-            live += usize::from(s == slot);
+            if s == slot {
+                live.push(tgid);
+            }
         }
         Ok(live)
+    }
+
+    /// Counts every syscall of tasks in cgroup `id` and its descendants in `slot`. Only with
+    /// [`CgroupMode::Targets`], whose level must be the cgroup's depth.
+    pub fn watch_cgroup(&mut self, id: u64, slot: u32) -> Result<(), TracerError> {
+        let map = self
+            .ebpf
+            .map_mut("CGROUP_TARGETS")
+            .ok_or(TracerError::MissingMap("CGROUP_TARGETS"))?;
+        let mut targets: HashMap<&mut MapData, u64, u32> =
+            HashMap::try_from(map).map_err(|source| TracerError::Map {
+                name: "CGROUP_TARGETS",
+                source,
+            })?;
+        targets
+            .insert(id, slot, 0)
+            .map_err(|source| TracerError::Map {
+                name: "CGROUP_TARGETS",
+                source,
+            })
+    }
+
+    /// With [`CgroupMode::Root`]: everything counted so far, per cgroup id.
+    pub fn cgroup_recordings(&self) -> Result<BTreeMap<u64, Recording>, TracerError> {
+        let counts: PerCpuHashMap<&MapData, CgroupSyscallKey, u64> = self.map("CGROUP_COUNTS")?;
+        let mut recordings: BTreeMap<u64, Recording> = BTreeMap::new();
+        for entry in counts.iter() {
+            let (key, per_cpu) = entry.map_err(|source| TracerError::Map {
+                name: "CGROUP_COUNTS",
+                source,
+            })?;
+            if let Some(abi) = Arch::from_index(key.abi) {
+                recordings
+                    .entry(key.cgroup)
+                    .or_default()
+                    .add(abi, key.nr, per_cpu.iter().sum());
+            }
+        }
+        Ok(recordings)
     }
 
     /// Everything counted for `slot` so far.
@@ -191,6 +289,7 @@ impl Tracer {
             watch_full: sum(EVENT_WATCH_FULL)?,
             odd_full: sum(EVENT_ODD_FULL)?,
             read_failed: sum(EVENT_READ_FAILED)?,
+            cgroup_full: sum(EVENT_CGROUP_FULL)?,
         })
     }
 

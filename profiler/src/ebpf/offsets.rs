@@ -35,6 +35,9 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, OffsetError> {
             + member_offset(&btf, "thread_info", "status")?,
         signal: member_offset(&btf, "task_struct", "signal")?,
         signal_live: member_offset(&btf, "signal_struct", "live")?,
+        // `struct seccomp { int mode; … }` is embedded in task_struct.
+        seccomp_mode: member_offset(&btf, "task_struct", "seccomp")?
+            + member_offset(&btf, "seccomp", "mode")?,
     })
 }
 
@@ -107,6 +110,7 @@ mod tests {
             offsets.signal_live > 0 && offsets.signal_live < 64,
             "{offsets:?}"
         );
+        assert!(offsets.seccomp_mode > offsets.tgid, "{offsets:?}");
     }
 
     #[test]

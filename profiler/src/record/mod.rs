@@ -1,9 +1,12 @@
 //! `profile record`: what a target does, turned into a profile.
+mod live;
 mod recording;
 mod report;
 mod session;
+pub mod targets;
 
 pub use self::{
+    live::{record_target, Target, TargetOptions},
     recording::{DefaultAction, Recording, UnknownSyscall},
     report::render as render_report,
     session::{record_command, CommandOptions, Format, RecordError},

@@ -5,10 +5,10 @@ use std::{ffi::OsString, io, path::PathBuf, time::Duration};
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
 
-use super::{recording::DefaultAction, report, Recording};
+use super::{recording::DefaultAction, report, targets::TargetError, Recording};
 use crate::{
     child,
-    ebpf::{Tracer, TracerError, KERNEL_BTF},
+    ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
     output::{self, WriteError},
     sys::{self, CommandError, Signals},
 };
@@ -34,6 +34,8 @@ pub struct CommandOptions {
     pub default_action: DefaultAction,
     /// How long to keep recording descendants that outlive the command; `None` waits for all.
     pub linger: Option<Duration>,
+    /// Count only calls made under a seccomp filter (e.g. the command installs one itself).
+    pub after_seccomp: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum RecordError {
     },
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
 }
 
 impl RecordError {
@@ -82,7 +86,11 @@ pub async fn record_command(
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
     let held = sys::spawn_held(&path, &options.command, &signals.original_mask)?;
 
-    let mut tracer = match Tracer::load(KERNEL_BTF.as_ref()).and_then(|mut tracer| {
+    let config = TracerConfig {
+        after_seccomp: options.after_seccomp,
+        ..TracerConfig::default()
+    };
+    let mut tracer = match Tracer::load(KERNEL_BTF.as_ref(), &config).and_then(|mut tracer| {
         tracer.watch(held.pid() as u32, SLOT)?;
         Ok(tracer)
     }) {
@@ -122,10 +130,7 @@ pub async fn record_command(
     let recording = tracer.recording(SLOT)?;
     report_losses(&tracer)?;
     report_unknown(&recording);
-    let text = match options.format {
-        Format::Oci => recording.to_profile(options.default_action).to_json(),
-        Format::Report => report::render(&recording),
-    };
+    let text = render(&recording, options.format, options.default_action);
     output::emit(options.output.as_deref(), &text)?;
     Ok(sys::exit_code(status))
 }
@@ -161,7 +166,19 @@ async fn linger(
     }
 }
 
-fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
+/// A recording in the requested format.
+pub(super) fn render(
+    recording: &Recording,
+    format: Format,
+    default_action: DefaultAction,
+) -> String {
+    match format {
+        Format::Oci => recording.to_profile(default_action).to_json(),
+        Format::Report => report::render(recording),
+    }
+}
+
+pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
     let losses = tracer.losses()?;
     if losses.watch_full > 0 {
         error!(
@@ -181,10 +198,16 @@ fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
             losses.read_failed
         );
     }
+    if losses.cgroup_full > 0 {
+        error!(
+            "{} calls below the cgroup root were not kept: the per-cgroup table was full",
+            losses.cgroup_full
+        );
+    }
     Ok(())
 }
 
-fn report_unknown(recording: &Recording) {
+pub(super) fn report_unknown(recording: &Recording) {
     for unknown in recording.unknown() {
         error!(
             "{} syscall number {} (called {} times) has no name in the {} table; the profile cannot allow it by name",

@@ -1,0 +1,342 @@
+//! Recording something that already runs: a process tree (`--pid`), a cgroup and its
+//! descendants (`--cgroup`, `--container`), or every cgroup that appears below a root
+//! (`--cgroup-root`), until a duration, a stop signal, or the target is gone.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs, io,
+    os::fd::{AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use log::{info, warn};
+use tokio::time::Instant;
+
+use super::{
+    recording::DefaultAction,
+    session::{render, report_losses, report_unknown, Format, RecordError},
+    targets::{self, Cgroup, TargetError},
+    Recording,
+};
+use crate::{
+    child,
+    ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
+    output,
+    sys::{self, Signals},
+};
+
+/// The slot of the one process tree or cgroup a live recording watches.
+const SLOT: u32 = 0;
+/// How often the target is checked for being gone, and a cgroup root walked for new cgroups.
+const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A process (all its threads) and its future children.
+    Pid(u32),
+    /// A cgroup v2 directory (absolute, or relative to the v2 mount) and its descendants.
+    Cgroup(PathBuf),
+    /// A container's cgroup, by full id or unique prefix.
+    Container(String),
+    /// One profile per cgroup that appears below `root`, written to `out_dir`.
+    CgroupRoot { root: PathBuf, out_dir: PathBuf },
+}
+
+pub struct TargetOptions {
+    pub target: Target,
+    /// Single targets: write here instead of stdout.
+    pub output: Option<PathBuf>,
+    pub format: Format,
+    pub default_action: DefaultAction,
+    pub duration: Option<Duration>,
+    /// Count only calls of tasks already under a seccomp filter.
+    pub after_seccomp: bool,
+}
+
+/// What the tracer was pointed at, resolved.
+enum Resolved {
+    Process { tgid: u32, exited: OwnedFd },
+    Cgroup(Cgroup),
+    Root { root: Cgroup, out_dir: PathBuf },
+}
+
+/// Records `options.target` and writes what it did. Returns 0: there is no command status.
+pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<i32, RecordError> {
+    if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
+        return Err(RecordError::Privileges(cap));
+    }
+    let resolved = resolve(&options.target)?;
+    let cgroups = match &resolved {
+        Resolved::Process { .. } => CgroupMode::None,
+        Resolved::Cgroup(cgroup) => CgroupMode::Targets {
+            level: cgroup.level,
+        },
+        Resolved::Root { root, .. } => CgroupMode::Root {
+            level: root.level,
+            id: root.id,
+        },
+    };
+    let config = TracerConfig {
+        cgroups,
+        after_seccomp: options.after_seccomp,
+    };
+    let mut tracer = Tracer::load(KERNEL_BTF.as_ref(), &config)?;
+    let mut known = BTreeMap::new();
+    let mut existing = BTreeSet::new();
+    match &resolved {
+        Resolved::Process { tgid, .. } => {
+            tracer.watch(*tgid, SLOT)?;
+            info!("recording process {tgid} and its future children");
+        }
+        Resolved::Cgroup(cgroup) => {
+            tracer.watch_cgroup(cgroup.id, SLOT)?;
+            info!(
+                "recording cgroup {} (id {}, level {})",
+                cgroup.path.display(),
+                cgroup.id,
+                cgroup.level
+            );
+        }
+        Resolved::Root { root, out_dir } => {
+            // Walked after the programs are attached: a cgroup created in between is counted
+            // from its first call but taken for an existing one (not written), never the
+            // other way round.
+            known = names_below(root);
+            existing = known.keys().copied().collect();
+            log::debug!("existing cgroups below the root: {known:?}");
+            info!(
+                "recording every new cgroup below {} into {} ({} existing ones are left out)",
+                root.path.display(),
+                out_dir.display(),
+                existing.len()
+            );
+        }
+    }
+    if options.after_seccomp {
+        info!("counting only calls made under a seccomp filter (--no-after-seccomp counts all)");
+    }
+    let mut logger = tracer
+        .logger()
+        .map(child::poll_readable)
+        .transpose()
+        .map_err(io_err("polling the eBPF log"))?;
+    let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
+
+    let deadline = options.duration.map(|d| Instant::now() + d);
+    let mut seen_populated = false;
+    let mut tick = tokio::time::interval(POLL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                match &resolved {
+                    Resolved::Process { tgid, exited } => {
+                        // The exit hook removes a process when its last thread goes; one that
+                        // exited before it was put in the table leaves a stale entry behind.
+                        let gone = pollin(exited);
+                        let left = tracer
+                            .watched_processes(SLOT)?
+                            .into_iter()
+                            .filter(|pid| !(gone && pid == tgid))
+                            .count();
+                        if left == 0 {
+                            info!("process {tgid} and its descendants have exited");
+                            break;
+                        }
+                    }
+                    Resolved::Cgroup(cgroup) => {
+                        if !cgroup.exists() {
+                            info!("cgroup {} is gone", cgroup.path.display());
+                            break;
+                        }
+                        match cgroup.populated() {
+                            Ok(true) => seen_populated = true,
+                            Ok(false) if seen_populated => {
+                                info!("cgroup {} has no process left", cgroup.path.display());
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    Resolved::Root { root, .. } => {
+                        if !root.exists() {
+                            info!("cgroup {} is gone", root.path.display());
+                            break;
+                        }
+                        known.extend(names_below(root));
+                    }
+                }
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    info!("--duration reached");
+                    break;
+                }
+            }
+            guard = signal_fd.readable() => {
+                let mut guard = guard.map_err(io_err("polling signals"))?;
+                if let Some(sig) = signal_fd.get_ref().read().map_err(io_err("reading signals"))? {
+                    info!("signal {}: writing what was recorded", sig.signo);
+                    break;
+                }
+                guard.clear_ready();
+            }
+            Some(guard) = async { Some(logger.as_mut()?.readable_mut().await) } => {
+                let mut guard = guard.map_err(io_err("polling the eBPF log"))?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+        }
+    }
+    if let Some(logger) = logger.as_mut() {
+        logger.get_mut().flush();
+    }
+    report_losses(&tracer)?;
+
+    match &resolved {
+        Resolved::Root { root, out_dir } => {
+            known.extend(names_below(root));
+            let recordings = tracer.cgroup_recordings()?;
+            write_per_cgroup(options, out_dir, &recordings, &known, &existing)?;
+        }
+        _ => {
+            let recording = tracer.recording(SLOT)?;
+            if recording.is_empty() {
+                warn!(
+                    "nothing was recorded{}",
+                    if options.after_seccomp {
+                        ": with --after-seccomp only calls made under a seccomp filter count \
+                         (run the workload under a permissive SCMP_ACT_LOG profile, or pass \
+                         --no-after-seccomp)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            report_unknown(&recording);
+            let text = render(&recording, options.format, options.default_action);
+            output::emit(options.output.as_deref(), &text)?;
+        }
+    }
+    Ok(0)
+}
+
+fn resolve(target: &Target) -> Result<Resolved, RecordError> {
+    Ok(match target {
+        Target::Pid(pid) => {
+            let tgid = tgid_of(*pid)?;
+            let exited = sys::pidfd_open(tgid as i32).map_err(|source| TargetError::Io {
+                what: "process",
+                path: PathBuf::from(format!("/proc/{tgid}")),
+                source,
+            })?;
+            Resolved::Process { tgid, exited }
+        }
+        Target::Cgroup(path) => {
+            let mount = targets::v2_mount()?;
+            Resolved::Cgroup(Cgroup::resolve(path, &mount)?)
+        }
+        Target::Container(id) => {
+            let mount = targets::v2_mount()?;
+            let cgroups = targets::walk(&mount.path);
+            let rel = targets::find_container(cgroups.keys(), id, &mount.path)?;
+            let cgroup = Cgroup::resolve(&rel, &mount)?;
+            info!("container {id}: cgroup {}", cgroup.path.display());
+            Resolved::Cgroup(cgroup)
+        }
+        Target::CgroupRoot { root, out_dir } => {
+            let mount = targets::v2_mount()?;
+            let root = Cgroup::resolve(root, &mount)?;
+            fs::create_dir_all(out_dir).map_err(|source| TargetError::Io {
+                what: "output directory",
+                path: out_dir.clone(),
+                source,
+            })?;
+            Resolved::Root {
+                root,
+                out_dir: out_dir.clone(),
+            }
+        }
+    })
+}
+
+/// The thread group of `pid` (a thread id works too).
+fn tgid_of(pid: u32) -> Result<u32, TargetError> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|_| TargetError::NoProcess(pid))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Tgid:"))
+        .and_then(|tgid| tgid.trim().parse().ok())
+        .ok_or(TargetError::NoProcess(pid))
+}
+
+/// Whether a pidfd says its process has exited.
+fn pollin(fd: &OwnedFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+}
+
+/// Cgroup id → its path below `root`.
+fn names_below(root: &Cgroup) -> BTreeMap<u64, String> {
+    targets::walk(&root.path)
+        .into_iter()
+        .map(|(rel, id)| (id, rel.display().to_string()))
+        .collect()
+}
+
+fn write_per_cgroup(
+    options: &TargetOptions,
+    out_dir: &Path,
+    recordings: &BTreeMap<u64, Recording>,
+    known: &BTreeMap<u64, String>,
+    existing: &BTreeSet<u64>,
+) -> Result<(), RecordError> {
+    let extension = match options.format {
+        Format::Report => "txt",
+        _ => "json",
+    };
+    let mut used = BTreeSet::new();
+    let mut written = 0;
+    for (id, recording) in recordings {
+        if existing.contains(id) {
+            continue;
+        }
+        let stem = match known.get(id) {
+            Some(name) => targets::file_stem(name),
+            None => {
+                warn!(
+                    "cgroup id {id} came and went between two looks at the tree; its profile is \
+                     named after the id"
+                );
+                format!("cgroup-{id}")
+            }
+        };
+        // Sanitising can map two paths to one name; the id tells them apart.
+        let stem = if used.insert(stem.clone()) {
+            stem
+        } else {
+            format!("{stem}-{id}")
+        };
+        let path = out_dir.join(format!("{stem}.{extension}"));
+        report_unknown(recording);
+        let text = render(recording, options.format, options.default_action);
+        output::write_atomic(&path, text.as_bytes())?;
+        info!(
+            "{}: {}",
+            known.get(id).map_or("?", String::as_str),
+            path.display()
+        );
+        written += 1;
+    }
+    if written == 0 {
+        warn!("no new cgroup below the root made a recorded call; nothing written");
+    }
+    Ok(())
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
+    move |source| RecordError::Io { what, source }
+}

@@ -1,0 +1,415 @@
+//! Recording running workloads (root, real kernel, real runtimes): `--pid`, `--cgroup`,
+//! `--container` and `--cgroup-root`, with `--after-seccomp` giving exactly what a container
+//! does after its runtime installs the filter.
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+use tests::*;
+
+/// The workload: a few things, among them `ls /` (getdents64). busybox ls lists an empty
+/// directory, successfully, when getdents64 fails, hence the grep.
+const WORKLOAD: &str = "/bin/busybox ls / | /bin/busybox grep -q bin && /bin/busybox echo ok && \
+    /bin/busybox cat /proc/self/status >/dev/null && /bin/busybox sleep 0.2";
+
+/// What runc 1.1.5 (NoNewPrivileges=true) itself needs after it installs the filter (issue 5).
+const RUNC_AFTER_FILTER: [&str; 10] = [
+    "close",
+    "openat",
+    "write",
+    "getpid",
+    "epoll_ctl",
+    "fstatfs",
+    "getdents64",
+    "futex",
+    "rt_sigreturn",
+    "execve",
+];
+
+/// Calls runtimes make only before the filter: none may be in a container's profile.
+const RUNTIME_ONLY: [&str; 4] = ["pivot_root", "mount", "sethostname", "seccomp"];
+
+const RUNS: usize = 20;
+
+fn runc(bundle: &Path, id: &str) -> Output {
+    let _ = run(Command::new("runc").args(["delete", "-f", id]));
+    run(Command::new("runc").args(["run", "-b"]).arg(bundle).arg(id))
+}
+
+/// crun needs a private mount namespace without the v2 mount on this hybrid host. It then
+/// manages v1 cgroups only, so the container stays in the v2 cgroup of whoever started it:
+/// the shell moves itself into `v2_cgroup` first.
+fn crun(bundle: &Path, id: &str, v2_cgroup: &Path) -> Output {
+    let _ = run(Command::new("crun").args(["delete", "-f", id]));
+    let script = format!(
+        "echo $$ > '{}/cgroup.procs' && exec unshare -m --propagation private sh -c \
+         'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b {} {id}'",
+        v2_cgroup.display(),
+        bundle.display()
+    );
+    run(Command::new("/bin/sh").arg("-c").arg(script))
+}
+
+fn merge(profiles: &[std::path::PathBuf], out: &Path) -> Value {
+    let output = run(Command::new(profile_bin())
+        .arg("merge")
+        .args(profiles)
+        .arg("-o")
+        .arg(out));
+    assert!(output.status.success(), "merge: {}", describe(&output));
+    read_json(out)
+}
+
+/// Runs the container `RUNS` times under `profile`; returns how many succeeded.
+fn successes(bundle: &Path, profile: &Value, start: &mut dyn FnMut(usize) -> Output) -> usize {
+    configure_bundle(bundle, profile, None);
+    (0..RUNS)
+        .filter(|&i| {
+            let output = start(i);
+            output.status.success() && String::from_utf8_lossy(&output.stdout).contains("ok")
+        })
+        .count()
+}
+
+fn check_learned(learned: &Value, must: &[&str]) {
+    let names = allowed(learned);
+    for name in must.iter().chain(["getdents64", "execve"].iter()) {
+        assert!(
+            names.contains(*name),
+            "{name} missing from the learned {names:?}"
+        );
+    }
+    for name in RUNTIME_ONLY {
+        assert!(
+            !names.contains(name),
+            "{name} is the runtime's, before the filter: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn runc_container_learned_through_cgroup_root() {
+    require_root();
+    let dir = scratch("runc");
+    let bundle = busybox_bundle(&dir.join("bundle"), WORKLOAD);
+    let root = TestCgroup::create(&format!("profile-e2e-{}-runc", std::process::id()));
+    let out_dir = dir.join("profiles");
+    let recorder = Recorder::start(&[
+        "--cgroup-root",
+        &root.path.display().to_string(),
+        "--out-dir",
+        &out_dir.display().to_string(),
+    ]);
+    // Learn from several runs: runc's Go runtime calls futex after the filter in only some of
+    // them (3 runs once gave none), and a profile without it fails about half the runs.
+    let learning = 10;
+    for i in 0..learning {
+        configure_bundle(
+            &bundle,
+            &log_profile(),
+            Some(&format!("{}/learn-{i}", root.name())),
+        );
+        let output = runc(&bundle, &format!("profile-e2e-learn-{i}"));
+        assert!(
+            output.status.success(),
+            "learning run {i}: {}",
+            describe(&output)
+        );
+    }
+    let (code, log) = recorder.finish(true);
+    assert_eq!(code, Some(0), "{log}");
+    let files: Vec<_> = (0..learning)
+        .map(|i| out_dir.join(format!("learn-{i}.json")))
+        .collect();
+    for file in &files {
+        assert!(file.is_file(), "{} missing: {log}", file.display());
+        check_learned(&read_json(file), &["close", "write"]);
+    }
+    let learned = merge(&files, &dir.join("learned.json"));
+    check_learned(&learned, &RUNC_AFTER_FILTER);
+
+    let id = |i: usize| format!("profile-e2e-run-{i}");
+    let ok = successes(&bundle, &learned, &mut |i| runc(&bundle, &id(i)));
+    assert_eq!(ok, RUNS, "runc under the learned profile");
+    for name in ["execve", "getdents64"] {
+        let ok = successes(&bundle, &without(&learned, name), &mut |i| {
+            runc(&bundle, &id(i))
+        });
+        assert_eq!(ok, 0, "runc under the learned profile without {name}");
+    }
+}
+
+#[test]
+fn runc_container_learned_through_container_id() {
+    require_root();
+    let dir = scratch("runc-id");
+    // Long enough for the recorder to find the container's cgroup.
+    let bundle = busybox_bundle(
+        &dir.join("bundle"),
+        "/bin/busybox sleep 3 && /bin/busybox ls / >/dev/null && /bin/busybox echo ok",
+    );
+    // The recorder starts during the sleep, so its clock_nanosleep entry is not seen; what
+    // follows is.
+    let parent = TestCgroup::create(&format!("profile-e2e-{}-runc-id", std::process::id()));
+    let id = format!("profile-e2e-{}-ctr", std::process::id());
+    configure_bundle(
+        &bundle,
+        &log_profile(),
+        Some(&format!("{}/{id}", parent.name())),
+    );
+    let container = std::thread::spawn({
+        let bundle = bundle.clone();
+        let id = id.clone();
+        move || runc(&bundle, &id)
+    });
+    let cgroup = parent.path.join(&id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cgroup.join("cgroup.procs").exists() {
+        assert!(std::time::Instant::now() < deadline, "runc made no cgroup");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = dir.join("learned.json");
+    // Ends by itself when the container's cgroup is removed or empty.
+    let recorder = Recorder::start(&["--container", &id, "-o", &out.display().to_string()]);
+    let output = container.join().expect("runc thread");
+    assert!(output.status.success(), "{}", describe(&output));
+    let (code, log) = recorder.finish(false);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains(&format!("{id}: cgroup {}", cgroup.display())),
+        "{log}"
+    );
+    let learned = read_json(&out);
+    let names = allowed(&learned);
+    // Started after the filter was in place: the workload's own calls.
+    for name in ["getdents64", "execve", "write", "wait4"] {
+        assert!(names.contains(name), "{name} missing from {names:?}\n{log}");
+    }
+}
+
+#[test]
+fn crun_container_learned_through_its_v2_cgroup() {
+    require_root();
+    let dir = scratch("crun");
+    let bundle = busybox_bundle(&dir.join("bundle"), WORKLOAD);
+    let cgroup = TestCgroup::create(&format!("profile-e2e-{}-crun", std::process::id()));
+    let out = dir.join("learned.json");
+    // crun itself runs in the cgroup too; --after-seccomp (the default) leaves it out.
+    let recorder = Recorder::start(&[
+        "--cgroup",
+        &cgroup.path.display().to_string(),
+        "-o",
+        &out.display().to_string(),
+    ]);
+    configure_bundle(&bundle, &log_profile(), None);
+    // Keeps the cgroup populated between the runs; unfiltered, so not counted.
+    let mut holder = spawn_in_cgroup(&cgroup.path, "exec sleep 600");
+    for i in 0..3 {
+        let output = crun(
+            &bundle,
+            &format!("profile-e2e-crun-learn-{i}"),
+            &cgroup.path,
+        );
+        assert!(
+            output.status.success(),
+            "learning run {i}: {}",
+            describe(&output)
+        );
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let (code, log) = recorder.finish(false);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("has no process left"), "{log}");
+    let learned = read_json(&out);
+    // What crun 1.8.1 needs after installing the filter (issue 5), and the workload's calls.
+    check_learned(&learned, &["close", "execve", "write"]);
+
+    let id = |i: usize| format!("profile-e2e-crun-run-{i}");
+    let ok = successes(&bundle, &learned, &mut |i| {
+        crun(&bundle, &id(i), &cgroup.path)
+    });
+    assert_eq!(ok, RUNS, "crun under the learned profile");
+    for name in ["execve", "getdents64"] {
+        let ok = successes(&bundle, &without(&learned, name), &mut |i| {
+            crun(&bundle, &id(i), &cgroup.path)
+        });
+        assert_eq!(ok, 0, "crun under the learned profile without {name}");
+    }
+}
+
+/// Every layout of the issue, as real cgroups with real processes, resolved by `--container`.
+#[test]
+fn simulated_kubepods_resolve_every_layout() {
+    require_root();
+    let top = TestCgroup::create(&format!("profile-e2e-{}-kube", std::process::id()));
+    // Ids unique to this run, so leftovers elsewhere cannot make them ambiguous.
+    let salt = format!("{:08x}", std::process::id());
+    let id = |n: u8| format!("{salt}{}", format!("{n:x}").repeat(56));
+    let uid = format!("{salt}-1111-2222-3333-444455556666");
+    let layouts: Vec<(String, String)> = vec![
+        (
+            id(1),
+            format!(
+                "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{}.scope",
+                uid.replace('-', "_"),
+                id(1)
+            ),
+        ),
+        (id(2), format!("kubepods/burstable/pod{uid}/{}", id(2))),
+        (
+            id(3),
+            format!(
+                "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/crio-{}.scope",
+                uid.replace('-', "_"),
+                id(3)
+            ),
+        ),
+        (id(4), format!("system.slice/docker-{}.scope", id(4))),
+        (id(5), format!("docker/{}", id(5))),
+        (id(6), format!("machine.slice/libpod-{}.scope", id(6))),
+        (format!("web-{salt}"), format!("system.slice/runc-web-{salt}.scope")),
+        (format!("free-{salt}"), format!("free-{salt}")),
+    ];
+    // CRI-O's and podman's monitors carry the container id too, and are not the container.
+    top.child(&format!(
+        "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/crio-conmon-{}.scope",
+        uid.replace('-', "_"),
+        id(3)
+    ));
+    top.child(&format!("machine.slice/libpod-conmon-{}.scope", id(6)));
+    let mut children = Vec::new();
+    for (_, rel) in &layouts {
+        let dir = top.child(rel);
+        children.push(spawn_in_cgroup(
+            &dir,
+            "while :; do /bin/cat /proc/self/stat >/dev/null; sleep 0.05; done",
+        ));
+    }
+    let dir = scratch("kubepods");
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = layouts
+            .iter()
+            .enumerate()
+            .map(|(i, (container, rel))| {
+                let out = dir.join(format!("{i}.json"));
+                // A 12-digit prefix for generated ids, the full name otherwise.
+                let query = if container.len() == 64 {
+                    container[..12].to_owned()
+                } else {
+                    container.clone()
+                };
+                scope.spawn(move || {
+                    let output = run(Command::new(profile_bin()).args([
+                        "record",
+                        "-v",
+                        "--container",
+                        &query,
+                        "--no-after-seccomp",
+                        "--duration",
+                        "1s",
+                        "-o",
+                        &out.display().to_string(),
+                    ]));
+                    (rel, out, output)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    for (rel, out, output) in results {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{rel}: {}", describe(&output));
+        assert!(
+            stderr.contains(&format!("cgroup {}", top.path.join(rel).display())),
+            "{rel} not resolved: {stderr}"
+        );
+        let names = allowed(&read_json(&out));
+        for name in ["execve", "wait4", "openat"] {
+            assert!(names.contains(name), "{rel}: {name} missing from {names:?}");
+        }
+    }
+    // A prefix shared by two containers, and an id nobody has: errors that list candidates.
+    let ambiguous = run(Command::new(profile_bin()).args(["record", "--container", &salt]));
+    let text = String::from_utf8_lossy(&ambiguous.stderr);
+    assert_eq!(ambiguous.status.code(), Some(2), "{text}");
+    assert!(text.contains("ambiguous"), "{text}");
+    assert!(
+        text.contains(&format!("cri-containerd-{}.scope", id(1))),
+        "{text}"
+    );
+    let missing =
+        run(Command::new(profile_bin()).args(["record", "--container", "0badc0de0badc0de"]));
+    let text = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{text}");
+    assert!(text.contains("no container 0badc0de0badc0de"), "{text}");
+    assert!(text.contains(&format!("docker/{}", id(5))), "{text}");
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn pid_target_records_threads_and_children_until_it_exits() {
+    require_root();
+    let dir = scratch("pid");
+    let mut target = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("read _; /bin/ls / >/dev/null; exec sleep 0.3")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    let out = dir.join("pid.json");
+    let recorder = Recorder::start(&[
+        "--pid",
+        &target.id().to_string(),
+        "-o",
+        &out.display().to_string(),
+    ]);
+    // Let the shell go on only now that it is watched.
+    drop(target.stdin.take());
+    target.wait().expect("sh");
+    let (code, log) = recorder.finish(false);
+    assert_eq!(code, Some(0), "{log}");
+    let names: BTreeSet<String> = allowed(&read_json(&out));
+    // read is the shell's, getdents64 its child ls's, clock_nanosleep the exec'd sleep's.
+    for name in ["read", "getdents64", "clock_nanosleep", "execve"] {
+        assert!(names.contains(name), "{name} missing from {names:?}\n{log}");
+    }
+
+    let missing = run(Command::new(profile_bin()).args(["record", "--pid", "999999999"]));
+    assert_eq!(missing.status.code(), Some(2), "{}", describe(&missing));
+}
+
+#[test]
+fn duration_ends_a_cgroup_recording() {
+    require_root();
+    let cgroup = TestCgroup::create(&format!("profile-e2e-{}-duration", std::process::id()));
+    let out = scratch("duration").join("p.json");
+    let started = std::time::Instant::now();
+    let output = run(Command::new(profile_bin()).args([
+        "record",
+        "--cgroup",
+        &cgroup.name(),
+        "--duration",
+        "500ms",
+        "-o",
+        &out.display().to_string(),
+    ]));
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // Nothing ran there: an empty profile, and a warning that says why.
+    assert!(allowed(&read_json(&out)).is_empty());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("nothing was recorded"),
+        "{}",
+        describe(&output)
+    );
+}
