@@ -44,9 +44,14 @@ pub fn require_root() {
     );
 }
 
-/// A scratch directory unique to one test.
+/// Where [`scratch`] puts the directory called `name`, without touching it.
+pub fn scratch_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("profile-e2e-{}-{name}", std::process::id()))
+}
+
+/// A scratch directory unique to one test, created empty.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("profile-e2e-{}-{name}", std::process::id()));
+    let dir = scratch_path(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir

@@ -38,6 +38,16 @@ fn every_thread_child_and_grandchild_is_recorded() {
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     assert_eq!(profile["defaultErrnoRet"], 1);
 
+    // The counts travel beside the profile, for `profile report`.
+    let counts_file = scratch_path("tree").join("profile.json.counts");
+    let counts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&counts_file).unwrap()).unwrap();
+    assert_eq!(counts["format"], "profile-counts/1");
+    assert_eq!(
+        counts["counts"]["SCMP_ARCH_X86_64"]["sysinfo"], 1,
+        "{counts:#}"
+    );
+
     // The same program on a path that makes none of them: the set really comes from the calls.
     let (_, quiet) = record("tree-baseline", &[], &[&exe(), "exit", "0"]);
     let quiet = allowed(&quiet);
@@ -298,5 +308,34 @@ fn unwritable_output_is_a_clear_error() {
         String::from_utf8_lossy(&output.stderr).contains("/nonexistent-dir/p.json"),
         "{}",
         describe(&output)
+    );
+}
+
+#[test]
+fn long_recordings_show_progress_on_a_terminal_only() {
+    require_root();
+    let out = scratch("progress").join("p.json");
+    let command = format!(
+        "{} record -o {} -- sleep 3",
+        profile_bin().display(),
+        out.display()
+    );
+    // `script` gives the recorder a terminal.
+    let on_tty = run(Command::new("script").args(["-qc", &command, "/dev/null"]));
+    let text = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(
+        text.contains("distinct syscalls, 1 process followed"),
+        "{}",
+        describe(&on_tty)
+    );
+    let piped = run(Command::new(profile_bin())
+        .arg("record")
+        .arg("-o")
+        .arg(&out)
+        .args(["--", "sleep", "3"]));
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains("distinct syscalls"),
+        "{}",
+        describe(&piped)
     );
 }

@@ -39,7 +39,13 @@ existed when recording started are left out.
 --after-seccomp (the default for --cgroup, --container and --cgroup-root) counts only calls of
 tasks that already run under a seccomp filter: what a container does after its runtime installs
 the filter, and nothing the runtime does before. Run the workload under a permissive profile
-while learning (e.g. `profile stage` of Docker's default, or any SCMP_ACT_LOG profile).")]
+while learning (e.g. `profile stage` of Docker's default, or any SCMP_ACT_LOG profile).
+
+With -o FILE a profile's per-syscall counts go to FILE.counts, which `profile report` reads.
+Long recordings show a progress line on a terminal (not when piped, not with -q).
+
+Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable;
+0 for other targets; 2 when recording could not start.")]
 pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]

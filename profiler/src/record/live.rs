@@ -14,14 +14,14 @@ use tokio::time::Instant;
 
 use super::{
     recording::DefaultAction,
-    session::{render, report_losses, report_unknown, Format, RecordError},
+    session::{progress_ticks, report_losses, report_unknown, write, Format, RecordError},
     targets::{self, Cgroup, TargetError},
     Recording,
 };
 use crate::{
     child,
     ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
-    output,
+    report::progress::Progress,
     sys::{self, Signals},
 };
 
@@ -125,8 +125,14 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     let deadline = options.duration.map(|d| Instant::now() + d);
     let mut seen_populated = false;
     let mut tick = tokio::time::interval(POLL);
+    let mut progress = Progress::start();
+    let mut progress_tick = progress_ticks();
     loop {
         tokio::select! {
+            _ = progress_tick.tick(), if progress.enabled() => {
+                let (distinct, followed) = progress_numbers(&mut tracer, &resolved)?;
+                progress.update(distinct, followed);
+            }
             _ = tick.tick() => {
                 match &resolved {
                     Resolved::Process { tgid, exited } => {
@@ -185,6 +191,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             }
         }
     }
+    progress.finish();
     if let Some(logger) = logger.as_mut() {
         logger.get_mut().flush();
     }
@@ -211,11 +218,35 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                 );
             }
             report_unknown(&recording);
-            let text = render(&recording, options.format, options.default_action);
-            output::emit(options.output.as_deref(), &text)?;
+            write(
+                &recording,
+                options.format,
+                options.default_action,
+                options.output.as_deref(),
+            )?;
         }
     }
     Ok(0)
+}
+
+/// What the progress line shows: distinct syscalls so far, and the processes or cgroups followed.
+fn progress_numbers(
+    tracer: &mut Tracer,
+    resolved: &Resolved,
+) -> Result<(usize, usize), RecordError> {
+    Ok(match resolved {
+        Resolved::Root { .. } => {
+            let recordings = tracer.cgroup_recordings()?;
+            let distinct: std::collections::BTreeSet<_> =
+                recordings.values().flat_map(|r| r.counts.keys()).collect();
+            (distinct.len(), recordings.len())
+        }
+        Resolved::Process { .. } => (
+            tracer.recording(SLOT)?.counts.len(),
+            tracer.live_processes(SLOT)?,
+        ),
+        Resolved::Cgroup(_) => (tracer.recording(SLOT)?.counts.len(), 1),
+    })
 }
 
 fn resolve(target: &Target) -> Result<Resolved, RecordError> {
@@ -322,8 +353,12 @@ fn write_per_cgroup(
         };
         let path = out_dir.join(format!("{stem}.{extension}"));
         report_unknown(recording);
-        let text = render(recording, options.format, options.default_action);
-        output::write_atomic(&path, text.as_bytes())?;
+        write(
+            recording,
+            options.format,
+            options.default_action,
+            Some(&path),
+        )?;
         info!(
             "{}: {}",
             known.get(id).map_or("?", String::as_str),

@@ -10,11 +10,14 @@ use crate::{
     child,
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
     output::{self, WriteError},
+    report::progress::Progress,
     sys::{self, CommandError, Signals},
 };
 
 /// The tracer slot a single-command recording uses.
 const SLOT: u32 = 0;
+const PROGRESS_AFTER: Duration = Duration::from_secs(2);
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the set of live descendants is checked after the command has exited.
 const LINGER_POLL: Duration = Duration::from_millis(20);
 
@@ -111,9 +114,14 @@ pub async fn record_command(
     let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
     let wait = child::wait(pid, &signal_fd);
     tokio::pin!(wait);
+    let mut progress = Progress::start();
+    let mut tick = progress_ticks();
     let status = loop {
         tokio::select! {
             status = &mut wait => break status.map_err(io_err("waiting for the command"))?,
+            _ = tick.tick(), if progress.enabled() => {
+                progress.update(tracer.recording(SLOT)?.counts.len(), tracer.live_processes(SLOT)?);
+            }
             Some(guard) = async { Some(logger.as_mut()?.readable_mut().await) } => {
                 let mut guard = guard.map_err(io_err("polling the eBPF log"))?;
                 guard.get_inner_mut().flush();
@@ -127,12 +135,25 @@ pub async fn record_command(
         logger.get_mut().flush();
     }
 
+    progress.finish();
     let recording = tracer.recording(SLOT)?;
     report_losses(&tracer)?;
     report_unknown(&recording);
-    let text = render(&recording, options.format, options.default_action);
-    output::emit(options.output.as_deref(), &text)?;
+    write(
+        &recording,
+        options.format,
+        options.default_action,
+        options.output.as_deref(),
+    )?;
     Ok(sys::exit_code(status))
+}
+
+/// When the progress line is redrawn: not at all for short recordings, so that the command's own
+/// output is left alone, then every second.
+pub(super) fn progress_ticks() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval_at(Instant::now() + PROGRESS_AFTER, PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick
 }
 
 /// Keeps counting while descendants of the command still run, up to `limit`, or until a stop
@@ -164,6 +185,23 @@ async fn linger(
             }
         }
     }
+}
+
+/// Writes a recording in the requested format, to `output` or stdout. A profile written to a
+/// file gets its counts beside it (`FILE.counts`, read by `profile report`): runtimes read the
+/// profile itself, so it carries nothing they do not know.
+pub(super) fn write(
+    recording: &Recording,
+    format: Format,
+    default_action: DefaultAction,
+    output: Option<&std::path::Path>,
+) -> Result<(), RecordError> {
+    output::emit(output, &render(recording, format, default_action))?;
+    if let (Some(path), Format::Oci) = (output, format) {
+        let counts = crate::report::Counts::from_recording(recording).to_json();
+        output::write_atomic(&crate::report::counts::side_file(path), counts.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// A recording in the requested format.
