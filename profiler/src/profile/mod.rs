@@ -96,6 +96,28 @@ pub struct ArgCondition {
     pub op: ArgOp,
 }
 
+/// As text: `arg1 == 3`, `arg0 & 0x7e020000 == 0x0`.
+impl std::fmt::Display for ArgCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ArgCondition {
+            index,
+            value,
+            value_two,
+            op,
+        } = *self;
+        let op = match op {
+            ArgOp::NotEqual => "!=",
+            ArgOp::LessThan => "<",
+            ArgOp::LessOrEqual => "<=",
+            ArgOp::Equal => "==",
+            ArgOp::GreaterOrEqual => ">=",
+            ArgOp::GreaterThan => ">",
+            ArgOp::MaskedEqual => return write!(f, "arg{index} & {value:#x} == {value_two:#x}"),
+        };
+        write!(f, "arg{index} {op} {value}")
+    }
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }

@@ -70,7 +70,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use super::{resolve::knows, Action, ArgCondition, ArgOp, Profile, SyscallRule, ENOSYS};
+use super::{resolve::knows, Action, ArgCondition, Profile, SyscallRule, ENOSYS};
 use crate::syscalls::Arch;
 
 /// errno that runc uses for ERRNO and TRACE without an explicit one.
@@ -169,35 +169,9 @@ impl fmt::Display for Variant {
         write!(f, "{}", self.verdict)?;
         for (i, arg) in self.args.iter().enumerate() {
             f.write_str(if i == 0 { " if " } else { " && " })?;
-            write!(f, "{}", Condition(arg))?;
+            write!(f, "{arg}")?;
         }
         Ok(())
-    }
-}
-
-/// An argument condition as text: `arg1 == 3`, `arg0 & 0xff == 0x2`.
-struct Condition<'a>(&'a ArgCondition);
-
-impl fmt::Display for Condition<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ArgCondition {
-            index,
-            value,
-            value_two,
-            op,
-        } = *self.0;
-        let op = match op {
-            ArgOp::NotEqual => "!=",
-            ArgOp::LessThan => "<",
-            ArgOp::LessOrEqual => "<=",
-            ArgOp::Equal => "==",
-            ArgOp::GreaterOrEqual => ">=",
-            ArgOp::GreaterThan => ">",
-            ArgOp::MaskedEqual => {
-                return write!(f, "arg{index} & {value:#x} == {value_two:#x}");
-            }
-        };
-        write!(f, "arg{index} {op} {value}")
     }
 }
 

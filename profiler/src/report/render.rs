@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
 use serde::Serialize;
 
 use super::{Allowance, Comparison, Report, Risk, Row};
-use crate::profile::{ops::action_name, ArgCondition, ArgOp};
+use crate::profile::{ops::action_name, ArgCondition};
 
 /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
 pub fn use_color() -> bool {
@@ -24,29 +24,15 @@ const RESET: &str = "\x1b[0m";
 /// Names lists are wrapped to this width.
 const WIDTH: usize = 100;
 
-/// An argument condition as text: `arg1 == 3`, `arg0 & 0x7e020000 == 0x0`.
-pub fn condition(cond: &ArgCondition) -> String {
-    let ArgCondition {
-        index,
-        value,
-        value_two,
-        op,
-    } = *cond;
-    let op = match op {
-        ArgOp::NotEqual => "!=",
-        ArgOp::LessThan => "<",
-        ArgOp::LessOrEqual => "<=",
-        ArgOp::Equal => "==",
-        ArgOp::GreaterOrEqual => ">=",
-        ArgOp::GreaterThan => ">",
-        ArgOp::MaskedEqual => return format!("arg{index} & {value:#x} == {value_two:#x}"),
-    };
-    format!("arg{index} {op} {value}")
-}
-
 fn ways(ways: &[Vec<ArgCondition>]) -> String {
     ways.iter()
-        .map(|conds| conds.iter().map(condition).collect::<Vec<_>>().join(" && "))
+        .map(|conds| {
+            conds
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" && ")
+        })
         .collect::<Vec<_>>()
         .join(" or ")
 }
