@@ -473,3 +473,25 @@ fn kubernetes_options_need_a_kubernetes_format() {
         );
     }
 }
+
+#[test]
+fn record_writes_an_spo_resource_directly() {
+    require_root();
+    let dir = scratch("k8s-record-spo");
+    for (file, extra) in [("web.json", &[][..]), ("web.yaml", &["--yaml"][..])] {
+        let out = dir.join(file);
+        let mut args = vec!["record", "--format", "spo", "--name", "web", "-o", s(&out)];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "/bin/ls", "/"]);
+        ok(&profile(&args));
+        ok(&crd_check(&[&out]));
+    }
+    let resource = yaml(&dir.join("web.yaml"));
+    assert_eq!(resource["metadata"]["name"], "web");
+    assert_eq!(json(&dir.join("web.json")), resource);
+    let names = resource["spec"]["syscalls"][0]["names"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(names.iter().any(|n| n == "getdents64"), "{resource:#}");
+}

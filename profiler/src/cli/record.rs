@@ -20,7 +20,7 @@ Examples:
   profile record --format report -- ls /
   profile record --stage log -o staged.json -- ./server
   profile record --pid 4242 -o web.json                # until the process tree exits or ^C
-  profile record --container 3f2a --duration 60s -o web.json
+  profile record --container 3f2a --duration 60s --format spo --name web -o web.yaml --yaml
   profile record --cgroup /sys/fs/cgroup/kubepods.slice/… --duration 5m -o web.json
   profile record --cgroup-root kubepods.slice --out-dir profiles/
 
@@ -50,8 +50,14 @@ pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Oci)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = FormatChoice::Oci)]
+    format: FormatChoice,
+    /// The SeccompProfile resource's name, with --format spo.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// YAML instead of JSON, with --format spo.
+    #[arg(long)]
+    yaml: bool,
     /// What the profile does with syscalls that were not seen.
     #[arg(long, value_enum, default_value_t = DefaultChoice::Errno)]
     default_action: DefaultChoice,
@@ -105,6 +111,35 @@ pub struct RecordArgs {
     command: Vec<OsString>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatChoice {
+    /// OCI `linux.seccomp` JSON, which Docker and podman read as well.
+    Oci,
+    /// The same JSON (a recorded profile has no Docker-only fields).
+    Docker,
+    /// A table of syscalls with counts per ABI.
+    Report,
+    /// A Security Profiles Operator SeccompProfile resource (needs --name).
+    Spo,
+}
+
+impl FormatChoice {
+    fn format(self, name: Option<String>, yaml: bool) -> anyhow::Result<Format> {
+        if self != FormatChoice::Spo && (name.is_some() || yaml) {
+            anyhow::bail!("--name and --yaml apply to --format spo");
+        }
+        Ok(match self {
+            FormatChoice::Oci | FormatChoice::Docker => Format::Oci,
+            FormatChoice::Report => Format::Report,
+            FormatChoice::Spo => {
+                let name = name.context("--format spo needs --name (the SeccompProfile's name)")?;
+                profiler::profile::k8s::check_resource_name(&name)?;
+                Format::Spo { name, yaml }
+            }
+        })
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum StageChoice {
     /// SCMP_ACT_LOG: everything the recording did not see is logged, not blocked.
@@ -154,6 +189,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             Some(Target::Cgroup(_) | Target::Container(_) | Target::CgroupRoot { .. })
         ),
     };
+    let format = args.format.format(args.name, args.yaml)?;
+    if matches!(format, Format::Spo { .. }) && matches!(target, Some(Target::CgroupRoot { .. })) {
+        anyhow::bail!("--format spo needs one resource name; with --cgroup-root use oci and `profile export --format spo` per file");
+    }
     if args.linger.is_some() && target.is_some() {
         anyhow::bail!("--linger applies to a command; use --duration for other targets");
     }
@@ -166,7 +205,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             let options = TargetOptions {
                 target,
                 output: args.output,
-                format: args.format,
+                format,
                 default_action,
                 duration: args.duration,
                 after_seccomp,
@@ -180,7 +219,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             let options = CommandOptions {
                 command: args.command,
                 output: args.output,
-                format: args.format,
+                format,
                 default_action,
                 linger: args.linger,
                 after_seccomp,

@@ -220,7 +220,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             report_unknown(&recording);
             write(
                 &recording,
-                options.format,
+                &options.format,
                 options.default_action,
                 options.output.as_deref(),
             )?;
@@ -325,7 +325,7 @@ fn write_per_cgroup(
     known: &BTreeMap<u64, String>,
     existing: &BTreeSet<u64>,
 ) -> Result<(), RecordError> {
-    let extension = match options.format {
+    let extension = match &options.format {
         Format::Report => "txt",
         _ => "json",
     };
@@ -355,7 +355,7 @@ fn write_per_cgroup(
         report_unknown(recording);
         write(
             recording,
-            options.format,
+            &options.format,
             options.default_action,
             Some(&path),
         )?;

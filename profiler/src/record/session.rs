@@ -21,12 +21,14 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the set of live descendants is checked after the command has exited.
 const LINGER_POLL: Duration = Duration::from_millis(20);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Format {
     /// OCI `linux.seccomp` / Docker seccomp JSON.
     Oci,
     /// A table of syscalls with counts per ABI.
     Report,
+    /// A Security Profiles Operator `SeccompProfile` resource called `name`.
+    Spo { name: String, yaml: bool },
 }
 
 pub struct CommandOptions {
@@ -56,6 +58,8 @@ pub enum RecordError {
     },
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Kubernetes(#[from] crate::profile::k8s::K8sError),
     #[error(transparent)]
     Target(#[from] TargetError),
 }
@@ -141,7 +145,7 @@ pub async fn record_command(
     report_unknown(&recording);
     write(
         &recording,
-        options.format,
+        &options.format,
         options.default_action,
         options.output.as_deref(),
     )?;
@@ -192,11 +196,11 @@ async fn linger(
 /// profile itself, so it carries nothing they do not know.
 pub(super) fn write(
     recording: &Recording,
-    format: Format,
+    format: &Format,
     default_action: DefaultAction,
     output: Option<&std::path::Path>,
 ) -> Result<(), RecordError> {
-    output::emit(output, &render(recording, format, default_action))?;
+    output::emit(output, &render(recording, format, default_action)?)?;
     if let (Some(path), Format::Oci) = (output, format) {
         let counts = crate::report::Counts::from_recording(recording).to_json();
         output::write_atomic(&crate::report::counts::side_file(path), counts.as_bytes())?;
@@ -205,15 +209,27 @@ pub(super) fn write(
 }
 
 /// A recording in the requested format.
-pub(super) fn render(
+fn render(
     recording: &Recording,
-    format: Format,
+    format: &Format,
     default_action: DefaultAction,
-) -> String {
-    match format {
+) -> Result<String, RecordError> {
+    Ok(match format {
         Format::Oci => recording.to_profile(default_action).to_json(),
         Format::Report => report::render(recording),
-    }
+        Format::Spo { name, yaml } => {
+            let (resource, warnings) =
+                crate::profile::k8s::spo_resource(&recording.to_profile(default_action), name)?;
+            for warning in warnings {
+                warn!("{warning}");
+            }
+            if *yaml {
+                resource.to_yaml()
+            } else {
+                resource.to_json()
+            }
+        }
+    })
 }
 
 pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
