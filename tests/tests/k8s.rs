@@ -495,3 +495,31 @@ fn record_writes_an_spo_resource_directly() {
         .clone();
     assert!(names.iter().any(|n| n == "getdents64"), "{resource:#}");
 }
+
+#[test]
+fn record_writes_a_kubelet_file_and_says_how_to_use_it() {
+    require_root();
+    let out = scratch("k8s-record-kubelet").join("web.json");
+    let output = profile(&[
+        "record",
+        "--format",
+        "kubelet",
+        "--name",
+        "web",
+        "-o",
+        s(&out),
+        "--",
+        "/bin/true",
+    ]);
+    ok(&output);
+    assert!(
+        stderr(&output).contains("\"localhostProfile\": \"profiles/web.json\""),
+        "{}",
+        describe(&output)
+    );
+    let file = json(&out);
+    assert_eq!(file["defaultAction"], "SCMP_ACT_ERRNO");
+    assert!(file.get("flags").is_none());
+    let refused = profile(&["record", "--format", "kubelet", "--", "/bin/true"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", describe(&refused));
+}

@@ -52,7 +52,7 @@ pub struct RecordArgs {
     output: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = FormatChoice::Oci)]
     format: FormatChoice,
-    /// The SeccompProfile resource's name, with --format spo.
+    /// The SeccompProfile resource's or the Localhost profile's name, with --format spo or kubelet.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// YAML instead of JSON, with --format spo.
@@ -121,12 +121,18 @@ enum FormatChoice {
     Report,
     /// A Security Profiles Operator SeccompProfile resource (needs --name).
     Spo,
+    /// The kubelet's Localhost profile file; the Pod snippet that uses it goes to stderr (needs
+    /// --name).
+    Kubelet,
 }
 
 impl FormatChoice {
     fn format(self, name: Option<String>, yaml: bool) -> anyhow::Result<Format> {
-        if self != FormatChoice::Spo && (name.is_some() || yaml) {
-            anyhow::bail!("--name and --yaml apply to --format spo");
+        if !matches!(self, FormatChoice::Spo | FormatChoice::Kubelet) && name.is_some() {
+            anyhow::bail!("--name applies to --format spo and kubelet");
+        }
+        if self != FormatChoice::Spo && yaml {
+            anyhow::bail!("--yaml applies to --format spo");
         }
         Ok(match self {
             FormatChoice::Oci | FormatChoice::Docker => Format::Oci,
@@ -135,6 +141,12 @@ impl FormatChoice {
                 let name = name.context("--format spo needs --name (the SeccompProfile's name)")?;
                 profiler::profile::k8s::check_resource_name(&name)?;
                 Format::Spo { name, yaml }
+            }
+            FormatChoice::Kubelet => {
+                let name =
+                    name.context("--format kubelet needs --name (the profile file's name)")?;
+                profiler::profile::k8s::profile_file_name(&name)?;
+                Format::Kubelet { name }
             }
         })
     }
@@ -190,8 +202,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         ),
     };
     let format = args.format.format(args.name, args.yaml)?;
-    if matches!(format, Format::Spo { .. }) && matches!(target, Some(Target::CgroupRoot { .. })) {
-        anyhow::bail!("--format spo needs one resource name; with --cgroup-root use oci and `profile export --format spo` per file");
+    if matches!(format, Format::Spo { .. } | Format::Kubelet { .. })
+        && matches!(target, Some(Target::CgroupRoot { .. }))
+    {
+        anyhow::bail!("--format spo and kubelet take one name; with --cgroup-root use oci and `profile export` per file");
     }
     if args.linger.is_some() && target.is_some() {
         anyhow::bail!("--linger applies to a command; use --duration for other targets");

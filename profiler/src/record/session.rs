@@ -29,6 +29,9 @@ pub enum Format {
     Report,
     /// A Security Profiles Operator `SeccompProfile` resource called `name`.
     Spo { name: String, yaml: bool },
+    /// The kubelet's Localhost profile file (OCI JSON) for `name`; the Pod snippet that uses it
+    /// goes to stderr.
+    Kubelet { name: String },
 }
 
 pub struct CommandOptions {
@@ -201,7 +204,18 @@ pub(super) fn write(
     output: Option<&std::path::Path>,
 ) -> Result<(), RecordError> {
     output::emit(output, &render(recording, format, default_action)?)?;
-    if let (Some(path), Format::Oci) = (output, format) {
+    if let Format::Kubelet { name } = format {
+        let snippet =
+            crate::profile::k8s::pod_snippet(&crate::profile::k8s::localhost_profile(name)?);
+        if log::log_enabled!(log::Level::Warn) {
+            let file_name = crate::profile::k8s::profile_file_name(name)?;
+            eprint!(
+                "{}",
+                crate::profile::k8s::kubelet_hint(&file_name, &snippet.to_json())
+            );
+        }
+    }
+    if let (Some(path), Format::Oci | Format::Kubelet { .. }) = (output, format) {
         let counts = crate::report::Counts::from_recording(recording).to_json();
         output::write_atomic(&crate::report::counts::side_file(path), counts.as_bytes())?;
     }
@@ -215,7 +229,7 @@ fn render(
     default_action: DefaultAction,
 ) -> Result<String, RecordError> {
     Ok(match format {
-        Format::Oci => recording.to_profile(default_action).to_json(),
+        Format::Oci | Format::Kubelet { .. } => recording.to_profile(default_action).to_json(),
         Format::Report => report::render(recording),
         Format::Spo { name, yaml } => {
             let (resource, warnings) =
