@@ -385,3 +385,13 @@ pub fn without(profile: &serde_json::Value, name: &str) -> serde_json::Value {
     }
     profile
 }
+
+/// A file of ../shared/reference (real profiles and schemas of the projects we interoperate with).
+pub fn reference(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference")
+        .join(name)
+}
+
+/// podman's default profile (containers/common), installed by `cargo xtask setup`.
+pub const PODMAN: &str = "/usr/share/containers/seccomp.json";

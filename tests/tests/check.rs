@@ -1,18 +1,10 @@
 //! `profile check` and `profile export` on real and broken profiles (no root needed).
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
 use tests::*;
-
-fn reference(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference")
-        .join(name)
-}
-
-const PODMAN: &str = "/usr/share/containers/seccomp.json";
 
 /// The x86_64 target moby resolves for on this kind of machine, fixed so results do not
 /// depend on the running kernel.

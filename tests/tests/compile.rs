@@ -263,14 +263,13 @@ fn resolved(path: &Path) -> serde_json::Value {
 
 #[test]
 fn reference_profiles_decide_like_libseccomp_in_fewer_instructions() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference");
     for (name, path) in [
-        ("moby", shared.join("moby-default.json")),
+        ("moby", reference("moby-default.json")),
         (
             "moby-before-split",
-            shared.join("moby-moby-default-before-split-2025-07.json"),
+            reference("moby-moby-default-before-split-2025-07.json"),
         ),
-        ("podman", "/usr/share/containers/seccomp.json".into()),
+        ("podman", PODMAN.into()),
     ] {
         let json = known_to_libseccomp(resolved(&path));
         let (agreement, ours, theirs) = compare_sized(name, &json).expect("libseccomp accepts it");

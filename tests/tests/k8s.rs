@@ -11,13 +11,6 @@ use std::{
 
 use tests::*;
 
-fn reference(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference")
-        .join(name)
-}
-
-const PODMAN: &str = "/usr/share/containers/seccomp.json";
 const X86_64: [&str; 4] = ["--arch", "x86_64", "--kernel", "6.18"];
 /// The oldest and newest Kubernetes schemas kubernetes-validate 1.37.0 ships.
 const KUBERNETES: [&str; 2] = ["1.25.0", "1.37.0"];

@@ -3,14 +3,6 @@ use std::{path::Path, process::Command};
 
 use tests::*;
 
-fn shared(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference")
-        .join(name)
-        .display()
-        .to_string()
-}
-
 fn run_under(profile: &Path, command: &[&str]) -> std::process::Output {
     require_root();
     run(Command::new(profile_bin())
@@ -29,7 +21,7 @@ fn write_profile(name: &str, profile: &serde_json::Value) -> std::path::PathBuf 
 
 #[test]
 fn dockers_default_profile_runs_ls() {
-    let output = run_under(Path::new(&shared("moby-default.json")), &["/bin/ls", "/"]);
+    let output = run_under(&reference("moby-default.json"), &["/bin/ls", "/"]);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(
         String::from_utf8_lossy(&output.stdout)
