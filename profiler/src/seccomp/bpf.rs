@@ -281,9 +281,9 @@ impl SeccompData {
             4 => self.arch,
             8 => lo(self.instruction_pointer),
             12 => hi(self.instruction_pointer),
-            16..=60 if offset % 4 == 0 => {
+            16..=60 if offset.is_multiple_of(4) => {
                 let arg = self.args[((offset - 16) / 8) as usize];
-                if (offset - 16) % 8 == 0 {
+                if (offset - 16).is_multiple_of(8) {
                     lo(arg)
                 } else {
                     hi(arg)

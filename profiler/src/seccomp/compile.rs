@@ -94,6 +94,10 @@ enum Decision {
     Tree(ArgTree),
 }
 
+/// A rule as libseccomp receives it for one syscall, with the index of the profile rule and the
+/// name it came from (for error messages).
+type Sourced<'a> = (Rule, usize, &'a str);
+
 /// Compiles `profile` for a kernel whose native architecture is `native`.
 pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, CompileError> {
     if !profile.arch_map.is_empty()
@@ -113,9 +117,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
             arches.push(arch);
         }
     }
-    // Per architecture and syscall number: the rules in the order libseccomp receives them, and
-    // for each the profile rule and name it came from (for error messages).
-    let mut rules: BTreeMap<Arch, BTreeMap<u32, Vec<(Rule, usize, &str)>>> = BTreeMap::new();
+    let mut rules: BTreeMap<Arch, BTreeMap<u32, Vec<Sourced>>> = BTreeMap::new();
     for &arch in &arches {
         audit_arch(arch)?;
         rules.insert(arch, BTreeMap::new());
