@@ -177,14 +177,11 @@ fn arch_list(arches: &[Arch]) -> String {
 pub fn summary(file: &std::path::Path, checked: &Checked) -> String {
     let profile = &checked.parsed.profile;
     let resolved = &checked.resolved;
-    let dialect = if checked.parsed.embedded {
-        format!(
-            "{} (linux.seccomp of a config.json)",
-            checked.parsed.dialect
-        )
-    } else {
-        checked.parsed.dialect.to_string()
+    let dialect = match checked.parsed.embedded {
+        Some(what) => format!("{} ({what})", checked.parsed.dialect),
+        None => checked.parsed.dialect.to_string(),
     };
+
     let arches = if !profile.arch_map.is_empty() {
         format!("archMap for {} architectures", profile.arch_map.len())
     } else if profile.architectures.is_empty() {

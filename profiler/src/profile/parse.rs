@@ -45,8 +45,9 @@ pub struct Parsed {
     /// Each names the file and, where it applies, the JSON path.
     pub warnings: Vec<String>,
     pub dialect: Dialect,
-    /// The profile was the `linux.seccomp` object of a whole OCI `config.json`.
-    pub embedded: bool,
+    /// Where the profile sat when it was part of a larger document: the `linux.seccomp` object
+    /// of an OCI `config.json`, or the `spec` of a Security Profiles Operator `SeccompProfile`.
+    pub embedded: Option<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -106,21 +107,18 @@ pub fn parse(text: &str, source: &str) -> Result<Parsed, ParseError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|err| json_error(source, "", &err, None))?;
     let mut ignored = Vec::new();
-    let (raw, prefix) = match embedded_seccomp(&value) {
-        Some(Embedded::Found(inner)) => (
-            deserialize(inner.clone(), source, "linux.seccomp", &mut ignored)?,
-            "linux.seccomp",
+    let (raw, prefix, embedded) = match embedded_seccomp(&value) {
+        Some(Embedded::Found { inner, path, what }) => (
+            deserialize(inner.clone(), source, path, &mut ignored)?,
+            path,
+            Some(what),
         ),
-        Some(Embedded::Missing) => {
-            return Err(ParseError::schema(
-                source,
-                "linux.seccomp",
-                "this OCI config.json has no seccomp profile",
-            ))
+        Some(Embedded::Missing { path, message }) => {
+            return Err(ParseError::schema(source, path, message))
         }
         None => {
             let mut de = serde_json::Deserializer::from_str(text);
-            (deserialize(&mut de, source, "", &mut ignored)?, "")
+            (deserialize(&mut de, source, "", &mut ignored)?, "", None)
         }
     };
     let mut warnings: Vec<String> = ignored
@@ -137,27 +135,51 @@ pub fn parse(text: &str, source: &str) -> Result<Parsed, ParseError> {
         profile,
         warnings,
         dialect,
-        embedded: !prefix.is_empty(),
+        embedded,
     })
 }
 
 enum Embedded<'a> {
-    Found(&'a serde_json::Value),
-    Missing,
+    Found {
+        inner: &'a serde_json::Value,
+        path: &'static str,
+        what: &'static str,
+    },
+    Missing {
+        path: &'static str,
+        message: &'static str,
+    },
 }
 
-/// A whole OCI `config.json` (it has `ociVersion` or `linux` and none of a profile's fields).
+/// A profile inside a larger document: a whole OCI `config.json` (it has `ociVersion` or
+/// `linux` and none of a profile's fields), or an SPO `SeccompProfile` resource in JSON form,
+/// whose `spec` is an OCI profile without `defaultErrnoRet`.
 fn embedded_seccomp(value: &serde_json::Value) -> Option<Embedded<'_>> {
     let object = value.as_object()?;
-    let looks_like_config = (object.contains_key("ociVersion") || object.contains_key("linux"))
-        && !object.contains_key("defaultAction")
-        && !object.contains_key("syscalls");
-    if !looks_like_config {
+    if object.contains_key("defaultAction") || object.contains_key("syscalls") {
         return None;
     }
-    Some(match value.pointer("/linux/seccomp") {
-        Some(inner) if !inner.is_null() => Embedded::Found(inner),
-        _ => Embedded::Missing,
+    let (pointer, path, what, message) =
+        if object.get("kind").and_then(|k| k.as_str()) == Some("SeccompProfile") {
+            (
+                "/spec",
+                "spec",
+                "spec of a SeccompProfile resource",
+                "this SeccompProfile has no spec",
+            )
+        } else if object.contains_key("ociVersion") || object.contains_key("linux") {
+            (
+                "/linux/seccomp",
+                "linux.seccomp",
+                "linux.seccomp of a config.json",
+                "this OCI config.json has no seccomp profile",
+            )
+        } else {
+            return None;
+        };
+    Some(match value.pointer(pointer) {
+        Some(inner) if !inner.is_null() => Embedded::Found { inner, path, what },
+        _ => Embedded::Missing { path, message },
     })
 }
 
@@ -956,7 +978,7 @@ mod tests {
         let ok = r#"{"ociVersion": "1.0.2", "process": {}, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO",
             "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "x": 1}]}}}"#;
         let parsed = parse(ok, "config.json").unwrap();
-        assert!(parsed.embedded);
+        assert_eq!(parsed.embedded, Some("linux.seccomp of a config.json"));
         assert_eq!(parsed.dialect, Dialect::Oci);
         assert_eq!(parsed.profile.syscalls[0].names, ["read"]);
         assert_eq!(
