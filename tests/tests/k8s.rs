@@ -522,12 +522,25 @@ fn spo_resources_are_read_back_by_every_command() {
     let dir = scratch("k8s-spo-read");
     let spo = dir.join("moby-spo.json");
     let moby = reference("moby-default.json");
-    let mut args = vec!["export", s(&moby), "--format", "spo", "--name", "moby", "-o", s(&spo)];
+    let mut args = vec![
+        "export",
+        s(&moby),
+        "--format",
+        "spo",
+        "--name",
+        "moby",
+        "-o",
+        s(&spo),
+    ];
     args.extend_from_slice(&X86_64);
     ok(&profile(&args));
     let check = profile(&["check", s(&spo)]);
     ok(&check);
-    assert!(stdout(&check).contains("spec of a SeccompProfile resource"), "{}", describe(&check));
+    assert!(
+        stdout(&check).contains("spec of a SeccompProfile resource"),
+        "{}",
+        describe(&check)
+    );
     // The resource allows exactly what the resolved profile it came from allows.
     let oci = dir.join("moby-oci.json");
     let mut args = vec!["export", s(&moby), "--format", "oci", "-o", s(&oci)];

@@ -2,7 +2,7 @@
 //! layout differs between kernels and configs, so nothing here may be hard-coded.
 use std::path::Path;
 
-use btf_rs::{Btf, Type};
+use btf_rs::{Backend, Btf, Type};
 use profiler_common::TaskOffsets;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +25,11 @@ pub enum OffsetError {
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, OffsetError> {
-    let btf = Btf::from_file(btf_path).map_err(|source| OffsetError::Read {
-        path: btf_path.display().to_string(),
-        source,
+    let btf = Btf::from_file_with_backend(btf_path, Backend::Mmap).map_err(|source| {
+        OffsetError::Read {
+            path: btf_path.display().to_string(),
+            source,
+        }
     })?;
     Ok(TaskOffsets {
         tgid: member_offset(&btf, "task_struct", "tgid")?,
