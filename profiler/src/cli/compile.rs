@@ -34,13 +34,7 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: CompileArgs) -> anyhow::Result<i32> {
-    let checked = match load(&args.profile, &args.target) {
-        Ok(checked) => checked,
-        Err(message) => {
-            log::error!("{message}");
-            return Ok(2);
-        }
-    };
+    let checked = load(&args.profile, &args.target).map_err(anyhow::Error::msg)?;
     let program = match seccomp::compile(&checked.resolved, checked.target.arch) {
         Ok(program) => program,
         Err(err) => {

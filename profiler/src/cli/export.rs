@@ -90,13 +90,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         log::error!("{message}");
         return Ok(2);
     }
-    let checked = match load(&args.file, &args.target) {
-        Ok(checked) => checked,
-        Err(message) => {
-            log::error!("{message}");
-            return Ok(2);
-        }
-    };
+    let checked = load(&args.file, &args.target).map_err(anyhow::Error::msg)?;
     let name = || {
         args.name
             .clone()

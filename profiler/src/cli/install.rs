@@ -57,13 +57,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
                 return Ok(2);
             }
         };
-    let checked = match load(&args.file, &args.target) {
-        Ok(checked) => checked,
-        Err(message) => {
-            log::error!("{message}");
-            return Ok(2);
-        }
-    };
+    let checked = load(&args.file, &args.target).map_err(anyhow::Error::msg)?;
     let (profile, warnings) = k8s::for_runc(&checked.resolved);
     for warning in warnings {
         log::warn!("{}: {warning}", args.file.display());

@@ -29,13 +29,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Before the runtime exists, so that no thread has the stop signals unblocked.
     let signals = Signals::block().context("blocking signals")?;
-    let checked = match load(&args.profile, &args.target) {
-        Ok(checked) => checked,
-        Err(message) => {
-            log::error!("{message}");
-            return Ok(2);
-        }
-    };
+    let checked = load(&args.profile, &args.target).map_err(anyhow::Error::msg)?;
     let prepared = seccomp::compile(&checked.resolved, checked.target.arch)
         .map_err(|err| err.to_string())
         .and_then(|program| {

@@ -28,13 +28,7 @@ pub struct StageArgs {
 }
 
 pub fn run(args: StageArgs) -> anyhow::Result<i32> {
-    let checked = match load(&args.file, &args.target) {
-        Ok(checked) => checked,
-        Err(message) => {
-            log::error!("{message}");
-            return Ok(2);
-        }
-    };
+    let checked = load(&args.file, &args.target).map_err(anyhow::Error::msg)?;
     if checked.resolved.default_action == Action::Log {
         log::info!(
             "{}: already staged (default SCMP_ACT_LOG)",
