@@ -5,13 +5,14 @@ mod offsets;
 use std::{collections::BTreeMap, path::Path};
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
 use profiler_common::{
     CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts, ABI_COUNT, CGROUP_NONE, CGROUP_ROOT,
     CGROUP_TARGETS, EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL,
+    GENERATION_USER,
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
@@ -116,6 +117,8 @@ impl Losses {
 /// The loaded and attached programs with their maps.
 pub struct Tracer {
     ebpf: Ebpf,
+    /// How many times userspace moved `GENERATION` on.
+    generations: u64,
 }
 
 impl Tracer {
@@ -169,7 +172,10 @@ impl Tracer {
                 .attach(tracepoint)
                 .map_err(|source| TracerError::Program { name, source })?;
         }
-        Ok(Tracer { ebpf })
+        Ok(Tracer {
+            ebpf,
+            generations: 0,
+        })
     }
 
     /// The aya-log ring buffer, for the caller to drain; `None` when the object has no log
@@ -197,7 +203,26 @@ impl Tracer {
             .map_err(|source| TracerError::Map {
                 name: "WATCHED",
                 source,
-            })
+            })?;
+        self.next_generation()
+    }
+
+    /// Invalidates the per-CPU decisions the programs cached from `WATCHED` before it changed,
+    /// with a value no program stores (see `next_generation` in the programs).
+    fn next_generation(&mut self) -> Result<(), TracerError> {
+        let map = self
+            .ebpf
+            .map_mut("GENERATION")
+            .ok_or(TracerError::MissingMap("GENERATION"))?;
+        let err = |source| TracerError::Map {
+            name: "GENERATION",
+            source,
+        };
+        let mut generation: Array<&mut MapData, u64> = Array::try_from(map).map_err(err)?;
+        self.generations += 1;
+        generation
+            .set(0, self.generations << 8 | GENERATION_USER, 0)
+            .map_err(err)
     }
 
     /// How many processes of `slot` are still alive.
