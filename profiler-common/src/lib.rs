@@ -95,7 +95,9 @@ pub struct Config {
     pub root_id: u64,
     /// Non-zero: count only calls of tasks whose seccomp mode is already FILTER.
     pub after_seccomp: u32,
-    pub _pad: u32,
+    /// Non-zero: the programs send their aya-log lines (only read at `-vv`). Off, the verifier
+    /// drops the logging code, which is most of what it has to check in the fork hook.
+    pub log: u32,
 }
 
 /// No cgroup targets.

@@ -373,3 +373,24 @@ fn long_recordings_show_progress_on_a_terminal_only() {
         describe(&piped)
     );
 }
+
+/// The programs' own log lines exist only at -vv (without it the verifier drops that code).
+#[test]
+fn kernel_log_lines_at_vv_only() {
+    require_root();
+    let record = |verbosity: &[&str]| {
+        let output = run(Command::new(profile_bin())
+            .arg("record")
+            .args(verbosity)
+            .args(["-o", "/dev/null", "--", "/bin/sh", "-c", "/bin/sh -c true"]));
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let loud = record(&["-vv"]);
+    assert!(
+        loud.contains("debug: watching") && loud.contains("debug: process"),
+        "{loud}"
+    );
+    let quiet = record(&[]);
+    assert!(!quiet.contains("watching"), "{quiet}");
+}

@@ -103,9 +103,14 @@ impl TracerConfig {
             cgroup_level,
             root_id,
             after_seccomp: u32::from(self.after_seccomp),
-            _pad: 0,
+            log: u32::from(kernel_log()),
         }
     }
+}
+
+/// Whether the programs' own log lines are wanted (`-vv`): they are debug lines.
+fn kernel_log() -> bool {
+    log::max_level() >= log::LevelFilter::Debug
 }
 
 impl Losses {
@@ -127,9 +132,15 @@ impl Tracer {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
-        let offsets = offsets::task_offsets(btf_path)?;
+        // `EbpfLoader::new` parses all of kernel BTF (aya 0.14 does it eagerly, though the
+        // programs need none of it); our own offsets are read meanwhile, on another thread.
+        let (offsets, mut loader) = std::thread::scope(|scope| {
+            let offsets = scope.spawn(|| offsets::task_offsets(btf_path));
+            let loader = EbpfLoader::new();
+            (offsets.join().expect("reading offsets panicked"), loader)
+        });
+        let offsets = offsets?;
         let global = config.global();
-        let mut loader = EbpfLoader::new();
         // The programs use no CO-RE relocations, so aya need not parse kernel BTF a second time.
         loader
             .btf(None)
@@ -142,6 +153,10 @@ impl Tracer {
         }
         if !matches!(config.cgroups, CgroupMode::Targets { .. }) {
             loader.map_max_entries("CGROUP_TARGETS", 1);
+        }
+        if !kernel_log() {
+            // The smallest ring buffer there is: nothing will be written to it.
+            loader.map_max_entries("AYA_LOGS", 4096);
         }
         // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
         loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
@@ -181,6 +196,9 @@ impl Tracer {
     /// The aya-log ring buffer, for the caller to drain; `None` when the object has no log
     /// statements compiled in.
     pub fn logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        if !kernel_log() {
+            return None;
+        }
         aya_log::EbpfLogger::init(&mut self.ebpf).ok()
     }
 
