@@ -48,6 +48,8 @@ enum Under {
     Nothing,
     Record,
     Strace,
+    /// `profile run` with a profile that allows everything: the cost of having any filter.
+    AllowAllFilter,
     /// `profile run` with Docker's default profile.
     OurFilter,
     /// libseccomp's filter of the same profile, built as runc builds it.
@@ -70,7 +72,7 @@ const fn config(name: &'static str, beside: Beside, under: Under, threads: u64) 
     }
 }
 
-const LOOP: [LoopConfig; 10] = [
+const LOOP: [LoopConfig; 11] = [
     config("untraced, 1 thread", Beside::Nothing, Under::Nothing, 1),
     config("untraced, 2 threads", Beside::Nothing, Under::Nothing, 2),
     config(
@@ -95,6 +97,12 @@ const LOOP: [LoopConfig; 10] = [
     ),
     config("strace -f", Beside::Nothing, Under::Strace, 1),
     config(
+        "allow-all filter",
+        Beside::Nothing,
+        Under::AllowAllFilter,
+        1,
+    ),
+    config(
         "moby default, our filter",
         Beside::Nothing,
         Under::OurFilter,
@@ -114,6 +122,9 @@ const NOT_WATCHING: usize = 3;
 const RECORDED: usize = 4;
 const RECORDED_2: usize = 5;
 const BPFTRACE: usize = 6;
+const ALLOW_ALL: usize = 8;
+const OUR_MOBY: usize = 9;
+const LIBSECCOMP_MOBY: usize = 10;
 
 /// A syscall-heavy real program: tar of /usr/include into a pipe.
 const WORKLOAD: &str = "tar -cf - -C /usr include | cat >/dev/null";
@@ -132,6 +143,7 @@ struct Prepared {
     exerciser: PathBuf,
     /// Docker's default profile resolved for this machine (plain OCI).
     moby: PathBuf,
+    allow_all: PathBuf,
     oracle: PathBuf,
     have_bpftrace: bool,
 }
@@ -145,6 +157,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         profile: bins.join("profile"),
         exerciser: bins.join("exerciser"),
         moby: scratch.join("moby-oci.json"),
+        allow_all: scratch.join("allow-all.json"),
         oracle: root.join("tests/scripts/libseccomp_bpf.py"),
         have_bpftrace: Command::new("bpftrace")
             .arg("--version")
@@ -159,9 +172,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .arg(&prepared.moby),
     )?;
 
+    std::fs::write(
+        &prepared.allow_all,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#,
+    )?;
     let mut loops: Vec<Vec<f64>> = vec![Vec::new(); LOOP.len()];
     let mut starts: [Vec<f64>; 3] = Default::default();
     let mut workload: Vec<Vec<f64>> = vec![Vec::new(); WORKLOAD_UNDER.len()];
+    // Once untimed, so no configuration pays for a cold page cache.
+    measure_workload(Beside::Nothing, Under::Nothing, &prepared)?;
     for round in 0..args.rounds {
         eprintln!("bench: round {}/{}", round + 1, args.rounds);
         for (i, config) in LOOP.iter().enumerate() {
@@ -217,6 +236,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 ratio_of(loops[RECORDED_2], loops[UNTRACED_2]),
                 ratio_of(loops[RECORDED], loops[UNTRACED]),
             ),
+            "moby_over_allow_all": ratio_of(loops[OUR_MOBY], loops[ALLOW_ALL]),
+            "our_moby_over_libseccomp": ratio_of(loops[OUR_MOBY], loops[LIBSECCOMP_MOBY]),
             "bpftrace_added_over_ours": ratio_of(
                 loops[BPFTRACE].zip(loops[UNTRACED]).map(|(b, u)| b - u),
                 loops[RECORDED].zip(loops[UNTRACED]).map(|(r, u)| r - u),
@@ -282,11 +303,13 @@ fn print_tables(r: &Value) {
     let g = &r["goals"];
     println!(
         "recorded / floor {}, not watching / floor {}, 2 threads / 1 thread {}, \
-         bpftrace's added ns / ours {}",
+         bpftrace's added ns / ours {}; moby filter / allow-all filter {}, ours / libseccomp's {}",
         num(&g["recorded_over_floor"], 2, "×"),
         num(&g["not_watching_over_floor"], 2, "×"),
         num(&g["two_threads_over_one"], 2, "×"),
         num(&g["bpftrace_added_over_ours"], 2, "×"),
+        num(&g["moby_over_allow_all"], 2, "×"),
+        num(&g["our_moby_over_libseccomp"], 2, "×"),
     );
     let p = &r["program"];
     println!(
@@ -355,9 +378,14 @@ fn under_command(under: Under, prepared: &Prepared, program: &str, args: &[Strin
             cmd.args(["-f", "-qq", "-o", "/dev/null", "--"]);
             cmd
         }
-        Under::OurFilter => {
+        Under::AllowAllFilter | Under::OurFilter => {
+            let profile = if under == Under::OurFilter {
+                &prepared.moby
+            } else {
+                &prepared.allow_all
+            };
             let mut cmd = Command::new(&prepared.profile);
-            cmd.args(["run", "--profile"]).arg(&prepared.moby).arg("--");
+            cmd.args(["run", "--profile"]).arg(profile).arg("--");
             cmd
         }
         Under::LibseccompFilter => {
