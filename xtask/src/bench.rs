@@ -1,4 +1,5 @@
-//! `cargo xtask bench`: ns per syscall of a tight getppid loop under each tracer, as medians of
+//! `cargo xtask bench`: ns per syscall of a tight getppid loop (and an fcntl one, a syscall
+//! `record --args` inspects) under each tracer, as medians of
 //! alternating runs in one invocation and as ratios to the untraced loop (absolute times drift
 //! on a shared VM; ratios measured side by side do not).
 use std::{
@@ -30,8 +31,8 @@ enum Setup {
     Bare,
     /// `profile record` runs, watching another process.
     RecorderNotWatching,
-    /// The loop runs under `profile record`.
-    Recorded,
+    /// The loop runs under `profile record` (with `--args` when set).
+    Recorded { args: bool },
     Strace,
     Bpftrace,
     /// The loop under `profile run` with Docker's default profile.
@@ -40,68 +41,115 @@ enum Setup {
     LibseccompFilter,
 }
 
+/// The loop measured: `getppid` (not one of `--args`' syscalls) or `fcntl(0, F_GETFD)` (one).
+#[derive(Clone, Copy)]
+enum Loop {
+    Getppid,
+    Fcntl,
+}
+
 struct Config {
     name: &'static str,
     setup: Setup,
+    workload: Loop,
     threads: u64,
     /// Index of the configuration the ratio is taken against.
     baseline: usize,
 }
 
-const CONFIGS: [Config; 9] = [
+const CONFIGS: [Config; 13] = [
     Config {
         name: "untraced, 1 thread",
         setup: Setup::Bare,
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
     },
     Config {
         name: "untraced, 2 threads",
         setup: Setup::Bare,
+        workload: Loop::Getppid,
         threads: 2,
         baseline: 1,
     },
     Config {
         name: "recorder loaded, not watching",
         setup: Setup::RecorderNotWatching,
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
     },
     Config {
         name: "recorded, 1 thread",
-        setup: Setup::Recorded,
+        setup: Setup::Recorded { args: false },
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
     },
     Config {
         name: "recorded, 2 threads",
-        setup: Setup::Recorded,
+        setup: Setup::Recorded { args: false },
+        workload: Loop::Getppid,
         threads: 2,
         baseline: 1,
     },
     Config {
         name: "bpftrace @[pid]=count()",
         setup: Setup::Bpftrace,
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
     },
     Config {
         name: "strace -f",
         setup: Setup::Strace,
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
     },
     Config {
         name: "moby default, our filter",
         setup: Setup::OurFilter,
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
     },
     Config {
         name: "moby default, libseccomp's",
         setup: Setup::LibseccompFilter,
+        workload: Loop::Getppid,
         threads: 1,
         baseline: 0,
+    },
+    // --args costs only the listed syscalls: getppid against the plain recording (~1×), and
+    // fcntl, a listed one, against the plain recording of the same loop.
+    Config {
+        name: "recorded --args, 1 thread",
+        setup: Setup::Recorded { args: true },
+        workload: Loop::Getppid,
+        threads: 1,
+        baseline: 3,
+    },
+    Config {
+        name: "fcntl: untraced",
+        setup: Setup::Bare,
+        workload: Loop::Fcntl,
+        threads: 1,
+        baseline: 10,
+    },
+    Config {
+        name: "fcntl: recorded",
+        setup: Setup::Recorded { args: false },
+        workload: Loop::Fcntl,
+        threads: 1,
+        baseline: 10,
+    },
+    Config {
+        name: "fcntl: recorded --args",
+        setup: Setup::Recorded { args: true },
+        workload: Loop::Fcntl,
+        threads: 1,
+        baseline: 11,
     },
 ];
 
@@ -150,7 +198,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let medians: Vec<Option<f64>> = samples.iter().map(|s| median(s)).collect();
     println!(
-        "getppid loop, ns per call (median of {} alternating rounds)",
+        "getppid loop (fcntl F_GETFD where named), ns per call (median of {} alternating rounds)",
         args.rounds
     );
     println!("{:<32} {:>10} {:>10}", "configuration", "ns/call", "ratio");
@@ -201,12 +249,13 @@ fn median(samples: &[f64]) -> Option<f64> {
 
 fn measure(config: &Config, prepared: &Prepared, calls: u64) -> Result<f64> {
     let (profile, exerciser) = (&prepared.profile, &prepared.exerciser);
-    let loop_args = |calls: u64| {
-        vec![
+    let loop_args = |calls: u64| match config.workload {
+        Loop::Getppid => vec![
             "loop".to_owned(),
             calls.to_string(),
             config.threads.to_string(),
-        ]
+        ],
+        Loop::Fcntl => vec!["fcntl".to_owned(), calls.to_string()],
     };
     match config.setup {
         Setup::Bare => ns_per_call(Command::new(exerciser).args(loop_args(calls))),
@@ -227,9 +276,11 @@ fn measure(config: &Config, prepared: &Prepared, calls: u64) -> Result<f64> {
                 .arg(exerciser)
                 .args(loop_args(calls)),
         ),
-        Setup::Recorded => ns_per_call(
+        Setup::Recorded { args } => ns_per_call(
             Command::new(profile)
-                .args(["record", "-q", "-o", "/dev/null", "--"])
+                .args(["record", "-q", "-o", "/dev/null"])
+                .args(args.then_some("--args"))
+                .arg("--")
                 .arg(exerciser)
                 .args(loop_args(calls)),
         ),
