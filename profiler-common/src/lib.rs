@@ -43,6 +43,23 @@ pub struct OddSyscallKey {
     pub nr: u64,
 }
 
+/// One CPU's cached decision for the last task it saw enter a syscall: the task's `pt_regs`
+/// address, the `GENERATION` it was decided in, and its slot or [`UNWATCHED`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LastTask {
+    pub regs: u64,
+    pub generation: u64,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+pub const UNWATCHED: u32 = u32::MAX;
+
+/// Low byte of the `GENERATION` values userspace stores (the programs store a CPU number there,
+/// below 128), so no program's value can equal one of userspace's.
+pub const GENERATION_USER: u64 = 0xff;
+
 /// Offsets inside kernel structures, read from the running kernel's BTF by userspace and patched
 /// into the `TASK_OFFSETS` global before load, because field layouts change between kernels.
 #[repr(C)]
@@ -175,19 +192,19 @@ pub const ARG_KINDS: [ArgKind; 14] = [
         arg2: 1,
         mask2: SOCK_TYPE_MASK,
     },
-    kind(53, 360, 0, ALL_BITS),              // socketpair family
-    kind(56, 120, 0, CLONE_NEW_MASK),        // clone flags
-    kind(435, 435, 0, CLONE_NEW_MASK),       // clone3 (flags read from user memory)
-    kind(272, 310, 0, UNSHARE_NEW_MASK),     // unshare flags
-    kind(308, 346, 1, ALL_BITS),             // setns nstype
-    kind(16, 54, 1, ALL_BITS),               // ioctl request
-    kind(157, 172, 0, ALL_BITS),             // prctl option
-    kind(135, 136, 0, ALL_BITS),             // personality persona
-    kind(72, 55, 1, ALL_BITS),               // fcntl cmd
-    kind(0, 221, 1, ALL_BITS),               // fcntl64 cmd (i386)
-    kind(9, 0, 2, PROT_WX),                  // mmap prot
-    kind(0, 192, 2, PROT_WX),                // mmap2 prot (i386)
-    kind(10, 125, 2, PROT_WX),               // mprotect prot
+    kind(53, 360, 0, ALL_BITS),          // socketpair family
+    kind(56, 120, 0, CLONE_NEW_MASK),    // clone flags
+    kind(435, 435, 0, CLONE_NEW_MASK),   // clone3 (flags read from user memory)
+    kind(272, 310, 0, UNSHARE_NEW_MASK), // unshare flags
+    kind(308, 346, 1, ALL_BITS),         // setns nstype
+    kind(16, 54, 1, ALL_BITS),           // ioctl request
+    kind(157, 172, 0, ALL_BITS),         // prctl option
+    kind(135, 136, 0, ALL_BITS),         // personality persona
+    kind(72, 55, 1, ALL_BITS),           // fcntl cmd
+    kind(0, 221, 1, ALL_BITS),           // fcntl64 cmd (i386)
+    kind(9, 0, 2, PROT_WX),              // mmap prot
+    kind(0, 192, 2, PROT_WX),            // mmap2 prot (i386)
+    kind(10, 125, 2, PROT_WX),           // mprotect prot
 ];
 
 /// Distinct values kept per (target, kind); past it the syscall is allowed unconditionally.

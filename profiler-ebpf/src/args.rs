@@ -32,7 +32,11 @@ pub fn record(ctx: &RawTracePointContext, target: u64, abi: u32, nr: u64) {
     let mut index = 0;
     while index < ARG_KINDS.len() {
         let kind = &ARG_KINDS[index];
-        let number = if abi == ABI_X86 { kind.i386 } else { kind.x86_64 };
+        let number = if abi == ABI_X86 {
+            kind.i386
+        } else {
+            kind.x86_64
+        };
         if number != 0 && number == nr {
             record_kind(ctx, target, abi, index as u32);
             return;

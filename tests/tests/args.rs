@@ -43,7 +43,11 @@ fn arg_rules(profile: &Value, name: &str) -> Vec<Value> {
         .iter()
         .filter(|rule| {
             rule["action"] == "SCMP_ACT_ALLOW"
-                && rule["names"].as_array().expect("names").iter().any(|n| n == name)
+                && rule["names"]
+                    .as_array()
+                    .expect("names")
+                    .iter()
+                    .any(|n| n == name)
         })
         .map(|rule| rule["args"].clone())
         .collect()

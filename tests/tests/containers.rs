@@ -162,7 +162,13 @@ fn runc_container_learned_with_args_refuses_other_socket_families() {
         .as_array()
         .expect("syscalls")
         .iter()
-        .filter(|rule| rule["names"].as_array().unwrap().iter().any(|n| n == "socket"))
+        .filter(|rule| {
+            rule["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == "socket")
+        })
         .collect();
     assert!(!socket_rules.is_empty(), "{learned:#}");
     for rule in &socket_rules {
@@ -174,9 +180,8 @@ fn runc_container_learned_with_args_refuses_other_socket_families() {
     let ok = successes(&bundle, &learned, &mut |i| runc(&bundle, &id(i)));
     assert_eq!(ok, RUNS, "runc under the learned argument profile");
 
-    let probe = format!(
-        "{workload}; /bin/busybox nc 127.0.0.1 9 </dev/null; /bin/busybox echo nc-exit=$?"
-    );
+    let probe =
+        format!("{workload}; /bin/busybox nc 127.0.0.1 9 </dev/null; /bin/busybox echo nc-exit=$?");
     let config = bundle.join("config.json");
     let mut spec = read_json(&config);
     spec["process"]["args"] = serde_json::json!(["/bin/busybox", "sh", "-c", probe]);
@@ -193,7 +198,12 @@ fn runc_container_learned_with_args_refuses_other_socket_families() {
     // The same profile with socket allowed whatever its arguments: nc gets past socket.
     let mut unrestricted = learned.clone();
     for rule in unrestricted["syscalls"].as_array_mut().unwrap() {
-        if rule["names"].as_array().unwrap().iter().any(|n| n == "socket") {
+        if rule["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "socket")
+        {
             rule.as_object_mut().unwrap().remove("args");
         }
     }

@@ -5,14 +5,14 @@ mod offsets;
 use std::{collections::BTreeMap, path::Path};
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
 use profiler_common::{
     ArgSet, ArgSetKey, ArgValueKey, CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts,
     ABI_COUNT, CGROUP_NONE, CGROUP_ROOT, CGROUP_TARGETS, EVENT_ARGS_LOST, EVENT_CGROUP_FULL,
-    EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL,
+    EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL, GENERATION_USER,
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
@@ -126,6 +126,8 @@ pub struct Tracer {
     ebpf: Ebpf,
     /// Whether the programs learn arguments (`TracerConfig::args`).
     args: bool,
+    /// How many times userspace moved `GENERATION` on.
+    generations: u64,
 }
 
 impl Tracer {
@@ -186,6 +188,7 @@ impl Tracer {
         Ok(Tracer {
             ebpf,
             args: config.args,
+            generations: 0,
         })
     }
 
@@ -214,7 +217,26 @@ impl Tracer {
             .map_err(|source| TracerError::Map {
                 name: "WATCHED",
                 source,
-            })
+            })?;
+        self.next_generation()
+    }
+
+    /// Invalidates the per-CPU decisions the programs cached from `WATCHED` before it changed,
+    /// with a value no program stores (see `next_generation` in the programs).
+    fn next_generation(&mut self) -> Result<(), TracerError> {
+        let map = self
+            .ebpf
+            .map_mut("GENERATION")
+            .ok_or(TracerError::MissingMap("GENERATION"))?;
+        let err = |source| TracerError::Map {
+            name: "GENERATION",
+            source,
+        };
+        let mut generation: Array<&mut MapData, u64> = Array::try_from(map).map_err(err)?;
+        self.generations += 1;
+        generation
+            .set(0, self.generations << 8 | GENERATION_USER, 0)
+            .map_err(err)
     }
 
     /// How many processes of `slot` are still alive.

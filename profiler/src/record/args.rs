@@ -107,7 +107,10 @@ pub fn listed_names() -> BTreeSet<&'static str> {
 /// and how it is restricted. clone3 is never in the list: under `--args` it is refused with
 /// ENOSYS, and its calls make `clone` one (restricted by the flags clone3 was called with).
 /// Sorted by name.
-pub fn restrictions(counts: &BTreeMap<(Arch, u64), u64>, learned: &LearnedArgs) -> Vec<Restriction> {
+pub fn restrictions(
+    counts: &BTreeMap<(Arch, u64), u64>,
+    learned: &LearnedArgs,
+) -> Vec<Restriction> {
     let mut out = Vec::new();
     for (index, kind) in ARG_KINDS.iter().enumerate() {
         let index = index as u32;

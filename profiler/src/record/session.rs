@@ -295,10 +295,9 @@ pub(super) fn report_restrictions(prefix: &str, recording: &Recording) {
                 restriction.name,
                 ways.len()
             ),
-            super::Outcome::Unrestricted(why) => warn!(
-                "{prefix}{} stays unrestricted: {why}",
-                restriction.name
-            ),
+            super::Outcome::Unrestricted(why) => {
+                warn!("{prefix}{} stays unrestricted: {why}", restriction.name)
+            }
         }
     }
 }
