@@ -98,6 +98,10 @@ pub struct Config {
     /// Non-zero: the programs send their aya-log lines (only read at `-vv`). Off, the verifier
     /// drops the logging code, which is most of what it has to check in the fork hook.
     pub log: u32,
+    /// Non-zero (`record --args`): also learn the deciding argument of the [`ARG_KINDS`]
+    /// syscalls into `ARG_VALUES`.
+    pub args: u32,
+    pub _pad: u32,
 }
 
 /// No cgroup targets.
@@ -128,7 +132,120 @@ pub const EVENT_WATCH_FULL: u32 = 0;
 pub const EVENT_ODD_FULL: u32 = 1;
 pub const EVENT_READ_FAILED: u32 = 2;
 pub const EVENT_CGROUP_FULL: u32 = 3;
-pub const EVENT_COUNT: u32 = 4;
+/// An argument value or set could not be stored (`ARG_VALUES`/`ARG_SETS` full, or clone3's
+/// flags unreadable): its set is marked overflowed, so the syscall stays unconditional.
+pub const EVENT_ARGS_LOST: u32 = 4;
+pub const EVENT_COUNT: u32 = 5;
+
+/// One argument `record --args` learns: the syscall's numbers per ABI (0: not inspected on
+/// that ABI; no listed syscall is number 0 on either), which argument, and the bits of it that
+/// are kept. The index of an entry in [`ARG_KINDS`] is its `kind` in the maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgKind {
+    pub x86_64: u64,
+    pub i386: u64,
+    /// Argument index (0-based) of the value.
+    pub arg: u32,
+    /// Kept bits of the value: the whole register, or the bits that decide (the socket type
+    /// without SOCK_NONBLOCK/SOCK_CLOEXEC, namespace flags, PROT_WRITE|PROT_EXEC).
+    pub mask: u64,
+    /// [`ARG_SOCKET`] only: a second argument and mask, stored in the value's low 32 bits
+    /// (the first one, an `int`, in the high 32) so that (family, type) pairs are learned.
+    pub arg2: u32,
+    pub mask2: u64,
+}
+
+const fn kind(x86_64: u64, i386: u64, arg: u32, mask: u64) -> ArgKind {
+    ArgKind {
+        x86_64,
+        i386,
+        arg,
+        mask,
+        arg2: 0,
+        mask2: 0,
+    }
+}
+
+pub const ALL_BITS: u64 = u64::MAX;
+/// `SOCK_TYPE_MASK`: the type without SOCK_NONBLOCK and SOCK_CLOEXEC.
+pub const SOCK_TYPE_MASK: u64 = 0xf;
+/// Every `CLONE_NEW*` flag clone can take (moby's mask 2114060288). CLONE_NEWTIME (0x80) is
+/// CSIGNAL's bit to clone, so it is not part of it.
+pub const CLONE_NEW_MASK: u64 = 0x7E02_0000;
+/// [`CLONE_NEW_MASK`] plus CLONE_NEWTIME, for unshare.
+pub const UNSHARE_NEW_MASK: u64 = 0x7E02_0080;
+/// PROT_WRITE | PROT_EXEC.
+pub const PROT_WX: u64 = 0x6;
+
+pub const ARG_SOCKET: u32 = 0;
+pub const ARG_CLONE: u32 = 2;
+pub const ARG_CLONE3: u32 = 3;
+
+/// The learned arguments (see docs/profiles.md). i386 socket calls through `socketcall` and the
+/// old `mmap` (90) pass their arguments in user memory and are not inspected; clone3's flags
+/// are, by reading the first field of its `struct clone_args`, and are stored as clone's
+/// ([`ARG_CLONE`]): clone3 itself is always refused with ENOSYS under `--args`, so glibc falls
+/// back to clone, whose flags seccomp can see.
+pub const ARG_KINDS: [ArgKind; 14] = [
+    // socket(family, type): (family, type & SOCK_TYPE_MASK) pairs.
+    ArgKind {
+        x86_64: 41,
+        i386: 359,
+        arg: 0,
+        mask: 0xffff_ffff,
+        arg2: 1,
+        mask2: SOCK_TYPE_MASK,
+    },
+    kind(53, 360, 0, ALL_BITS),          // socketpair family
+    kind(56, 120, 0, CLONE_NEW_MASK),    // clone flags
+    kind(435, 435, 0, CLONE_NEW_MASK),   // clone3 (flags read from user memory)
+    kind(272, 310, 0, UNSHARE_NEW_MASK), // unshare flags
+    kind(308, 346, 1, ALL_BITS),         // setns nstype
+    kind(16, 54, 1, ALL_BITS),           // ioctl request
+    kind(157, 172, 0, ALL_BITS),         // prctl option
+    kind(135, 136, 0, ALL_BITS),         // personality persona
+    kind(72, 55, 1, ALL_BITS),           // fcntl cmd
+    kind(0, 221, 1, ALL_BITS),           // fcntl64 cmd (i386)
+    kind(9, 0, 2, PROT_WX),              // mmap prot
+    kind(0, 192, 2, PROT_WX),            // mmap2 prot (i386)
+    kind(10, 125, 2, PROT_WX),           // mprotect prot
+];
+
+/// Distinct values kept per (target, kind); past it the syscall is allowed unconditionally.
+pub const MAX_ARG_VALUES: u32 = 16;
+/// (target, kind, value) entries one tracer keeps: 64 cgroups with every kind full.
+pub const MAX_ARG_ENTRIES: u32 = 16_384;
+/// (target, kind) sets one tracer keeps.
+pub const MAX_ARG_SETS: u32 = 4096;
+
+/// Key of `ARG_VALUES`: one learned value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArgValueKey {
+    /// The slot, or with `CGROUP_ROOT` the cgroup id.
+    pub target: u64,
+    pub kind: u32,
+    pub _pad: u32,
+    pub value: u64,
+}
+
+/// Key of `ARG_SETS`: the values of one kind for one target.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArgSetKey {
+    pub target: u64,
+    pub kind: u32,
+    pub _pad: u32,
+}
+
+/// How many distinct values a set holds, and whether one was not kept.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArgSet {
+    pub distinct: u32,
+    /// Non-zero: more than [`MAX_ARG_VALUES`] values, or one could not be stored.
+    pub overflow: u32,
+}
 
 #[cfg(feature = "user")]
 mod user {
@@ -138,4 +255,7 @@ mod user {
     unsafe impl aya::Pod for TaskOffsets {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for CgroupSyscallKey {}
+    unsafe impl aya::Pod for ArgValueKey {}
+    unsafe impl aya::Pod for ArgSetKey {}
+    unsafe impl aya::Pod for ArgSet {}
 }

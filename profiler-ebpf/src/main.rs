@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+mod args;
 mod maps;
 mod sched_process_exit;
 mod sched_process_fork;

@@ -5,9 +5,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use profiler_common::{
-    CgroupSyscallKey, Config, LastTask, OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT,
-    CGROUP_NONE, EVENT_COUNT, MAX_CGROUP_COUNTS, MAX_CGROUP_TARGETS, MAX_ODD_SYSCALLS, MAX_SLOTS,
-    MAX_WATCHED_PROCESSES,
+    ArgSet, ArgSetKey, ArgValueKey, CgroupSyscallKey, Config, LastTask, OddSyscallKey,
+    SyscallCounts, TaskOffsets, ABI_COUNT, CGROUP_NONE, EVENT_COUNT, MAX_ARG_ENTRIES, MAX_ARG_SETS,
+    MAX_CGROUP_COUNTS, MAX_CGROUP_TARGETS, MAX_ODD_SYSCALLS, MAX_SLOTS, MAX_WATCHED_PROCESSES,
 };
 
 /// Watched processes: tgid → slot of the target they belong to. Keyed by tgid so that threads
@@ -71,6 +71,8 @@ static CONFIG: Config = Config {
     root_id: 0,
     after_seccomp: 0,
     log: 0,
+    args: 0,
+    _pad: 0,
 };
 
 #[inline(always)]
@@ -109,3 +111,13 @@ pub fn note_event(event: u32) {
         unsafe { *n += 1 };
     }
 }
+
+/// `record --args`: the distinct learned values, (target, kind, value) → 1. Userspace creates it
+/// with one entry when the recording does not learn arguments.
+#[map]
+pub static ARG_VALUES: HashMap<ArgValueKey, u8> = HashMap::with_max_entries(MAX_ARG_ENTRIES, 0);
+
+/// `record --args`: per (target, kind), how many values `ARG_VALUES` holds and whether one was
+/// not kept, so that one noisy syscall cannot fill the map for the others.
+#[map]
+pub static ARG_SETS: HashMap<ArgSetKey, ArgSet> = HashMap::with_max_entries(MAX_ARG_SETS, 0);

@@ -54,6 +54,9 @@ fn try_sys_enter<const CGROUPS: bool>(ctx: &RawTracePointContext) {
     }
     let id: u64 = ctx.arg(1);
     let (abi, nr) = decode_abi(task, id);
+    if config().args != 0 {
+        crate::args::record(ctx, u64::from(slot), abi, nr);
+    }
 
     if nr < SYSCALL_TABLE_SIZE as u64 {
         if let Some(counts) = COUNTS.get_ptr_mut(slot * ABI_COUNT + abi) {
@@ -137,8 +140,12 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bo
     }
     let id: u64 = ctx.arg(1);
     let (abi, nr) = decode_abi(task, id);
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    if config().args != 0 {
+        crate::args::record(ctx, cgroup, abi, nr);
+    }
     let key = CgroupSyscallKey {
-        cgroup: unsafe { bpf_get_current_cgroup_id() },
+        cgroup,
         nr,
         abi,
         _pad: 0,

@@ -18,6 +18,15 @@ ACTIONS = {
     "SCMP_ACT_KILL_PROCESS": lambda errno: seccomp.KILL_PROCESS,
     "SCMP_ACT_LOG": lambda errno: seccomp.LOG,
 }
+OPS = {
+    "SCMP_CMP_NE": seccomp.NE,
+    "SCMP_CMP_LT": seccomp.LT,
+    "SCMP_CMP_LE": seccomp.LE,
+    "SCMP_CMP_EQ": seccomp.EQ,
+    "SCMP_CMP_GE": seccomp.GE,
+    "SCMP_CMP_GT": seccomp.GT,
+    "SCMP_CMP_MASKED_EQ": seccomp.MASKED_EQ,
+}
 ARCHES = {
     "SCMP_ARCH_X86_64": seccomp.Arch.X86_64,
     "SCMP_ARCH_X86": seccomp.Arch.X86,
@@ -40,9 +49,15 @@ def main():
             flt.add_arch(ARCHES[arch])
     for rule in profile.get("syscalls", []):
         action = ACTIONS[rule["action"]](rule.get("errnoRet"))
+        # Conditions ANDed, as runc passes them (our recorded rules never put two on one
+        # argument, which runc would split).
+        conditions = [
+            seccomp.Arg(c["index"], OPS[c["op"]], c["value"], c.get("valueTwo", 0))
+            for c in rule.get("args") or []
+        ]
         for name in rule["names"]:
             if name not in drop:
-                flt.add_rule(action, name)
+                flt.add_rule(action, name, *conditions)
     flt.load()
     os.execv(command[0], command)
 

@@ -611,3 +611,39 @@ fn recorded_profiles_decide_like_libseccomp() {
         assert!(agreement.checked > 4000);
     }
 }
+
+#[test]
+fn learned_arg_profiles_decide_like_libseccomp() {
+    let exe = exerciser().display().to_string();
+    let commands: [&[&str]; 5] = [
+        &["/bin/ls", "/"],
+        &[&exe, "tree"],
+        &[&exe, "unix-socket"],
+        &[&exe, "clone-plain"],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); socket.socketpair()",
+        ],
+    ];
+    for (i, command) in commands.into_iter().enumerate() {
+        let (output, recorded) = record(&format!("compile-args-{i}"), &["--args"], command);
+        assert!(output.status.success(), "{}", describe(&output));
+        let conditional = recorded["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|rule| rule.get("args").is_some())
+            .count();
+        assert!(conditional > 0, "no argument rule learned: {recorded:#}");
+        let mut json = known_to_libseccomp(recorded);
+        let agreement = compare(&format!("args-{i}"), &json).expect("libseccomp accepts it");
+        assert_eq!(agreement.stale, 0);
+        assert!(agreement.checked > 4000);
+        // The same rules on i386 too, where socket calls are also filtered through socketcall.
+        json["architectures"] = serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+        let agreement =
+            compare(&format!("args-{i}-x86"), &json).expect("libseccomp accepts it on x86");
+        assert_eq!(agreement.stale, 0);
+    }
+}

@@ -91,19 +91,20 @@ fn check_learned(learned: &Value, must: &[&str]) {
     }
 }
 
-#[test]
-fn runc_container_learned_through_cgroup_root() {
+/// Learns `workload` in runc containers through `--cgroup-root` (with `extra` recorder
+/// arguments), each run under a LOG profile in its own cgroup below the root; checks every
+/// run's profile and returns the bundle and the merged profile.
+fn learn_runc(name: &str, workload: &str, extra: &[&str]) -> (std::path::PathBuf, Value) {
     require_root();
-    let dir = scratch("runc");
-    let bundle = busybox_bundle(&dir.join("bundle"), WORKLOAD);
-    let root = TestCgroup::create(&format!("profile-e2e-{}-runc", std::process::id()));
+    let dir = scratch(name);
+    let bundle = busybox_bundle(&dir.join("bundle"), workload);
+    let root = TestCgroup::create(&format!("profile-e2e-{}-{name}", std::process::id()));
     let out_dir = dir.join("profiles");
-    let recorder = Recorder::start(&[
-        "--cgroup-root",
-        &root.path.display().to_string(),
-        "--out-dir",
-        &out_dir.display().to_string(),
-    ]);
+    let root_arg = root.path.display().to_string();
+    let out_arg = out_dir.display().to_string();
+    let mut args = vec!["--cgroup-root", &root_arg, "--out-dir", &out_arg];
+    args.extend(extra);
+    let recorder = Recorder::start(&args);
     // Learn from many runs: runc's Go runtime calls futex (and rt_sigreturn) after the filter
     // in only some of them: about one run in ten here, so ten learning runs missed it a third
     // of the time, and a profile without it then fails some of the 20 runs. With 100 runs a
@@ -115,7 +116,7 @@ fn runc_container_learned_through_cgroup_root() {
             &log_profile(),
             Some(&format!("{}/learn-{i}", root.name())),
         );
-        let output = runc(&bundle, &format!("profile-e2e-learn-{i}"));
+        let output = runc(&bundle, &format!("profile-e2e-{name}-learn-{i}"));
         assert!(
             output.status.success(),
             "learning run {i}: {}",
@@ -133,7 +134,12 @@ fn runc_container_learned_through_cgroup_root() {
     }
     let learned = merge(&files, &dir.join("learned.json"));
     check_learned(&learned, &RUNC_AFTER_FILTER);
+    (bundle, learned)
+}
 
+#[test]
+fn runc_container_learned_through_cgroup_root() {
+    let (bundle, learned) = learn_runc("runc", WORKLOAD, &[]);
     let id = |i: usize| format!("profile-e2e-run-{i}");
     let ok = successes(&bundle, &learned, &mut |i| runc(&bundle, &id(i)));
     assert_eq!(ok, RUNS, "runc under the learned profile");
@@ -143,6 +149,72 @@ fn runc_container_learned_through_cgroup_root() {
         });
         assert_eq!(ok, 0, "runc under the learned profile without {name}");
     }
+}
+
+/// `--args` through `--cgroup-root`: busybox's logger opens an AF_UNIX socket (syslog), so the
+/// learned profile allows that family only; nc's AF_INET socket in the same container is then
+/// refused with EPERM, while with socket unrestricted it gets as far as connecting.
+#[test]
+fn runc_container_learned_with_args_refuses_other_socket_families() {
+    let workload = format!("/bin/busybox logger hello && {WORKLOAD}");
+    let (bundle, learned) = learn_runc("runc-args", &workload, &["--args"]);
+    let socket_rules: Vec<&Value> = learned["syscalls"]
+        .as_array()
+        .expect("syscalls")
+        .iter()
+        .filter(|rule| {
+            rule["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == "socket")
+        })
+        .collect();
+    assert!(!socket_rules.is_empty(), "{learned:#}");
+    for rule in &socket_rules {
+        assert_eq!(rule["args"][0]["value"], libc::AF_UNIX, "{learned:#}");
+    }
+    assert!(!allowed(&learned).contains("clone3"), "{learned:#}");
+
+    let id = |i: usize| format!("profile-e2e-runc-args-{i}");
+    let ok = successes(&bundle, &learned, &mut |i| runc(&bundle, &id(i)));
+    assert_eq!(ok, RUNS, "runc under the learned argument profile");
+
+    let probe =
+        format!("{workload}; /bin/busybox nc 127.0.0.1 9 </dev/null; /bin/busybox echo nc-exit=$?");
+    let config = bundle.join("config.json");
+    let mut spec = read_json(&config);
+    spec["process"]["args"] = serde_json::json!(["/bin/busybox", "sh", "-c", probe]);
+    write_json(&config, &spec);
+    configure_bundle(&bundle, &learned, None);
+    let output = runc(&bundle, &id(RUNS));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(text.contains("ok\n"), "{}", describe(&output));
+    assert!(
+        text.contains("nc: socket: Operation not permitted") && text.contains("nc-exit=1"),
+        "{}",
+        describe(&output)
+    );
+    // The same profile with socket allowed whatever its arguments: nc gets past socket.
+    let mut unrestricted = learned.clone();
+    for rule in unrestricted["syscalls"].as_array_mut().unwrap() {
+        if rule["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "socket")
+        {
+            rule.as_object_mut().unwrap().remove("args");
+        }
+    }
+    configure_bundle(&bundle, &unrestricted, None);
+    let output = runc(&bundle, &id(RUNS + 1));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(
+        !text.contains("nc: socket:") && text.contains("nc-exit=1"),
+        "{}",
+        describe(&output)
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ Examples:
   profile record -o app.json -- ./app --flag
   profile record --format report -- ls /
   profile record --stage log -o staged.json -- ./server
+  profile record --args -o app.json -- ./app           # also restrict socket families, ioctls…
   profile record --pid 4242 -o web.json                # until the process tree exits or ^C
   profile record --container 3f2a --duration 60s --format spo --name web -o web.yaml --yaml
   profile record --cgroup /sys/fs/cgroup/kubepods.slice/… --duration 5m -o web.json
@@ -40,6 +41,13 @@ existed when recording started are left out.
 tasks that already run under a seccomp filter: what a container does after its runtime installs
 the filter, and nothing the runtime does before. Run the workload under a permissive profile
 while learning (e.g. `profile stage` of Docker's default, or any SCMP_ACT_LOG profile).
+
+--args also learns, per target, the distinct values (up to 16) of the argument that decides the
+risk of socket (family and type), socketpair, clone and unshare (namespace flags), setns, ioctl,
+prctl, personality, fcntl, and mmap/mprotect (whether PROT_WRITE|PROT_EXEC was asked), and
+allows only those; past 16 values, or when a call could not be inspected, the syscall stays
+unrestricted and a warning says so. clone3 is then always refused with ENOSYS (its flags are in
+memory seccomp cannot read), so glibc falls back to clone. See docs/profiles.md.
 
 With -o FILE a profile's per-syscall counts go to FILE.counts, which `profile report` reads.
 Long recordings show a progress line on a terminal (not when piped, not with -q).
@@ -106,6 +114,11 @@ pub struct RecordArgs {
     /// Count every call, also those made before a seccomp filter is installed.
     #[arg(long, overrides_with = "after_seccomp")]
     no_after_seccomp: bool,
+    /// Also learn the argument that decides the risk of socket, socketpair, clone, unshare,
+    /// setns, ioctl, prctl, personality, fcntl, mmap and mprotect, and allow only the values
+    /// seen (clone3 is then always refused with ENOSYS, so glibc falls back to clone).
+    #[arg(long)]
+    args: bool,
     /// The command to record, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -223,6 +236,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
                 default_action,
                 duration: args.duration,
                 after_seccomp,
+                args: args.args,
             };
             runtime.block_on(record_target(&options, signals))
         }
@@ -237,6 +251,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
                 default_action,
                 linger: args.linger,
                 after_seccomp,
+                args: args.args,
             };
             runtime.block_on(record_command(&options, signals))
         }

@@ -10,13 +10,16 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use profiler_common::{
-    CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts, ABI_COUNT, CGROUP_NONE, CGROUP_ROOT,
-    CGROUP_TARGETS, EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL,
-    GENERATION_USER,
+    ArgSet, ArgSetKey, ArgValueKey, CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts,
+    ABI_COUNT, CGROUP_NONE, CGROUP_ROOT, CGROUP_TARGETS, EVENT_ARGS_LOST, EVENT_CGROUP_FULL,
+    EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL, GENERATION_USER,
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
-use crate::{record::Recording, syscalls::Arch};
+use crate::{
+    record::{LearnedArgs, Recording},
+    syscalls::Arch,
+};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/profiler"));
 
@@ -55,6 +58,8 @@ pub struct Losses {
     pub read_failed: u64,
     /// (cgroup, syscall) pairs below a cgroup root not kept because their table was full.
     pub cgroup_full: u64,
+    /// Argument values (`--args`) not kept: their syscall stays unconditional.
+    pub args_lost: u64,
 }
 
 /// Recording targets one loaded tracer tells apart: a recording follows one target. (The map
@@ -76,6 +81,8 @@ pub struct TracerConfig {
     pub cgroups: CgroupMode,
     /// Count only calls made by tasks that already run under a seccomp filter.
     pub after_seccomp: bool,
+    /// Learn the deciding arguments of the listed syscalls (`record --args`).
+    pub args: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,6 +111,8 @@ impl TracerConfig {
             root_id,
             after_seccomp: u32::from(self.after_seccomp),
             log: u32::from(kernel_log()),
+            args: u32::from(self.args),
+            _pad: 0,
         }
     }
 }
@@ -122,6 +131,8 @@ impl Losses {
 /// The loaded and attached programs with their maps.
 pub struct Tracer {
     ebpf: Ebpf,
+    /// Whether the programs learn arguments (`TracerConfig::args`).
+    args: bool,
     /// How many times userspace moved `GENERATION` on.
     generations: u64,
 }
@@ -158,6 +169,10 @@ impl Tracer {
             // The smallest ring buffer there is: nothing will be written to it.
             loader.map_max_entries("AYA_LOGS", 4096);
         }
+        if !config.args {
+            loader.map_max_entries("ARG_VALUES", 1);
+            loader.map_max_entries("ARG_SETS", 1);
+        }
         // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
         loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
         let mut ebpf = loader.load(OBJECT)?;
@@ -189,6 +204,7 @@ impl Tracer {
         }
         Ok(Tracer {
             ebpf,
+            args: config.args,
             generations: 0,
         })
     }
@@ -301,7 +317,40 @@ impl Tracer {
                     .add(abi, key.nr, per_cpu.iter().sum());
             }
         }
+        if self.args {
+            let mut learned = self.learned_args()?;
+            for (cgroup, recording) in &mut recordings {
+                recording.args = Some(learned.remove(cgroup).unwrap_or_default());
+            }
+        }
         Ok(recordings)
+    }
+
+    /// The learned argument values per target (slot, or cgroup id below a root).
+    fn learned_args(&self) -> Result<BTreeMap<u64, LearnedArgs>, TracerError> {
+        let mut learned: BTreeMap<u64, LearnedArgs> = BTreeMap::new();
+        let values: HashMap<&MapData, ArgValueKey, u8> = self.map("ARG_VALUES")?;
+        for entry in values.iter() {
+            let (key, _) = entry.map_err(|source| TracerError::Map {
+                name: "ARG_VALUES",
+                source,
+            })?;
+            learned
+                .entry(key.target)
+                .or_default()
+                .add_value(key.kind, key.value);
+        }
+        let sets: HashMap<&MapData, ArgSetKey, ArgSet> = self.map("ARG_SETS")?;
+        for entry in sets.iter() {
+            let (key, set) = entry.map_err(|source| TracerError::Map {
+                name: "ARG_SETS",
+                source,
+            })?;
+            if set.overflow != 0 {
+                learned.entry(key.target).or_default().overflow(key.kind);
+            }
+        }
+        Ok(learned)
     }
 
     /// Everything counted for `slot` so far.
@@ -343,6 +392,13 @@ impl Tracer {
                 recording.add(abi, key.nr, per_cpu.iter().sum());
             }
         }
+        if self.args {
+            recording.args = Some(
+                self.learned_args()?
+                    .remove(&u64::from(slot))
+                    .unwrap_or_default(),
+            );
+        }
         Ok(recording)
     }
 
@@ -360,6 +416,7 @@ impl Tracer {
             odd_full: sum(EVENT_ODD_FULL)?,
             read_failed: sum(EVENT_READ_FAILED)?,
             cgroup_full: sum(EVENT_CGROUP_FULL)?,
+            args_lost: sum(EVENT_ARGS_LOST)?,
         })
     }
 

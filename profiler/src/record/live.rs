@@ -14,7 +14,10 @@ use tokio::time::Instant;
 
 use super::{
     recording::DefaultAction,
-    session::{progress_ticks, report_losses, report_unknown, write, Format, RecordError},
+    session::{
+        progress_ticks, report_losses, report_restrictions, report_unknown, write, Format,
+        RecordError,
+    },
     targets::{self, Cgroup, TargetError},
     Recording,
 };
@@ -51,6 +54,8 @@ pub struct TargetOptions {
     pub duration: Option<Duration>,
     /// Count only calls of tasks already under a seccomp filter.
     pub after_seccomp: bool,
+    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
+    pub args: bool,
 }
 
 /// What the tracer was pointed at, resolved.
@@ -79,6 +84,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     let config = TracerConfig {
         cgroups,
         after_seccomp: options.after_seccomp,
+        args: options.args,
     };
     let mut tracer = Tracer::load(KERNEL_BTF.as_ref(), &config)?;
     let mut known = BTreeMap::new();
@@ -218,6 +224,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                 );
             }
             report_unknown(&recording);
+            report_restrictions("", &recording);
             write(
                 &recording,
                 &options.format,
@@ -353,6 +360,7 @@ fn write_per_cgroup(
         };
         let path = out_dir.join(format!("{stem}.{extension}"));
         report_unknown(recording);
+        report_restrictions(&format!("{stem}: "), recording);
         write(
             recording,
             &options.format,

@@ -1,4 +1,5 @@
 //! `profile record`: what a target does, turned into a profile.
+mod args;
 mod live;
 mod recording;
 mod report;
@@ -6,6 +7,7 @@ mod session;
 pub mod targets;
 
 pub use self::{
+    args::{listed_names, LearnedArgs, Outcome, Restriction, ValueSet, Why},
     live::{record_target, Target, TargetOptions},
     recording::{DefaultAction, Recording, UnknownSyscall},
     report::render as render_report,

@@ -1,8 +1,9 @@
 //! What a recording saw, and the profile that allows exactly that. Pure: no kernel calls.
 use std::collections::BTreeMap;
 
+use super::args::{self, LearnedArgs, Outcome, Restriction};
 use crate::{
-    profile::{Action, Profile, SyscallRule, ENOSYS},
+    profile::{Action, ArgCondition, Profile, SyscallRule, ENOSYS},
     syscalls::Arch,
 };
 
@@ -10,6 +11,8 @@ use crate::{
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recording {
     pub counts: BTreeMap<(Arch, u64), u64>,
+    /// With `record --args`: the argument values learned.
+    pub args: Option<LearnedArgs>,
 }
 
 /// A counted syscall whose number has no name in its ABI's table. It cannot be allowed by name,
@@ -58,8 +61,16 @@ impl Recording {
             .collect()
     }
 
+    /// With `--args`: how each listed syscall that was called is restricted, sorted by name.
+    pub fn restrictions(&self) -> Option<Vec<Restriction>> {
+        let learned = self.args.as_ref()?;
+        Some(args::restrictions(&self.counts, learned))
+    }
+
     /// The allow-list of everything seen. OCI rules name syscalls for every listed architecture
-    /// at once, so with several ABIs the allowed names are their union.
+    /// at once, so with several ABIs the allowed names are their union. With `--args`, the
+    /// restricted syscalls get one rule per allowed value set instead (syscalls with the same
+    /// set share it), and clone3 is always refused with ENOSYS.
     pub fn to_profile(&self, default: DefaultAction) -> Profile {
         let mut names: Vec<String> = self
             .counts
@@ -67,6 +78,26 @@ impl Recording {
             .filter_map(|(abi, nr)| abi.name(*nr))
             .map(str::to_owned)
             .collect();
+        let restrictions = self.restrictions();
+        let mut conditional: BTreeMap<Vec<ArgCondition>, Vec<String>> = BTreeMap::new();
+        if let Some(restrictions) = &restrictions {
+            names.retain(|name| name != "clone3");
+            for restriction in restrictions {
+                names.retain(|name| name != restriction.name);
+                match &restriction.outcome {
+                    Outcome::Only(ways) => {
+                        for way in ways {
+                            conditional
+                                .entry(way.clone())
+                                .or_default()
+                                .push(restriction.name.to_owned());
+                        }
+                    }
+                    // clone3's calls make clone one of them even when clone was not called.
+                    Outcome::Unrestricted(_) => names.push(restriction.name.to_owned()),
+                }
+            }
+        }
         names.sort();
         names.dedup();
 
@@ -78,6 +109,22 @@ impl Recording {
             syscalls.push(SyscallRule {
                 names,
                 action: Action::Allow,
+                ..SyscallRule::default()
+            });
+        }
+        let mut conditional: Vec<(Vec<String>, Vec<ArgCondition>)> = conditional
+            .into_iter()
+            .map(|(args, mut names)| {
+                names.sort();
+                (names, args)
+            })
+            .collect();
+        conditional.sort();
+        for (names, args) in conditional {
+            syscalls.push(SyscallRule {
+                names,
+                action: Action::Allow,
+                args,
                 ..SyscallRule::default()
             });
         }
@@ -191,6 +238,85 @@ mod tests {
         assert_eq!(
             r.to_profile(DefaultAction::Errno(1)).syscalls[0].names,
             ["read"]
+        );
+    }
+
+    #[test]
+    fn learned_args_restrict_their_syscalls_and_always_refuse_clone3() {
+        use profiler_common::{ARG_CLONE, ARG_SOCKET};
+        let mut r = recording(&[
+            (Arch::X86_64, 0, 3),
+            (Arch::X86_64, 41, 2),
+            (Arch::X86_64, 435, 1),
+            (Arch::X86_64, 16, 1),
+        ]);
+        let mut learned = LearnedArgs::default();
+        learned.add_value(ARG_SOCKET, (1 << 32) | 1);
+        learned.add_value(ARG_CLONE, 0);
+        learned.overflow(6);
+        r.args = Some(learned);
+        let expected = r#"{
+  "defaultAction": "SCMP_ACT_ERRNO",
+  "defaultErrnoRet": 1,
+  "architectures": [
+    "SCMP_ARCH_X86_64"
+  ],
+  "syscalls": [
+    {
+      "names": [
+        "ioctl",
+        "read"
+      ],
+      "action": "SCMP_ACT_ALLOW"
+    },
+    {
+      "names": [
+        "clone"
+      ],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {
+          "index": 0,
+          "value": 2114060288,
+          "op": "SCMP_CMP_MASKED_EQ"
+        }
+      ]
+    },
+    {
+      "names": [
+        "socket"
+      ],
+      "action": "SCMP_ACT_ALLOW",
+      "args": [
+        {
+          "index": 0,
+          "value": 1,
+          "op": "SCMP_CMP_EQ"
+        },
+        {
+          "index": 1,
+          "value": 15,
+          "valueTwo": 1,
+          "op": "SCMP_CMP_MASKED_EQ"
+        }
+      ]
+    },
+    {
+      "names": [
+        "clone3"
+      ],
+      "action": "SCMP_ACT_ERRNO",
+      "errnoRet": 38
+    }
+  ]
+}
+"#;
+        assert_eq!(r.to_profile(DefaultAction::Errno(1)).to_json(), expected);
+        // The same recording without --args allows all four unconditionally.
+        r.args = None;
+        assert_eq!(
+            r.to_profile(DefaultAction::Errno(1)).syscalls[0].names,
+            ["clone3", "ioctl", "read", "socket"]
         );
     }
 

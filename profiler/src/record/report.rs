@@ -1,7 +1,11 @@
 //! `--format report`: a recording as a table, most frequent first within each ABI.
 use std::fmt::Write as _;
 
-use super::recording::Recording;
+use super::{
+    args::{Outcome, Restriction},
+    recording::Recording,
+};
+use crate::report::{render::allowance_text, Allowance};
 
 struct Row {
     abi: &'static str,
@@ -69,6 +73,26 @@ pub fn render(recording: &Recording) -> String {
         let _ = write!(out, ", {unknown} with no name in their ABI's table");
     }
     out.push('\n');
+    if let Some(restrictions) = recording.restrictions() {
+        out.push_str(&restrictions_text(&restrictions));
+    }
+    out
+}
+
+/// With `--args`: what the profile allows of each listed syscall that was called.
+fn restrictions_text(restrictions: &[Restriction]) -> String {
+    let mut out = String::from("argument restrictions (--args; clone3 is refused with ENOSYS):\n");
+    if restrictions.is_empty() {
+        out.push_str("  none of the listed syscalls was called\n");
+    }
+    let width = restrictions.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    for Restriction { name, outcome } in restrictions {
+        let text = match outcome {
+            Outcome::Only(ways) => allowance_text(&Allowance::When(ways.clone())),
+            Outcome::Unrestricted(why) => format!("unrestricted: {why}"),
+        };
+        let _ = writeln!(out, "  {name:<width$}  {text}");
+    }
     out
 }
 #[cfg(test)]
@@ -93,6 +117,28 @@ x86_64  execve      59      1
 i386    getppid     64   1000
 4 distinct syscalls, 1008 calls, 1 with no name in their ABI's table
 "
+        );
+    }
+
+    #[test]
+    fn args_recordings_list_their_restrictions() {
+        let mut r = Recording::default();
+        r.add(Arch::X86_64, 41, 2);
+        r.add(Arch::X86_64, 16, 1);
+        let mut learned = super::super::LearnedArgs::default();
+        learned.add_value(profiler_common::ARG_SOCKET, (1 << 32) | 1);
+        learned.overflow(6);
+        r.args = Some(learned);
+        let text = render(&r);
+        assert!(
+            text.ends_with(
+                "\
+argument restrictions (--args; clone3 is refused with ENOSYS):
+  ioctl   unrestricted: more than 16 distinct values (or one could not be read)
+  socket  only if arg0 == 1 && arg1 & 0xf == 0x1
+"
+            ),
+            "{text}"
         );
     }
 }

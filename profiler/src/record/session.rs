@@ -44,6 +44,8 @@ pub struct CommandOptions {
     pub linger: Option<Duration>,
     /// Count only calls made under a seccomp filter (e.g. the command installs one itself).
     pub after_seccomp: bool,
+    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
+    pub args: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,7 @@ pub async fn record_command(
 
     let config = TracerConfig {
         after_seccomp: options.after_seccomp,
+        args: options.args,
         ..TracerConfig::default()
     };
     let mut tracer = match Tracer::load(KERNEL_BTF.as_ref(), &config).and_then(|mut tracer| {
@@ -146,6 +149,7 @@ pub async fn record_command(
     let recording = tracer.recording(SLOT)?;
     report_losses(&tracer)?;
     report_unknown(&recording);
+    report_restrictions("", &recording);
     write(
         &recording,
         &options.format,
@@ -266,6 +270,13 @@ pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
             losses.read_failed
         );
     }
+    if losses.args_lost > 0 {
+        error!(
+            "{} argument values were not kept (their table was full or clone3's flags could \
+             not be read); their syscalls stay unrestricted",
+            losses.args_lost
+        );
+    }
     if losses.cgroup_full > 0 {
         error!(
             "{} calls below the cgroup root were not kept: the per-cgroup table was full",
@@ -273,6 +284,22 @@ pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
         );
     }
     Ok(())
+}
+
+/// With `--args`: which listed syscalls stay unrestricted, and why (`prefix` names the cgroup).
+pub(super) fn report_restrictions(prefix: &str, recording: &Recording) {
+    for restriction in recording.restrictions().unwrap_or_default() {
+        match restriction.outcome {
+            super::Outcome::Only(ways) => info!(
+                "{prefix}{}: restricted to {} argument value(s)",
+                restriction.name,
+                ways.len()
+            ),
+            super::Outcome::Unrestricted(why) => {
+                warn!("{prefix}{} stays unrestricted: {why}", restriction.name)
+            }
+        }
+    }
 }
 
 pub(super) fn report_unknown(recording: &Recording) {

@@ -43,7 +43,8 @@ pub enum Relief {
     /// A condition on this argument (the family of `socket`, the request of `ioctl`, …).
     Arg(u32),
     /// A `SCMP_CMP_MASKED_EQ` condition (on any argument: s390 passes clone's flags second)
-    /// whose mask covers every `CLONE_NEW*` bit and whose value has none of them set.
+    /// whose mask covers every `CLONE_NEW*` bit and whose value has none of them set (clone's
+    /// rule in Docker's default, unshare's and clone's in a `record --args` profile).
     CloneNamespaces,
 }
 
@@ -89,7 +90,7 @@ pub const TABLE: &[Entry] = &[
     entry("open_tree", High, "new mount API: clones mount trees", None),
     entry("mount_setattr", High, "changes mount properties", None),
     entry("pivot_root", High, "replaces the root filesystem", None),
-    entry("unshare", High, "creates namespaces, opening kernel surface meant for root", None),
+    entry("unshare", High, "creates namespaces, opening kernel surface meant for root", Some(Relief::CloneNamespaces)),
     entry("setns", High, "joins other namespaces", None),
     entry("keyctl", High, "kernel keyring, which is not namespaced", None),
     entry("add_key", High, "kernel keyring, which is not namespaced", None),

@@ -139,11 +139,94 @@ fn main() {
                 std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
             }
         }
+        // Argument-restriction probes (`record --args`): each prints one line per call, `NAME:
+        // ok` or `NAME: errno N`, and exits 0, so a test can assert the exact errno.
+        // `unix-socket`: an AF_UNIX stream socket.
+        Some("unix-socket") => {
+            report("socket(AF_UNIX)", socket(libc::AF_UNIX, libc::SOCK_STREAM));
+        }
+        // `inet-socket`: an AF_INET socket, then an AF_UNIX one with SOCK_CLOEXEC (the type's
+        // flags are not part of the learned type).
+        Some("inet-socket") => {
+            report("socket(AF_INET)", socket(libc::AF_INET, libc::SOCK_STREAM));
+            report(
+                "socket(AF_UNIX)",
+                socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC),
+            );
+        }
+        // `clone-plain`: a child through clone(SIGCHLD) and unshare(CLONE_FILES): no namespace
+        // flags.
+        Some("clone-plain") => {
+            report("clone", clone_child(0));
+            // SAFETY: unshare takes flags only.
+            let r = unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_FILES) };
+            report("unshare(CLONE_FILES)", r);
+        }
+        // `clone-newnet`: a child in a new network namespace, then a plain one.
+        Some("clone-newnet") => {
+            report("clone(CLONE_NEWNET)", clone_child(libc::CLONE_NEWNET));
+            report("clone", clone_child(0));
+        }
+        // `unshare-user`: a new user namespace.
+        Some("unshare-user") => {
+            // SAFETY: unshare takes flags only.
+            let r = unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) };
+            report("unshare(CLONE_NEWUSER)", r);
+        }
+        // `fcntl N`: N fcntl(F_GETFD) calls; prints ns per call.
+        Some("fcntl") => {
+            let n = arg(2).max(1);
+            let start = Instant::now();
+            for _ in 0..n {
+                // SAFETY: F_GETFD on stdin takes no pointer.
+                unsafe { libc::syscall(libc::SYS_fcntl, 0, libc::F_GETFD) };
+            }
+            println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
+        }
         _ => {
-            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|unknown|wait-term|children N|loop N THREADS [hold]");
+            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|unknown|wait-term|children N|loop N THREADS [hold]|unix-socket|inet-socket|clone-plain|clone-newnet|unshare-user|fcntl N");
             exit(2);
         }
     }
+}
+
+/// Prints `what: ok` or `what: errno N` for a raw syscall's result.
+fn report(what: &str, result: libc::c_long) {
+    if result < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        println!("{what}: errno {errno}");
+    } else {
+        println!("{what}: ok");
+    }
+}
+
+fn socket(family: libc::c_int, kind: libc::c_int) -> libc::c_long {
+    // SAFETY: socket takes no pointers.
+    unsafe { libc::syscall(libc::SYS_socket, family, kind, 0) }
+}
+
+/// clone(flags | SIGCHLD) with no new stack, like fork; the child exits 0 at once. Returns the
+/// clone result (the parent waits for a child).
+fn clone_child(flags: libc::c_int) -> libc::c_long {
+    // SAFETY: without CLONE_VM the child has its own copy of the memory, as after fork, and
+    // exits through the raw syscall without touching any of it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if r == 0 {
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
+    }
+    if r > 0 {
+        wait(r as libc::pid_t);
+    }
+    r
 }
 
 /// Joining a thread waits on a futex only when the thread has not finished yet; one futex call

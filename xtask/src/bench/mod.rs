@@ -47,6 +47,8 @@ enum Beside {
 enum Under {
     Nothing,
     Record,
+    /// `profile record --args`.
+    RecordArgs,
     Strace,
     /// `profile run` with a profile that allows everything: the cost of having any filter.
     AllowAllFilter,
@@ -126,6 +128,15 @@ const ALLOW_ALL: usize = 8;
 const OUR_MOBY: usize = 9;
 const LIBSECCOMP_MOBY: usize = 10;
 
+/// `record --args` costs only the syscalls it inspects: a getppid loop (not inspected) against
+/// the plain recording, and an fcntl(F_GETFD) loop (inspected) with and without it.
+const ARGS_LOOP: [(&str, Under, &str); 4] = [
+    ("getppid, recorded --args", Under::RecordArgs, "loop"),
+    ("fcntl, untraced", Under::Nothing, "fcntl"),
+    ("fcntl, recorded", Under::Record, "fcntl"),
+    ("fcntl, recorded --args", Under::RecordArgs, "fcntl"),
+];
+
 /// A syscall-heavy real program: tar of /usr/include into a pipe.
 const WORKLOAD: &str = "tar -cf - -C /usr include | cat >/dev/null";
 const WORKLOAD_UNDER: [(&str, Beside, Under); 4] = [
@@ -181,6 +192,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut workload: Vec<Vec<f64>> = vec![Vec::new(); WORKLOAD_UNDER.len()];
     // Once untimed, so no configuration pays for a cold page cache.
     measure_workload(Beside::Nothing, Under::Nothing, &prepared)?;
+    let mut args_loops: Vec<Vec<f64>> = vec![Vec::new(); ARGS_LOOP.len()];
     for round in 0..args.rounds {
         eprintln!("bench: round {}/{}", round + 1, args.rounds);
         for (i, config) in LOOP.iter().enumerate() {
@@ -202,6 +214,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 workload[i].push(ms);
             }
         }
+        for (i, &(_, under, mode)) in ARGS_LOOP.iter().enumerate() {
+            args_loops[i].push(measure_args_loop(under, mode, &prepared, args.calls)?);
+        }
     }
     eprintln!("bench: program cost and memory (kernel run-time statistics on)");
     let cost = program_cost(&prepared, args.calls)?;
@@ -214,6 +229,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .map(|s| median(s).unwrap_or(f64::NAN))
         .collect();
     let workload: Vec<Option<f64>> = workload.iter().map(|s| median(s)).collect();
+    let args_loops: Vec<Option<f64>> = args_loops.iter().map(|s| median(s)).collect();
     let report = json!({
         "rounds": args.rounds,
         "calls": args.calls,
@@ -260,6 +276,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
         },
         "moby_instructions": { "ours": ours, "libseccomp": theirs },
+        "args": {
+            "runs": ARGS_LOOP.iter().zip(&args_loops).map(|((name, ..), ns)| json!({
+                "name": name,
+                "ns_per_call": ns,
+            })).collect::<Vec<_>>(),
+            "getppid_args_over_recorded": ratio_of(args_loops[0], loops[RECORDED]),
+            "fcntl_recorded_over_untraced": ratio_of(args_loops[2], args_loops[1]),
+            "fcntl_args_over_recorded": ratio_of(args_loops[3], args_loops[2]),
+        },
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -300,6 +325,16 @@ fn print_tables(r: &Value) {
             },
         );
     }
+    let a = &r["args"];
+    println!(
+        "record --args: getppid {} × the plain recording; fcntl(F_GETFD) ns/call untraced {}, \
+         recorded {}, recorded --args {} ({} × the plain recording)",
+        num(&a["getppid_args_over_recorded"], 2, ""),
+        num(&a["runs"][1]["ns_per_call"], 1, ""),
+        num(&a["runs"][2]["ns_per_call"], 1, ""),
+        num(&a["runs"][3]["ns_per_call"], 1, ""),
+        num(&a["fcntl_args_over_recorded"], 2, ""),
+    );
     let g = &r["goals"];
     println!(
         "recorded / floor {}, not watching / floor {}, 2 threads / 1 thread {}, \
@@ -368,9 +403,13 @@ fn median(samples: &[f64]) -> Option<f64> {
 fn under_command(under: Under, prepared: &Prepared, program: &str, args: &[String]) -> Command {
     let mut cmd = match under {
         Under::Nothing => return command(program, args),
-        Under::Record => {
+        Under::Record | Under::RecordArgs => {
             let mut cmd = Command::new(&prepared.profile);
-            cmd.args(["record", "-q", "-o", "/dev/null", "--"]);
+            cmd.args(["record", "-q", "-o", "/dev/null"]);
+            if under == Under::RecordArgs {
+                cmd.arg("--args");
+            }
+            cmd.arg("--");
             cmd
         }
         Under::Strace => {
@@ -474,6 +513,21 @@ fn measure_loop(config: &LoopConfig, prepared: &Prepared, calls: u64) -> Result<
         .and_then(|line| line.trim().parse().ok())
         .with_context(|| format!("{cmd:?} printed no timing: {text:?}"))?;
     Ok(Some(ns))
+}
+
+/// One `ARGS_LOOP` run: `exerciser loop N 1` or `exerciser fcntl N` under `under`.
+fn measure_args_loop(under: Under, mode: &str, prepared: &Prepared, calls: u64) -> Result<f64> {
+    let mut args = vec![mode.to_owned(), calls.to_string()];
+    if mode == "loop" {
+        args.push("1".to_owned());
+    }
+    let exerciser = prepared.exerciser.to_str().context("exerciser path")?;
+    let mut cmd = under_command(under, prepared, exerciser, &args);
+    let text = output(&mut cmd)?;
+    text.lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .with_context(|| format!("{cmd:?} printed no timing: {text:?}"))
 }
 
 fn measure_workload(beside: Beside, under: Under, prepared: &Prepared) -> Result<Option<f64>> {
