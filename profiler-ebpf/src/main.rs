@@ -4,7 +4,12 @@
 //! exit.
 #![no_std]
 #![no_main]
+// `atomic_or`: the target has no compare-and-swap, so `AtomicU64::fetch_or` is not offered,
+// but BPF has an atomic OR instruction.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
+mod daemon;
 mod maps;
 mod sched_process_exit;
 mod sched_process_fork;

@@ -124,7 +124,7 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, after_seccomp: bool) {
 /// SECCOMP_MODE_FILTER`). The mode is set, for every thread with TSYNC, before the installing
 /// `seccomp`/`prctl` call returns, so its own entry is not counted and every later call is.
 #[inline(always)]
-fn seccomp_filtered(task: *const u8) -> bool {
+pub(crate) fn seccomp_filtered(task: *const u8) -> bool {
     let mode_ptr = unsafe { task.add(task_offsets().seccomp_mode as usize) } as *const i32;
     match unsafe { bpf_probe_read_kernel(mode_ptr) } {
         Ok(mode) => mode == SECCOMP_MODE_FILTER,
@@ -137,7 +137,7 @@ fn seccomp_filtered(task: *const u8) -> bool {
 
 /// Which ABI the current syscall came through, and its number in that ABI's table.
 #[inline(always)]
-fn decode_abi(task: *const u8, id: u64) -> (u32, u64) {
+pub(crate) fn decode_abi(task: *const u8, id: u64) -> (u32, u64) {
     let status_ptr = unsafe { task.add(task_offsets().thread_status as usize) } as *const u32;
     match unsafe { bpf_probe_read_kernel(status_ptr) } {
         Ok(status) if status & TS_COMPAT != 0 => return (ABI_X86, id & 0xffff_ffff),
