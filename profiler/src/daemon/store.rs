@@ -1,8 +1,10 @@
 //! The daemon's profiles on disk: one per workload, `<out dir>/<name>.json`, and beside it
 //! `<name>.json.meta`, the workload's replicas (one per cgroup id) with each one's own syscalls
-//! (its coverage). The meta file is what a restarted daemon merges with, so it is written first:
-//! a `kill -9` between the two writes leaves a meta file at least as new as the profile, and
-//! each write is atomic (temp file, fsync, rename, fsync of the directory).
+//! (its coverage). The meta file is what a restarted daemon merges with. It is written second,
+//! so it never holds a syscall its profile lacks: a restarted daemon rewrites a profile only when
+//! the kernel maps add something to the meta file, and they still hold everything a `kill -9`
+//! between the two writes kept out of it (entries are freed only after both writes). Each write
+//! is atomic (temp file, fsync, rename, fsync of the directory).
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs, io,
@@ -319,9 +321,9 @@ impl Store {
         let profile = render(&recording, &format, self.default_action).map_err(|e| e.to_string())?;
         let mut meta_text = serde_json::to_string_pretty(&meta).expect("meta serialises");
         meta_text.push('\n');
-        output::write_atomic(&self.meta_path(stem), meta_text.as_bytes())
-            .map_err(|e| e.to_string())?;
         output::write_atomic(&self.profile_path(stem), profile.as_bytes())
+            .map_err(|e| e.to_string())?;
+        output::write_atomic(&self.meta_path(stem), meta_text.as_bytes())
             .map_err(|e| e.to_string())
     }
 }
@@ -397,9 +399,12 @@ mod tests {
         assert_eq!(again.flush().0, 1);
         let profile = fs::read_to_string(dir.join("web.json")).unwrap();
         let parsed = crate::profile::parse(&profile, "web.json").unwrap().profile;
+        // clone3 is the ENOSYS fallback rule every recorded profile has.
         assert_eq!(
             parsed.names(),
-            ["read", "write", "open", "close"].into_iter().collect()
+            ["read", "write", "open", "close", "clone3"]
+                .into_iter()
+                .collect()
         );
         let meta: Meta =
             serde_json::from_str(&fs::read_to_string(dir.join("web.json.meta")).unwrap())

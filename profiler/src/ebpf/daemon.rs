@@ -181,7 +181,10 @@ pub fn start(
         let name = entry.file_name().to_string_lossy().into_owned();
         if is_set_dir(&name) && entry.path() != dir {
             remove_set(&entry.path())?;
-            replaced.push(format!("layout {name} (this daemon's is v{DAEMON_LAYOUT_VERSION})"));
+            log::warn!(
+                "removed the pinned set of layout {name} at {} (this daemon's is v{DAEMON_LAYOUT_VERSION})",
+                entry.path().display()
+            );
         }
     }
     let info = fs::exists(dir.join(INFO))

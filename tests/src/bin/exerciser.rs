@@ -85,6 +85,13 @@ fn main() {
                 exit(0);
             }
         }
+        // `calls NR…`: each syscall number once, with zero arguments (the daemon tests pick
+        // numbers that take no pointer or tolerate a null one).
+        Some("calls") => {
+            for nr in args[2..].iter().filter_map(|a| a.parse::<libc::c_long>().ok()) {
+                raw(nr);
+            }
+        }
         // A number no table names.
         Some("unknown") => {
             raw(999);
@@ -119,7 +126,7 @@ fn main() {
             println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
         }
         _ => {
-            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|unknown|wait-term|loop N THREADS");
+            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|calls NR…|unknown|wait-term|loop N THREADS");
             exit(2);
         }
     }
