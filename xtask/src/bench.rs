@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// getppid calls per thread in each run (strace gets 1/100 of them).
     #[arg(long, default_value_t = 2_000_000)]
     calls: u64,
+    /// Only the daemon part (cgroups tracked: RSS, CPU, kernel map memory).
+    #[arg(long)]
+    daemon_only: bool,
 }
 
 /// What surrounds the loop in one configuration.
@@ -117,6 +120,9 @@ struct Prepared {
 pub fn run(args: BenchArgs) -> Result<()> {
     let root = workspace_root();
     let bins = root.join("target/release");
+    if args.daemon_only {
+        return crate::bench_daemon::run(&bins.join("profile"));
+    }
     let scratch = std::env::temp_dir().join(format!("profile-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let prepared = Prepared {
@@ -187,7 +193,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         insns(&theirs)?
     );
     std::fs::remove_dir_all(&scratch)?;
-    Ok(())
+    crate::bench_daemon::run(&prepared.profile)
 }
 
 fn median(samples: &[f64]) -> Option<f64> {
