@@ -6,11 +6,11 @@
 //! several CPUs share the cache line read-only. The maps are created with sizes from the
 //! daemon's flags (1 entry in the object, so `record` pays nothing for them) and pinned by the
 //! daemon together with the program and its link, so counting goes on while no daemon runs.
-use core::intrinsics::{atomic_or, AtomicOrdering};
-
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_task},
+    helpers::{
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_task,
+    },
     macros::{map, raw_tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::RawTracePointContext,
@@ -76,9 +76,7 @@ fn try_sys_enter_daemon(ctx: &RawTracePointContext) {
             abi,
             _pad: 0,
         };
-        if unsafe { DAEMON_ODD.get(key) }.is_none()
-            && DAEMON_ODD.insert(key, 1, 0).is_err()
-        {
+        if unsafe { DAEMON_ODD.get(key) }.is_none() && DAEMON_ODD.insert(key, 1, 0).is_err() {
             note(DAEMON_EVENT_ODD_FULL);
         }
         return;
@@ -112,9 +110,24 @@ fn try_sys_enter_daemon(ctx: &RawTracePointContext) {
         let word = (*seen).bits.as_mut_ptr().add(word);
         // Read first: after a cgroup's first call of a syscall nothing is written again.
         if core::ptr::read_volatile(word) & bit == 0 {
-            atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(word, bit);
+            set_bits(word, bit);
         }
     }
+}
+
+/// `*word |= bits`, atomically.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+unsafe fn set_bits(word: *mut u64, bits: u64) {
+    use core::intrinsics::{atomic_or, AtomicOrdering};
+    unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(word, bits) };
+}
+
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+unsafe fn set_bits(word: *mut u64, bits: u64) {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    unsafe { AtomicU64::from_ptr(word) }.fetch_or(bits, Ordering::Relaxed);
 }
 
 #[inline(always)]

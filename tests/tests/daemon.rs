@@ -103,7 +103,10 @@ impl Daemon {
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead as _;
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -291,7 +294,13 @@ fn two_hundred_cgroups_each_get_exactly_their_syscalls() {
             .get(id)
             .unwrap_or_else(|| panic!("no profile for c{:03} (id {id}):\n{log}", i + 1));
         let want: BTreeSet<String> = base_names.union(calls).cloned().collect();
-        assert_eq!(allowed_in(profile), want, "c{:03}: {}", i + 1, profile.display());
+        assert_eq!(
+            allowed_in(profile),
+            want,
+            "c{:03}: {}",
+            i + 1,
+            profile.display()
+        );
     }
 }
 
@@ -300,7 +309,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -370,7 +382,12 @@ fn sigkill_at_random_moments_loses_nothing() {
             .get(id)
             .unwrap_or_else(|| panic!("no profile for cgroup {id}:\n{log}"));
         let want: BTreeSet<String> = base_names.union(calls).cloned().collect();
-        assert_eq!(allowed_in(profile), want, "cgroup {id}: {}", profile.display());
+        assert_eq!(
+            allowed_in(profile),
+            want,
+            "cgroup {id}: {}",
+            profile.display()
+        );
         assert!(calls.is_subset(&union));
     }
 }
@@ -381,9 +398,13 @@ fn a_missing_root_is_a_clear_error() {
     let out = scratch("daemon-noroot");
     let pins = Pins::new("noroot");
     let missing = cgroup_v2_mount().join(format!("profile-e2e-{}-missing", std::process::id()));
-    let output = run(Command::new(profile_bin())
-        .arg("daemon")
-        .args(daemon_args(&missing, &out, &pins, "1s", &[])));
+    let output = run(Command::new(profile_bin()).arg("daemon").args(daemon_args(
+        &missing,
+        &out,
+        &pins,
+        "1s",
+        &[],
+    )));
     assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
     let text = stderr(&output);
     assert!(text.contains(&missing.display().to_string()), "{text}");
@@ -426,7 +447,11 @@ fn an_unwritable_output_dir_is_retried() {
     let tmpfs = Tmpfs::mount(&out, "ro,size=1m");
     let pins = Pins::new("ro");
     let mut daemon = Daemon::start(&daemon_args(&root.path, &out, &pins, "200ms", &[]));
-    assert!(daemon.text().contains("is not writable"), "{}", daemon.text());
+    assert!(
+        daemon.text().contains("is not writable"),
+        "{}",
+        daemon.text()
+    );
     let dir = root.child("c");
     let calls = subset(0b1010_1010);
     run_in(&dir, &calls);
@@ -511,10 +536,18 @@ fn pinned_sets_are_adopted_replaced_and_removed() {
     let other = daemon_args(&root.path, &out, &pins, "1s", &["--max-cgroups", "100"]);
     let (code, log) = Daemon::start(&other).stop();
     assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("replaced the pinned programs (loaded for"), "{log}");
+    assert!(
+        log.contains("replaced the pinned programs (loaded for"),
+        "{log}"
+    );
 
-    let output = run(Command::new(profile_bin()).args(["daemon", "--unpin", "--pin-dir", &pins.arg()]));
+    let output =
+        run(Command::new(profile_bin()).args(["daemon", "--unpin", "--pin-dir", &pins.arg()]));
     assert!(output.status.success(), "{}", describe(&output));
-    assert!(stdout(&output).contains("unpinned"), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("unpinned"),
+        "{}",
+        describe(&output)
+    );
     assert!(!pins.0.exists());
 }

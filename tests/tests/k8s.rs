@@ -558,12 +558,21 @@ fn daemonset_manifest_validates() {
     for version in ["1.30.0", "1.37.0"] {
         let output = validate(&["manifest", version], &[&manifest]);
         assert!(output.status.success(), "{}", describe(&output));
-        assert_eq!(stdout(&output).matches(": ok ").count(), 2, "{}", describe(&output));
+        assert_eq!(
+            stdout(&output).matches(": ok ").count(),
+            2,
+            "{}",
+            describe(&output)
+        );
     }
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("hostPID: true"));
     let dir = scratch("daemonset-misspelt");
-    let bad = write(&dir, "bad.yaml", &text.replace("hostPID: true", "hostPid: true"));
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        &text.replace("hostPID: true", "hostPid: true"),
+    );
     let output = validate(&["manifest", "1.37.0"], &[&bad]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
 }

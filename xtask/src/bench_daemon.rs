@@ -70,7 +70,13 @@ fn one(profile: &Path, n: u32) -> Result<()> {
         std::fs::create_dir_all(root.join(format!("c{i}")))?;
     }
     let mut daemon = Command::new(profile)
-        .args(["daemon", "-q", "--no-after-seccomp", "--flush-interval", "5s"])
+        .args([
+            "daemon",
+            "-q",
+            "--no-after-seccomp",
+            "--flush-interval",
+            "5s",
+        ])
         .arg("--cgroup-root")
         .arg(&root)
         .arg("--out-dir")

@@ -2,8 +2,8 @@
 pub mod audit;
 pub mod check;
 pub mod compile;
-pub mod daemon;
 pub mod completions;
+pub mod daemon;
 pub mod diff;
 pub mod export;
 pub mod install;

@@ -33,7 +33,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
         )
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status).expect("status serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("status serialises")
+        );
     } else {
         print!("{}", status.to_text());
     }

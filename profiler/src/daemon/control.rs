@@ -69,28 +69,109 @@ impl Status {
             let _ = writeln!(out, "# TYPE profile_daemon_{name} {kind}");
             let _ = writeln!(out, "profile_daemon_{name} {value}");
         };
-        metric("cgroups_tracked", "gauge", "Cgroups with an entry in the kernel map.", self.cgroups_tracked.to_string());
-        metric("workloads", "gauge", "Workloads (profiles) known.", self.workloads.to_string());
-        metric("syscalls_seen", "gauge", "Distinct (cgroup, syscall) pairs learned.", self.syscalls_seen.to_string());
-        metric("scans_total", "counter", "Reads of the kernel maps and the cgroup tree.", self.scans.to_string());
-        metric("flushes_total", "counter", "Flushes of changed profiles.", self.flushes.to_string());
-        metric("profiles_written_total", "counter", "Profiles written.", self.profiles_written.to_string());
-        metric("write_errors_total", "counter", "Profiles that could not be written (kept and retried).", self.write_errors.to_string());
-        metric("map_entries", "gauge", "Entries in the kernel map of cgroups.", self.map_entries.to_string());
-        metric("map_capacity", "gauge", "Capacity of the kernel map of cgroups (--max-cgroups).", self.map_capacity.to_string());
-        metric("map_fullness", "gauge", "map_entries / map_capacity.", format!("{:.4}", self.map_entries as f64 / f64::from(self.map_capacity.max(1))));
-        metric("map_memory_bytes", "gauge", "Kernel memory of the map of cgroups.", self.map_memory.to_string());
-        metric("lost_map_full_total", "counter", "Calls not counted because the map of cgroups was full.", self.lost_map_full.to_string());
-        metric("lost_odd_full_total", "counter", "Out-of-table syscall numbers not kept because their map was full.", self.lost_odd_full.to_string());
-        metric("read_failures_total", "counter", "Failed kernel reads (ABI or seccomp mode unknown).", self.read_failures.to_string());
+        metric(
+            "cgroups_tracked",
+            "gauge",
+            "Cgroups with an entry in the kernel map.",
+            self.cgroups_tracked.to_string(),
+        );
+        metric(
+            "workloads",
+            "gauge",
+            "Workloads (profiles) known.",
+            self.workloads.to_string(),
+        );
+        metric(
+            "syscalls_seen",
+            "gauge",
+            "Distinct (cgroup, syscall) pairs learned.",
+            self.syscalls_seen.to_string(),
+        );
+        metric(
+            "scans_total",
+            "counter",
+            "Reads of the kernel maps and the cgroup tree.",
+            self.scans.to_string(),
+        );
+        metric(
+            "flushes_total",
+            "counter",
+            "Flushes of changed profiles.",
+            self.flushes.to_string(),
+        );
+        metric(
+            "profiles_written_total",
+            "counter",
+            "Profiles written.",
+            self.profiles_written.to_string(),
+        );
+        metric(
+            "write_errors_total",
+            "counter",
+            "Profiles that could not be written (kept and retried).",
+            self.write_errors.to_string(),
+        );
+        metric(
+            "map_entries",
+            "gauge",
+            "Entries in the kernel map of cgroups.",
+            self.map_entries.to_string(),
+        );
+        metric(
+            "map_capacity",
+            "gauge",
+            "Capacity of the kernel map of cgroups (--max-cgroups).",
+            self.map_capacity.to_string(),
+        );
+        metric(
+            "map_fullness",
+            "gauge",
+            "map_entries / map_capacity.",
+            format!(
+                "{:.4}",
+                self.map_entries as f64 / f64::from(self.map_capacity.max(1))
+            ),
+        );
+        metric(
+            "map_memory_bytes",
+            "gauge",
+            "Kernel memory of the map of cgroups.",
+            self.map_memory.to_string(),
+        );
+        metric(
+            "lost_map_full_total",
+            "counter",
+            "Calls not counted because the map of cgroups was full.",
+            self.lost_map_full.to_string(),
+        );
+        metric(
+            "lost_odd_full_total",
+            "counter",
+            "Out-of-table syscall numbers not kept because their map was full.",
+            self.lost_odd_full.to_string(),
+        );
+        metric(
+            "read_failures_total",
+            "counter",
+            "Failed kernel reads (ABI or seccomp mode unknown).",
+            self.read_failures.to_string(),
+        );
         out
     }
 
     /// What `profile status` prints.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "daemon pid {}: {} below {}", self.pid, self.started, self.root);
-        let _ = writeln!(out, "profiles in {}, pins in {}", self.out_dir, self.pin_dir);
+        let _ = writeln!(
+            out,
+            "daemon pid {}: {} below {}",
+            self.pid, self.started, self.root
+        );
+        let _ = writeln!(
+            out,
+            "profiles in {}, pins in {}",
+            self.out_dir, self.pin_dir
+        );
         let _ = writeln!(
             out,
             "cgroups tracked {} (map {}/{} entries, {} KiB kernel memory); workloads {}; syscalls seen {}",
@@ -152,7 +233,8 @@ pub fn serve_control(path: &Path, status: Shared) -> io::Result<()> {
             let Ok((mut stream, _)) = listener.accept().await else {
                 continue;
             };
-            let text = serde_json::to_string(&*status.lock().expect("status lock")).expect("status serialises");
+            let text = serde_json::to_string(&*status.lock().expect("status lock"))
+                .expect("status serialises");
             let _ = stream.write_all(text.as_bytes()).await;
         }
     });
@@ -170,11 +252,9 @@ pub fn serve_metrics(listener: TcpListener, status: Shared) {
             tokio::spawn(async move {
                 // The request itself does not matter; read what has arrived of it.
                 let mut buf = [0u8; 1024];
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(2),
-                    stream.read(&mut buf),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf))
+                        .await;
                 let body = status.lock().expect("status lock").metrics();
                 let response = format!(
                     "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",

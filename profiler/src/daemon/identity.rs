@@ -22,7 +22,9 @@ impl Identity {
     /// `path` is the cgroup's path below the v2 mount (any leading `/`).
     pub fn of_path(path: &str) -> Identity {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-        let Some(top) = parts.iter().position(|p| *p == "kubepods.slice" || *p == "kubepods")
+        let Some(top) = parts
+            .iter()
+            .position(|p| *p == "kubepods.slice" || *p == "kubepods")
         else {
             return Identity::default();
         };
@@ -115,7 +117,10 @@ mod tests {
 
     #[test]
     fn other_paths_have_no_identity() {
-        assert_eq!(Identity::of_path("/system.slice/foo.service"), Identity::default());
+        assert_eq!(
+            Identity::of_path("/system.slice/foo.service"),
+            Identity::default()
+        );
         assert_eq!(
             Identity::of_path("/kubepods.slice/kubepods-burstable.slice"),
             Identity {

@@ -75,10 +75,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Kernel(#[from] PinError),
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: io::Error,
-    },
+    Io { what: String, source: io::Error },
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
@@ -236,7 +233,11 @@ impl Daemon {
         names.insert(self.root.id, (self.root.name.clone(), String::new()));
         self.tracked = seen.len();
         let mut gone = BTreeSet::new();
-        let ids: BTreeSet<u64> = seen.iter().map(|(id, _)| *id).chain(odd.keys().copied()).collect();
+        let ids: BTreeSet<u64> = seen
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(odd.keys().copied())
+            .collect();
         for (id, syscalls) in &seen {
             self.observe(*id, &names, syscalls);
         }
@@ -270,9 +271,21 @@ impl Daemon {
         format!("{}/{below_root}", self.root.name.trim_end_matches('/'))
     }
 
-    fn observe(&mut self, id: u64, names: &BTreeMap<u64, (String, String)>, syscalls: &[(Arch, u64)]) {
+    fn observe(
+        &mut self,
+        id: u64,
+        names: &BTreeMap<u64, (String, String)>,
+        syscalls: &[(Arch, u64)],
+    ) {
         let path = names.get(&id).map(|(full, below)| {
-            (full.as_str(), if below.is_empty() { full.as_str() } else { below.as_str() })
+            (
+                full.as_str(),
+                if below.is_empty() {
+                    full.as_str()
+                } else {
+                    below.as_str()
+                },
+            )
         });
         self.store.observe(id, path, syscalls);
     }

@@ -110,7 +110,10 @@ impl Store {
             by_cgroup: BTreeMap::new(),
         };
         if let Err(err) = fs::create_dir_all(dir) {
-            warn!("output directory {}: {err}; will retry at every flush", dir.display());
+            warn!(
+                "output directory {}: {err}; will retry at every flush",
+                dir.display()
+            );
             return store;
         }
         let entries = match fs::read_dir(dir) {
@@ -184,12 +187,7 @@ impl Store {
     /// Adds what cgroup `id` made. `path` is its path below the v2 mount when it is known and
     /// `below_root` the part below the daemon's root, which names a new workload (a cgroup
     /// never seen by path is named after its id).
-    pub fn observe(
-        &mut self,
-        id: u64,
-        path: Option<(&str, &str)>,
-        syscalls: &[(Arch, u64)],
-    ) {
+    pub fn observe(&mut self, id: u64, path: Option<(&str, &str)>, syscalls: &[(Arch, u64)]) {
         let stem = match self.by_cgroup.get(&id) {
             Some(stem) => stem.clone(),
             None => {
@@ -318,13 +316,13 @@ impl Store {
                 yaml: false,
             },
         };
-        let profile = render(&recording, &format, self.default_action).map_err(|e| e.to_string())?;
+        let profile =
+            render(&recording, &format, self.default_action).map_err(|e| e.to_string())?;
         let mut meta_text = serde_json::to_string_pretty(&meta).expect("meta serialises");
         meta_text.push('\n');
         output::write_atomic(&self.profile_path(stem), profile.as_bytes())
             .map_err(|e| e.to_string())?;
-        output::write_atomic(&self.meta_path(stem), meta_text.as_bytes())
-            .map_err(|e| e.to_string())
+        output::write_atomic(&self.meta_path(stem), meta_text.as_bytes()).map_err(|e| e.to_string())
     }
 }
 
@@ -345,7 +343,9 @@ fn resource_name(stem: &str) -> String {
         .collect::<Vec<_>>()
         .join(".");
     if name.len() > 253 {
-        name = name[name.len() - 253..].trim_start_matches(['-', '.']).to_owned();
+        name = name[name.len() - 253..]
+            .trim_start_matches(['-', '.'])
+            .to_owned();
     }
     if k8s::check_resource_name(&name).is_err() {
         name = format!("workload-{:x}", fnv(stem));
@@ -407,8 +407,7 @@ mod tests {
                 .collect()
         );
         let meta: Meta =
-            serde_json::from_str(&fs::read_to_string(dir.join("web.json.meta")).unwrap())
-                .unwrap();
+            serde_json::from_str(&fs::read_to_string(dir.join("web.json.meta")).unwrap()).unwrap();
         assert_eq!(meta.replicas.len(), 2);
         assert!(meta.replicas[0].removed);
         assert_eq!(meta.replicas[1].distinct, 2);

@@ -246,7 +246,8 @@ fn read_info(dir: &Path) -> Result<DaemonInfo, PinError> {
         path: path.clone(),
         source,
     })?;
-    let map = Array::<_, DaemonInfo>::try_from(aya::maps::Map::Array(data)).map_err(map_err(INFO))?;
+    let map =
+        Array::<_, DaemonInfo>::try_from(aya::maps::Map::Array(data)).map_err(map_err(INFO))?;
     map.get(&0, 0).map_err(map_err(INFO))
 }
 
@@ -263,7 +264,10 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         after_seccomp: u32::from(spec.after_seccomp),
         _pad: 0,
     };
-    let pins: Vec<(&str, PathBuf)> = PINNED_MAPS.iter().map(|name| (*name, dir.join(name))).collect();
+    let pins: Vec<(&str, PathBuf)> = PINNED_MAPS
+        .iter()
+        .map(|name| (*name, dir.join(name)))
+        .collect();
     let mut loader = EbpfLoader::new();
     loader
         .btf(None)
@@ -289,7 +293,9 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
     };
     let program: &mut RawTracePoint = ebpf
         .program_mut(PROGRAM)
-        .ok_or(program_err(aya::programs::ProgramError::UnexpectedProgramType))?
+        .ok_or(program_err(
+            aya::programs::ProgramError::UnexpectedProgramType,
+        ))?
         .try_into()
         .map_err(program_err)?;
     program.load().map_err(program_err)?;
@@ -309,6 +315,9 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
     })?;
     Ok(())
 }
+
+/// Syscalls by ABI and number.
+pub type Syscalls = Vec<(Arch, u64)>;
 
 /// The pinned maps, opened by path.
 pub struct DaemonMaps {
@@ -358,7 +367,7 @@ impl DaemonMaps {
     }
 
     /// Every cgroup's bitmap, as syscalls.
-    pub fn seen(&self) -> Result<Vec<(u64, Vec<(Arch, u64)>)>, PinError> {
+    pub fn seen(&self) -> Result<Vec<(u64, Syscalls)>, PinError> {
         let mut all = Vec::new();
         for entry in self.seen.iter() {
             let (id, bits) = entry.map_err(map_err(SEEN))?;
@@ -368,7 +377,7 @@ impl DaemonMaps {
     }
 
     /// One cgroup's bitmap, if it has an entry.
-    pub fn seen_of(&self, id: u64) -> Result<Option<Vec<(Arch, u64)>>, PinError> {
+    pub fn seen_of(&self, id: u64) -> Result<Option<Syscalls>, PinError> {
         match self.seen.get(&id, 0) {
             Ok(bits) => Ok(Some(syscalls_of(&bits))),
             Err(aya::maps::MapError::KeyNotFound) => Ok(None),
@@ -422,7 +431,7 @@ impl DaemonMaps {
 }
 
 /// The syscalls a bitmap has bits for.
-fn syscalls_of(bits: &SeenSyscalls) -> Vec<(Arch, u64)> {
+fn syscalls_of(bits: &SeenSyscalls) -> Syscalls {
     const PER_ABI: usize = SYSCALL_TABLE_SIZE / 64;
     let mut out = Vec::new();
     for (word_index, &word) in bits.bits.iter().enumerate().take(SEEN_WORDS) {

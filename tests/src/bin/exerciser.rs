@@ -88,7 +88,10 @@ fn main() {
         // `calls NR…`: each syscall number once, with zero arguments (the daemon tests pick
         // numbers that take no pointer or tolerate a null one).
         Some("calls") => {
-            for nr in args[2..].iter().filter_map(|a| a.parse::<libc::c_long>().ok()) {
+            for nr in args[2..]
+                .iter()
+                .filter_map(|a| a.parse::<libc::c_long>().ok())
+            {
                 raw(nr);
             }
         }
