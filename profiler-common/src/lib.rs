@@ -43,6 +43,23 @@ pub struct OddSyscallKey {
     pub nr: u64,
 }
 
+/// One CPU's cached decision for the last task it saw enter a syscall: the task's `pt_regs`
+/// address, the `GENERATION` it was decided in, and its slot or [`UNWATCHED`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LastTask {
+    pub regs: u64,
+    pub generation: u64,
+    pub slot: u32,
+    pub _pad: u32,
+}
+
+pub const UNWATCHED: u32 = u32::MAX;
+
+/// Low byte of the `GENERATION` values userspace stores (the programs store a CPU number there,
+/// below 128), so no program's value can equal one of userspace's.
+pub const GENERATION_USER: u64 = 0xff;
+
 /// Offsets inside kernel structures, read from the running kernel's BTF by userspace and patched
 /// into the `TASK_OFFSETS` global before load, because field layouts change between kernels.
 #[repr(C)]
@@ -78,7 +95,9 @@ pub struct Config {
     pub root_id: u64,
     /// Non-zero: count only calls of tasks whose seccomp mode is already FILTER.
     pub after_seccomp: u32,
-    pub _pad: u32,
+    /// Non-zero: the programs send their aya-log lines (only read at `-vv`). Off, the verifier
+    /// drops the logging code, which is most of what it has to check in the fork hook.
+    pub log: u32,
 }
 
 /// No cgroup targets.

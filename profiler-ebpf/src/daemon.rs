@@ -22,7 +22,8 @@ use profiler_common::{
 
 use crate::{
     maps::config,
-    sys_enter::{decode_abi, seccomp_filtered},
+    sys_enter::decode_abi,
+    task::Task,
 };
 
 /// Cgroup id → the syscalls it has made.
@@ -62,8 +63,8 @@ fn try_sys_enter_daemon(ctx: &RawTracePointContext) {
     if ancestor != config.root_id {
         return;
     }
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    if config.after_seccomp != 0 && !seccomp_filtered(task) {
+    let task = Task::current();
+    if config.after_seccomp != 0 && !task.seccomp_filtered() {
         return;
     }
     let id: u64 = ctx.arg(1);

@@ -14,6 +14,7 @@ mod maps;
 mod sched_process_exit;
 mod sched_process_fork;
 mod sys_enter;
+mod task;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -1,17 +1,30 @@
 use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
     macros::map,
-    maps::{HashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use profiler_common::{
-    CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT, CGROUP_NONE,
-    EVENT_COUNT, MAX_CGROUP_COUNTS, MAX_CGROUP_TARGETS, MAX_ODD_SYSCALLS, MAX_SLOTS,
+    CgroupSyscallKey, Config, LastTask, OddSyscallKey, SyscallCounts, TaskOffsets, ABI_COUNT,
+    CGROUP_NONE, EVENT_COUNT, MAX_CGROUP_COUNTS, MAX_CGROUP_TARGETS, MAX_ODD_SYSCALLS, MAX_SLOTS,
     MAX_WATCHED_PROCESSES,
 };
 
 /// Watched processes: tgid → slot of the target they belong to. Keyed by tgid so that threads
-/// need no entries of their own.
+/// need no entries of their own. Not preallocated: creating 65,536 entries up front took ~2 ms
+/// of every start, and entries come and go only with forks and exits of watched processes.
 #[map]
-pub static WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_WATCHED_PROCESSES, 0);
+pub static WATCHED: HashMap<u32, u32> =
+    HashMap::with_max_entries(MAX_WATCHED_PROCESSES, BPF_F_NO_PREALLOC);
+
+/// Each CPU's last process-tree decision (see `sys_enter::cached_process_slot`).
+#[map]
+pub static LAST_TASK: PerCpuArray<LastTask> = PerCpuArray::with_max_entries(1, 0);
+
+/// Moved on by every exit and by userspace after it changes `WATCHED`; `LAST_TASK` entries of
+/// another generation are stale.
+#[map]
+pub static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Dense counts, entry `slot * ABI_COUNT + abi`. Per-CPU so that threads on several CPUs never
 /// contend for a cache line.
@@ -57,7 +70,7 @@ static CONFIG: Config = Config {
     cgroup_level: 0,
     root_id: 0,
     after_seccomp: 0,
-    _pad: 0,
+    log: 0,
 };
 
 #[inline(always)]
@@ -70,6 +83,24 @@ pub fn config() -> Config {
 pub fn task_offsets() -> TaskOffsets {
     // A volatile read keeps the compiler from folding the zero initialiser into the code.
     unsafe { core::ptr::read_volatile(&TASK_OFFSETS) }
+}
+
+#[inline(always)]
+pub fn generation() -> u64 {
+    GENERATION.get(0).copied().unwrap_or(0)
+}
+
+/// Invalidates every CPU's `LAST_TASK` entry. BPF has no atomic add in Rust's `core`, so
+/// instead of counting, each writer stores a value no other writer stores (the time, tagged with
+/// the CPU; userspace tags with `GENERATION_USER`): whatever store lands last, the value
+/// differs from every generation an older entry carries.
+#[inline(always)]
+pub fn next_generation() {
+    let now = unsafe { bpf_ktime_get_ns() };
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    if let Some(generation) = GENERATION.get_ptr_mut(0) {
+        unsafe { core::ptr::write_volatile(generation, now << 8 | u64::from(cpu & 0x7f)) };
+    }
 }
 
 #[inline(always)]

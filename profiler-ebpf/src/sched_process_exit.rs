@@ -6,7 +6,7 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use profiler_common::EVENT_READ_FAILED;
 
-use crate::maps::{note_event, task_offsets, WATCHED};
+use crate::maps::{config, next_generation, note_event, task_offsets, WATCHED};
 
 /// `sched_process_exit(struct task_struct *p, …)`, run by every exiting thread. When the last
 /// thread of a watched process goes, its entry goes too, so a reused pid is never counted. The
@@ -21,6 +21,8 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
 }
 
 fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
+    // Whatever the task, its kernel stack may soon belong to another one.
+    next_generation();
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if unsafe { WATCHED.get(tgid) }.is_none() {
         return Ok(());
@@ -33,7 +35,9 @@ fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         unsafe { bpf_probe_read_kernel(signal.add(offsets.signal_live as usize) as *const i32)? };
     if live == 0 {
         let _ = WATCHED.remove(tgid);
-        debug!(ctx, "process {} exited", tgid);
+        if config().log != 0 {
+            debug!(ctx, "process {} exited", tgid);
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use aya_ebpf::{
 use aya_log_ebpf::{debug, error};
 use profiler_common::{EVENT_READ_FAILED, EVENT_WATCH_FULL};
 
-use crate::maps::{note_event, task_offsets, WATCHED};
+use crate::maps::{config, note_event, task_offsets, WATCHED};
 
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`. It runs in the
 /// parent before the child can run, so a child of a watched process is watched from its first
@@ -17,7 +17,10 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
         Ok(()) => 0,
         Err(event) => {
             note_event(event);
-            error!(&ctx, "lost a child of a watched process (event {})", event);
+            // Counted in EVENTS either way, and reported by userspace.
+            if config().log != 0 {
+                error!(&ctx, "lost a child of a watched process (event {})", event);
+            }
             0
         }
     }
@@ -37,10 +40,12 @@ fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), u32> {
         WATCHED
             .insert(child_tgid, slot, 0)
             .map_err(|_| EVENT_WATCH_FULL)?;
-        debug!(
-            ctx,
-            "watching {} (child of {}) in slot {}", child_tgid, parent_tgid, slot
-        );
+        if config().log != 0 {
+            debug!(
+                ctx,
+                "watching {} (child of {}) in slot {}", child_tgid, parent_tgid, slot
+            );
+        }
     }
     Ok(())
 }

@@ -1,19 +1,20 @@
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_pid_tgid,
-        bpf_get_current_task, bpf_probe_read_kernel,
-    },
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use profiler_common::{
-    CgroupSyscallKey, OddSyscallKey, ABI_COUNT, ABI_X32, ABI_X86, ABI_X86_64, CGROUP_NONE,
-    CGROUP_ROOT, EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, SECCOMP_MODE_FILTER,
-    SYSCALL_TABLE_SIZE, TS_COMPAT, X32_SYSCALL_BIT,
+    CgroupSyscallKey, LastTask, OddSyscallKey, ABI_COUNT, ABI_X32, ABI_X86, ABI_X86_64,
+    CGROUP_NONE, CGROUP_ROOT, EVENT_CGROUP_FULL, EVENT_ODD_FULL, SYSCALL_TABLE_SIZE, TS_COMPAT,
+    UNWATCHED, X32_SYSCALL_BIT,
 };
 
-use crate::maps::{
-    config, note_event, task_offsets, CGROUP_COUNTS, CGROUP_TARGETS, COUNTS, ODD_COUNTS, WATCHED,
+use crate::{
+    maps::{
+        config, generation, note_event, CGROUP_COUNTS, CGROUP_TARGETS, COUNTS, LAST_TASK,
+        ODD_COUNTS, WATCHED,
+    },
+    task::Task,
 };
 
 /// `sys_enter(struct pt_regs *regs, long id)`. It runs after seccomp has allowed (or logged) the
@@ -36,38 +37,19 @@ pub fn sys_enter_cgroup(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn try_sys_enter<const CGROUPS: bool>(ctx: &RawTracePointContext) {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    // The common case, a process nobody watches, costs this one lookup, plus with cgroup
-    // targets one helper call and one lookup (targets) or comparison (root).
-    let slot = match unsafe { WATCHED.get(tgid) } {
-        Some(slot) => *slot,
-        None => {
-            if !CGROUPS {
-                return;
-            }
-            // A verifier-known constant (frozen .rodata): only the branch in use is kept.
-            let config = config();
-            if config.cgroup_mode == CGROUP_NONE {
-                return;
-            }
-            // Level 0 is the v2 root; a task less deep than the level gets 0, never a target.
-            let ancestor =
-                unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
-            if config.cgroup_mode == CGROUP_ROOT {
-                if ancestor != config.root_id {
-                    return;
-                }
-                count_in_own_cgroup(ctx, config.after_seccomp != 0);
-                return;
-            }
-            match unsafe { CGROUP_TARGETS.get(ancestor) } {
-                Some(slot) => *slot,
-                None => return,
-            }
+    let slot = if CGROUPS {
+        match slot_by_process_or_cgroup(ctx) {
+            Some(slot) => slot,
+            None => return,
+        }
+    } else {
+        match cached_process_slot(ctx) {
+            Some(slot) => slot,
+            None => return,
         }
     };
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    if config().after_seccomp != 0 && !seccomp_filtered(task) {
+    let task = Task::current();
+    if config().after_seccomp != 0 && !task.seccomp_filtered() {
         return;
     }
     let id: u64 = ctx.arg(1);
@@ -94,12 +76,63 @@ fn try_sys_enter<const CGROUPS: bool>(ctx: &RawTracePointContext) {
     }
 }
 
+/// The slot of the calling process, or `None` when it is not watched, through this CPU's
+/// one-entry cache: a hit, the common case of a CPU running one process for a while, costs two
+/// array lookups the verifier inlines and no call at all. The `pt_regs` argument sits at the
+/// top of the task's kernel stack, so its address names the task while the task lives; a
+/// stack freed by an exit can name another task later, so every exit (and every change userspace
+/// makes to `WATCHED`) moves `GENERATION` on, which invalidates every cached entry. The
+/// generation is read before `WATCHED` is, so an entry computed from a table that changed
+/// meanwhile carries an already stale generation.
+#[inline(always)]
+fn cached_process_slot(ctx: &RawTracePointContext) -> Option<u32> {
+    let regs: u64 = ctx.arg(0);
+    let generation = generation();
+    let cache = LAST_TASK.get_ptr_mut(0)?;
+    // SAFETY: the entry is this CPU's, and programs on one CPU do not nest.
+    let cache = unsafe { &mut *cache };
+    if cache.regs == regs && cache.generation == generation {
+        return (cache.slot != UNWATCHED).then_some(cache.slot);
+    }
+    let slot = unsafe { WATCHED.get(Task::current().tgid()) }.copied();
+    *cache = LastTask {
+        regs,
+        generation,
+        slot: slot.unwrap_or(UNWATCHED),
+        _pad: 0,
+    };
+    slot
+}
+
+/// With cgroup targets, a task's target can change without any exit (it can be moved to
+/// another cgroup), so nothing is cached: the process table, then the task's cgroup.
+#[inline(always)]
+fn slot_by_process_or_cgroup(ctx: &RawTracePointContext) -> Option<u32> {
+    let task = Task::current();
+    if let Some(slot) = unsafe { WATCHED.get(task.tgid()) } {
+        return Some(*slot);
+    }
+    // A verifier-known constant (frozen .rodata): only the branch in use is kept.
+    let config = config();
+    if config.cgroup_mode == CGROUP_NONE {
+        return None;
+    }
+    // Level 0 is the v2 root; a task less deep than the level gets 0, never a target.
+    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+    if config.cgroup_mode == CGROUP_ROOT {
+        if ancestor == config.root_id {
+            count_in_own_cgroup(ctx, task, config.after_seccomp != 0);
+        }
+        return None;
+    }
+    unsafe { CGROUP_TARGETS.get(ancestor) }.copied()
+}
+
 /// Below a cgroup root: counts under the task's own cgroup id, so every cgroup that appears
 /// is counted from its first call; userspace maps ids to paths when it writes.
 #[inline(always)]
-fn count_in_own_cgroup(ctx: &RawTracePointContext, after_seccomp: bool) {
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    if after_seccomp && !seccomp_filtered(task) {
+fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bool) {
+    if after_seccomp && !task.seccomp_filtered() {
         return;
     }
     let id: u64 = ctx.arg(1);
@@ -120,29 +153,11 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, after_seccomp: bool) {
     }
 }
 
-/// Whether the current task runs under a seccomp filter (`task->seccomp.mode ==
-/// SECCOMP_MODE_FILTER`). The mode is set, for every thread with TSYNC, before the installing
-/// `seccomp`/`prctl` call returns, so its own entry is not counted and every later call is.
-#[inline(always)]
-pub(crate) fn seccomp_filtered(task: *const u8) -> bool {
-    let mode_ptr = unsafe { task.add(task_offsets().seccomp_mode as usize) } as *const i32;
-    match unsafe { bpf_probe_read_kernel(mode_ptr) } {
-        Ok(mode) => mode == SECCOMP_MODE_FILTER,
-        Err(_) => {
-            note_event(EVENT_READ_FAILED);
-            false
-        }
-    }
-}
-
 /// Which ABI the current syscall came through, and its number in that ABI's table.
 #[inline(always)]
-pub(crate) fn decode_abi(task: *const u8, id: u64) -> (u32, u64) {
-    let status_ptr = unsafe { task.add(task_offsets().thread_status as usize) } as *const u32;
-    match unsafe { bpf_probe_read_kernel(status_ptr) } {
-        Ok(status) if status & TS_COMPAT != 0 => return (ABI_X86, id & 0xffff_ffff),
-        Ok(_) => {}
-        Err(_) => note_event(EVENT_READ_FAILED),
+pub(crate) fn decode_abi(task: Task, id: u64) -> (u32, u64) {
+    if task.thread_status() & TS_COMPAT != 0 {
+        return (ABI_X86, id & 0xffff_ffff);
     }
     if id & X32_SYSCALL_BIT != 0 && id >> 32 == 0 {
         (ABI_X32, id & !X32_SYSCALL_BIT)

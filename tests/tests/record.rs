@@ -111,6 +111,40 @@ fn int80_calls_are_recorded_under_the_i386_table() {
     assert_eq!(fields, ["i386", "getppid", "64", "1000"], "{text}");
 }
 
+/// The programs cache each CPU's last decision by the task's kernel stack address, which an
+/// exited task's successor may get. With unwatched processes exiting and starting beside a
+/// watched tree that does the same (2000 children, each calling `times` once), every call of
+/// the tree is counted exactly once and none of the others'. (The precise interleaving that
+/// reuses a stack within one CPU's cache window cannot be forced from a test; this is the
+/// traffic in which it happens.)
+#[test]
+fn exact_counts_while_other_processes_come_and_go() {
+    require_root();
+    let churn: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(exe())
+                .args(["children", "100000000"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let report = run(Command::new(profile_bin())
+        .args(["record", "--format", "report", "--"])
+        .args([&exe(), "children", "2000"]));
+    for mut child in churn {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(report.status.success(), "{}", describe(&report));
+    let text = String::from_utf8_lossy(&report.stdout);
+    let row = text
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields.get(1) == Some(&"times"))
+        .unwrap_or_else(|| panic!("no times row:\n{text}"));
+    assert_eq!(row, ["x86_64", "times", "100", "2000"], "{text}");
+}
+
 #[test]
 fn exit_status_is_passed_through() {
     let status = |args: &[&str]| {
@@ -338,4 +372,25 @@ fn long_recordings_show_progress_on_a_terminal_only() {
         "{}",
         describe(&piped)
     );
+}
+
+/// The programs' own log lines exist only at -vv (without it the verifier drops that code).
+#[test]
+fn kernel_log_lines_at_vv_only() {
+    require_root();
+    let record = |verbosity: &[&str]| {
+        let output = run(Command::new(profile_bin())
+            .arg("record")
+            .args(verbosity)
+            .args(["-o", "/dev/null", "--", "/bin/sh", "-c", "/bin/sh -c true"]));
+        assert!(output.status.success(), "{}", describe(&output));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let loud = record(&["-vv"]);
+    assert!(
+        loud.contains("debug: watching") && loud.contains("debug: process"),
+        "{loud}"
+    );
+    let quiet = record(&[]);
+    assert!(!quiet.contains("watching"), "{quiet}");
 }

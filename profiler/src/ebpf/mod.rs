@@ -6,13 +6,14 @@ mod offsets;
 use std::{collections::BTreeMap, path::Path};
 
 use aya::{
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
 use profiler_common::{
     CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts, ABI_COUNT, CGROUP_NONE, CGROUP_ROOT,
     CGROUP_TARGETS, EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL,
+    GENERATION_USER,
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
@@ -103,9 +104,14 @@ impl TracerConfig {
             cgroup_level,
             root_id,
             after_seccomp: u32::from(self.after_seccomp),
-            _pad: 0,
+            log: u32::from(kernel_log()),
         }
     }
+}
+
+/// Whether the programs' own log lines are wanted (`-vv`): they are debug lines.
+fn kernel_log() -> bool {
+    log::max_level() >= log::LevelFilter::Debug
 }
 
 impl Losses {
@@ -117,6 +123,8 @@ impl Losses {
 /// The loaded and attached programs with their maps.
 pub struct Tracer {
     ebpf: Ebpf,
+    /// How many times userspace moved `GENERATION` on.
+    generations: u64,
 }
 
 impl Tracer {
@@ -125,9 +133,15 @@ impl Tracer {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
-        let offsets = offsets::task_offsets(btf_path)?;
+        // `EbpfLoader::new` parses all of kernel BTF (aya 0.14 does it eagerly, though the
+        // programs need none of it); our own offsets are read meanwhile, on another thread.
+        let (offsets, mut loader) = std::thread::scope(|scope| {
+            let offsets = scope.spawn(|| offsets::task_offsets(btf_path));
+            let loader = EbpfLoader::new();
+            (offsets.join().expect("reading offsets panicked"), loader)
+        });
+        let offsets = offsets?;
         let global = config.global();
-        let mut loader = EbpfLoader::new();
         // The programs use no CO-RE relocations, so aya need not parse kernel BTF a second time.
         loader
             .btf(None)
@@ -140,6 +154,10 @@ impl Tracer {
         }
         if !matches!(config.cgroups, CgroupMode::Targets { .. }) {
             loader.map_max_entries("CGROUP_TARGETS", 1);
+        }
+        if !kernel_log() {
+            // The smallest ring buffer there is: nothing will be written to it.
+            loader.map_max_entries("AYA_LOGS", 4096);
         }
         // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
         loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
@@ -170,12 +188,18 @@ impl Tracer {
                 .attach(tracepoint)
                 .map_err(|source| TracerError::Program { name, source })?;
         }
-        Ok(Tracer { ebpf })
+        Ok(Tracer {
+            ebpf,
+            generations: 0,
+        })
     }
 
     /// The aya-log ring buffer, for the caller to drain; `None` when the object has no log
     /// statements compiled in.
     pub fn logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        if !kernel_log() {
+            return None;
+        }
         aya_log::EbpfLogger::init(&mut self.ebpf).ok()
     }
 
@@ -198,7 +222,26 @@ impl Tracer {
             .map_err(|source| TracerError::Map {
                 name: "WATCHED",
                 source,
-            })
+            })?;
+        self.next_generation()
+    }
+
+    /// Invalidates the per-CPU decisions the programs cached from `WATCHED` before it changed,
+    /// with a value no program stores (see `next_generation` in the programs).
+    fn next_generation(&mut self) -> Result<(), TracerError> {
+        let map = self
+            .ebpf
+            .map_mut("GENERATION")
+            .ok_or(TracerError::MissingMap("GENERATION"))?;
+        let err = |source| TracerError::Map {
+            name: "GENERATION",
+            source,
+        };
+        let mut generation: Array<&mut MapData, u64> = Array::try_from(map).map_err(err)?;
+        self.generations += 1;
+        generation
+            .set(0, self.generations << 8 | GENERATION_USER, 0)
+            .map_err(err)
     }
 
     /// How many processes of `slot` are still alive.

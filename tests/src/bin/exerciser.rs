@@ -110,7 +110,21 @@ fn main() {
             libc::sigwait(&set, &mut sig);
             exit(42);
         },
-        // `loop N THREADS`: N getppid calls in each of THREADS threads; prints ns per call.
+        // `children N`: N children one after another, each calling times once; the parent
+        // never calls it. The kernel reuses the stacks of exited tasks for the next ones.
+        Some("children") => {
+            for _ in 0..arg(2) {
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    raw(libc::SYS_times);
+                    unsafe { libc::_exit(0) };
+                }
+                if wait(pid) != 0 {
+                    exit(1);
+                }
+            }
+        }
+        // `loop N THREADS [hold]`: N getppid calls in each of THREADS threads; prints ns per call.
         Some("loop") => {
             let (n, threads) = (arg(2).max(1), arg(3).max(1));
             let start = Instant::now();
@@ -127,9 +141,16 @@ fn main() {
                 w.join().unwrap();
             }
             println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
+            // `hold`: stay alive (and watched) until stdin closes, so the benchmark can read
+            // the recorder's kernel-side statistics of the run.
+            if args.get(4).is_some_and(|a| a == "hold") {
+                use std::io::{Read, Write};
+                std::io::stdout().flush().unwrap();
+                std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
+            }
         }
         _ => {
-            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|calls NR…|unknown|wait-term|loop N THREADS");
+            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|calls NR…|unknown|wait-term|children N|loop N THREADS [hold]");
             exit(2);
         }
     }

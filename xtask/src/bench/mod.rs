@@ -1,0 +1,594 @@
+//! `cargo xtask bench`: what recording and enforcing cost, next to the tools we are compared
+//! with. Every figure is a median of alternating runs in one invocation, and the report gives
+//! ratios, because absolute times drift on a shared VM while ratios measured side by side do not.
+mod kernel;
+
+use std::{
+    io::{BufRead, BufReader, Write as _},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::{output, workspace_root};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Alternating rounds; each configuration runs once per round.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// getppid calls per thread in each run (strace gets 1/100 of them).
+    #[arg(long, default_value_t = 2_000_000)]
+    calls: u64,
+    /// Print the results as one JSON document instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Only the daemon part (cgroups tracked: RSS, CPU, kernel map memory).
+    #[arg(long)]
+    daemon_only: bool,
+}
+
+/// What runs beside the measured command.
+#[derive(Clone, Copy, PartialEq)]
+enum Beside {
+    Nothing,
+    /// An empty program on the raw `sys_enter` tracepoint: the cost of any recorder built on it.
+    Floor,
+    /// `profile record`, watching another process.
+    Recorder,
+    /// bpftrace counting every syscall per pid.
+    Bpftrace,
+}
+
+/// What the measured command runs under.
+#[derive(Clone, Copy, PartialEq)]
+enum Under {
+    Nothing,
+    Record,
+    Strace,
+    /// `profile run` with Docker's default profile.
+    OurFilter,
+    /// libseccomp's filter of the same profile, built as runc builds it.
+    LibseccompFilter,
+}
+
+struct LoopConfig {
+    name: &'static str,
+    beside: Beside,
+    under: Under,
+    threads: u64,
+}
+
+const fn config(name: &'static str, beside: Beside, under: Under, threads: u64) -> LoopConfig {
+    LoopConfig {
+        name,
+        beside,
+        under,
+        threads,
+    }
+}
+
+const LOOP: [LoopConfig; 10] = [
+    config("untraced, 1 thread", Beside::Nothing, Under::Nothing, 1),
+    config("untraced, 2 threads", Beside::Nothing, Under::Nothing, 2),
+    config(
+        "floor: empty sys_enter program",
+        Beside::Floor,
+        Under::Nothing,
+        1,
+    ),
+    config(
+        "recorder loaded, not watching",
+        Beside::Recorder,
+        Under::Nothing,
+        1,
+    ),
+    config("recorded, 1 thread", Beside::Nothing, Under::Record, 1),
+    config("recorded, 2 threads", Beside::Nothing, Under::Record, 2),
+    config(
+        "bpftrace @[pid]=count()",
+        Beside::Bpftrace,
+        Under::Nothing,
+        1,
+    ),
+    config("strace -f", Beside::Nothing, Under::Strace, 1),
+    config(
+        "moby default, our filter",
+        Beside::Nothing,
+        Under::OurFilter,
+        1,
+    ),
+    config(
+        "moby default, libseccomp's",
+        Beside::Nothing,
+        Under::LibseccompFilter,
+        1,
+    ),
+];
+const UNTRACED: usize = 0;
+const UNTRACED_2: usize = 1;
+const FLOOR: usize = 2;
+const NOT_WATCHING: usize = 3;
+const RECORDED: usize = 4;
+const RECORDED_2: usize = 5;
+const BPFTRACE: usize = 6;
+
+/// A syscall-heavy real program: tar of /usr/include into a pipe.
+const WORKLOAD: &str = "tar -cf - -C /usr include | cat >/dev/null";
+const WORKLOAD_UNDER: [(&str, Beside, Under); 4] = [
+    ("untraced", Beside::Nothing, Under::Nothing),
+    ("profile record", Beside::Nothing, Under::Record),
+    ("bpftrace @[pid]=count()", Beside::Bpftrace, Under::Nothing),
+    ("strace -f", Beside::Nothing, Under::Strace),
+];
+
+/// Runs of each start-up measurement per round.
+const STARTS: usize = 4;
+
+struct Prepared {
+    profile: PathBuf,
+    exerciser: PathBuf,
+    /// Docker's default profile resolved for this machine (plain OCI).
+    moby: PathBuf,
+    oracle: PathBuf,
+    have_bpftrace: bool,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let root = workspace_root();
+    let bins = root.join("target/release");
+    if args.daemon_only {
+        return crate::bench_daemon::run(&bins.join("profile"));
+    }
+    let scratch = std::env::temp_dir().join(format!("profile-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let prepared = Prepared {
+        profile: bins.join("profile"),
+        exerciser: bins.join("exerciser"),
+        moby: scratch.join("moby-oci.json"),
+        oracle: root.join("tests/scripts/libseccomp_bpf.py"),
+        have_bpftrace: Command::new("bpftrace")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+    };
+    output(
+        Command::new(&prepared.profile)
+            .arg("export")
+            .arg(root.join("../shared/reference/moby-default.json"))
+            .args(["--format", "oci", "-o"])
+            .arg(&prepared.moby),
+    )?;
+
+    let mut loops: Vec<Vec<f64>> = vec![Vec::new(); LOOP.len()];
+    let mut starts: [Vec<f64>; 3] = Default::default();
+    let mut workload: Vec<Vec<f64>> = vec![Vec::new(); WORKLOAD_UNDER.len()];
+    for round in 0..args.rounds {
+        eprintln!("bench: round {}/{}", round + 1, args.rounds);
+        for (i, config) in LOOP.iter().enumerate() {
+            if let Some(ns) = measure_loop(config, &prepared, args.calls)? {
+                loops[i].push(ns);
+            }
+        }
+        for _ in 0..STARTS {
+            for (i, under) in [Under::Nothing, Under::Record, Under::OurFilter]
+                .into_iter()
+                .enumerate()
+            {
+                let mut cmd = under_command(under, &prepared, "true", &[]);
+                starts[i].push(wall_ms(cmd.stdout(Stdio::null()))?);
+            }
+        }
+        for (i, &(_, beside, under)) in WORKLOAD_UNDER.iter().enumerate() {
+            if let Some(ms) = measure_workload(beside, under, &prepared)? {
+                workload[i].push(ms);
+            }
+        }
+    }
+    eprintln!("bench: program cost and memory (kernel run-time statistics on)");
+    let cost = program_cost(&prepared, args.calls)?;
+    let (ours, theirs) = instruction_counts(&prepared, &scratch)?;
+    std::fs::remove_dir_all(&scratch)?;
+
+    let loops: Vec<Option<f64>> = loops.iter().map(|s| median(s)).collect();
+    let starts: Vec<f64> = starts
+        .iter()
+        .map(|s| median(s).unwrap_or(f64::NAN))
+        .collect();
+    let workload: Vec<Option<f64>> = workload.iter().map(|s| median(s)).collect();
+    let report = json!({
+        "rounds": args.rounds,
+        "calls": args.calls,
+        "getppid_loop": LOOP.iter().enumerate().map(|(i, c)| {
+            let base = loops[if c.threads == 2 { UNTRACED_2 } else { UNTRACED }];
+            let ratio = |b: Option<f64>| loops[i].zip(b).map(|(ns, b)| ns / b);
+            json!({
+                "name": c.name,
+                "ns_per_call": loops[i],
+                "ratio_untraced": ratio(base),
+                "added_ns": loops[i].zip(base).map(|(ns, b)| ns - b),
+                "ratio_floor": (c.beside != Beside::Floor && c.threads == 1 && i != UNTRACED)
+                    .then(|| ratio(loops[FLOOR])).flatten(),
+            })
+        }).collect::<Vec<_>>(),
+        "goals": {
+            "recorded_over_floor": ratio_of(loops[RECORDED], loops[FLOOR]),
+            "not_watching_over_floor": ratio_of(loops[NOT_WATCHING], loops[FLOOR]),
+            "two_threads_over_one": ratio_of(
+                ratio_of(loops[RECORDED_2], loops[UNTRACED_2]),
+                ratio_of(loops[RECORDED], loops[UNTRACED]),
+            ),
+            "bpftrace_added_over_ours": ratio_of(
+                loops[BPFTRACE].zip(loops[UNTRACED]).map(|(b, u)| b - u),
+                loops[RECORDED].zip(loops[UNTRACED]).map(|(r, u)| r - u),
+            ),
+        },
+        "program": cost,
+        "startup_ms": {
+            "true": starts[0],
+            "profile_record": starts[1],
+            "profile_run_moby": starts[2],
+            "record_over_true": starts[1] - starts[0],
+            "run_over_true": starts[2] - starts[0],
+        },
+        "workload": {
+            "command": WORKLOAD,
+            "runs": WORKLOAD_UNDER.iter().zip(&workload).map(|((name, ..), ms)| json!({
+                "name": name,
+                "wall_ms": ms,
+                "ratio_untraced": ratio_of(*ms, workload[0]),
+            })).collect::<Vec<_>>(),
+        },
+        "moby_instructions": { "ours": ours, "libseccomp": theirs },
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_tables(&report);
+    }
+    Ok(())
+}
+
+fn ratio_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    a.zip(b).map(|(a, b)| a / b)
+}
+
+fn print_tables(r: &Value) {
+    let num = |v: &Value, precision: usize, suffix: &str| match v.as_f64() {
+        Some(x) => format!("{x:.precision$}{suffix}"),
+        None => "n/a".to_owned(),
+    };
+    println!(
+        "getppid loop, ns per call (median of {} alternating rounds of {} calls)",
+        r["rounds"], r["calls"]
+    );
+    println!(
+        "{:<32} {:>9} {:>10} {:>9} {:>8}",
+        "configuration", "ns/call", "×untraced", "added ns", "×floor"
+    );
+    for row in r["getppid_loop"].as_array().into_iter().flatten() {
+        println!(
+            "{:<32} {:>9} {:>10} {:>9} {:>8}",
+            row["name"].as_str().unwrap_or_default(),
+            num(&row["ns_per_call"], 1, ""),
+            num(&row["ratio_untraced"], 2, "×"),
+            num(&row["added_ns"], 1, ""),
+            if row["ratio_floor"].is_null() {
+                String::new()
+            } else {
+                num(&row["ratio_floor"], 2, "×")
+            },
+        );
+    }
+    let g = &r["goals"];
+    println!(
+        "recorded / floor {}, not watching / floor {}, 2 threads / 1 thread {}, \
+         bpftrace's added ns / ours {}",
+        num(&g["recorded_over_floor"], 2, "×"),
+        num(&g["not_watching_over_floor"], 2, "×"),
+        num(&g["two_threads_over_one"], 2, "×"),
+        num(&g["bpftrace_added_over_ours"], 2, "×"),
+    );
+    let p = &r["program"];
+    println!(
+        "ns per call inside sys_enter programs (kernel run-time statistics, which add their own \
+         clock reads): empty program {}, ours {} unwatched, {} watched; ours has {} instructions \
+         after verification, {} bytes JIT-ed",
+        num(&p["floor_ns"], 1, ""),
+        num(&p["unwatched_ns"], 1, ""),
+        num(&p["watched_ns"], 1, ""),
+        p["instructions"],
+        p["jited_bytes"],
+    );
+    println!(
+        "recorder memory: {} KiB resident (max), {} KiB of kernel maps",
+        num(&p["recorder_max_rss_kib"], 0, ""),
+        num(&p["kernel_map_kib"], 0, ""),
+    );
+    let s = &r["startup_ms"];
+    println!(
+        "start-up, wall ms: true {}, profile record -- true {} (+{}), profile run (moby) -- true \
+         {} (+{})",
+        num(&s["true"], 1, ""),
+        num(&s["profile_record"], 1, ""),
+        num(&s["record_over_true"], 1, ""),
+        num(&s["profile_run_moby"], 1, ""),
+        num(&s["run_over_true"], 1, ""),
+    );
+    println!(
+        "workload `{}`, wall ms:",
+        r["workload"]["command"].as_str().unwrap_or_default()
+    );
+    for row in r["workload"]["runs"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<28} {:>9} {:>8}",
+            row["name"].as_str().unwrap_or_default(),
+            num(&row["wall_ms"], 0, ""),
+            num(&row["ratio_untraced"], 2, "×"),
+        );
+    }
+    println!(
+        "moby default for x86_64 (+x86, x32): {} BPF instructions ours, {} libseccomp's",
+        r["moby_instructions"]["ours"], r["moby_instructions"]["libseccomp"]
+    );
+}
+
+fn median(samples: &[f64]) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Some(sorted[sorted.len() / 2])
+}
+
+/// `program args` wrapped as `under` says.
+fn under_command(under: Under, prepared: &Prepared, program: &str, args: &[String]) -> Command {
+    let mut cmd = match under {
+        Under::Nothing => return command(program, args),
+        Under::Record => {
+            let mut cmd = Command::new(&prepared.profile);
+            cmd.args(["record", "-q", "-o", "/dev/null", "--"]);
+            cmd
+        }
+        Under::Strace => {
+            let mut cmd = Command::new("strace");
+            cmd.args(["-f", "-qq", "-o", "/dev/null", "--"]);
+            cmd
+        }
+        Under::OurFilter => {
+            let mut cmd = Command::new(&prepared.profile);
+            cmd.args(["run", "--profile"]).arg(&prepared.moby).arg("--");
+            cmd
+        }
+        Under::LibseccompFilter => {
+            let mut cmd = Command::new("/usr/bin/python3");
+            cmd.arg(&prepared.oracle)
+                .arg("--exec")
+                .arg(&prepared.moby)
+                .arg("--");
+            cmd
+        }
+    };
+    cmd.arg(program).args(args);
+    cmd
+}
+
+fn command(program: &str, args: &[String]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    cmd
+}
+
+/// What runs beside a measurement, stopped when dropped.
+type Background = Option<Box<dyn std::any::Any>>;
+
+/// Starts `beside`; `None` when it is not installed here.
+fn start(beside: Beside, prepared: &Prepared) -> Result<Option<Background>> {
+    Ok(Some(match beside {
+        Beside::Nothing => None,
+        Beside::Floor => Some(Box::new(kernel::Floor::attach()?)),
+        Beside::Recorder => {
+            let recorder = Stop(
+                Command::new(&prepared.profile)
+                    .args(["record", "-q", "-o", "/dev/null", "--", "sleep", "600"])
+                    .spawn()
+                    .context("starting profile record")?,
+            );
+            wait_for_exec(recorder.0.id(), Path::new("/usr/bin/sleep"))?;
+            Some(Box::new(recorder))
+        }
+        Beside::Bpftrace => {
+            if !prepared.have_bpftrace {
+                return Ok(None);
+            }
+            let mut tracer = Command::new("bpftrace")
+                .args([
+                    "-e",
+                    "tracepoint:raw_syscalls:sys_enter { @[pid] = count(); }",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting bpftrace")?;
+            let stdout = tracer.stdout.take().expect("piped");
+            let tracer = Stop(tracer);
+            // bpftrace prints "Attaching N probes..." once its probes are in place.
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line)?;
+            if !line.contains("Attaching") {
+                bail!("bpftrace did not attach: {line:?}");
+            }
+            Some(Box::new(tracer))
+        }
+    }))
+}
+
+fn measure_loop(config: &LoopConfig, prepared: &Prepared, calls: u64) -> Result<Option<f64>> {
+    let Some(_background) = start(config.beside, prepared)? else {
+        return Ok(None);
+    };
+    let calls = if config.under == Under::Strace {
+        calls / 100
+    } else {
+        calls
+    };
+    let args = [
+        "loop".to_owned(),
+        calls.to_string(),
+        config.threads.to_string(),
+    ];
+    let exerciser = prepared.exerciser.to_str().context("exerciser path")?;
+    let mut cmd = under_command(config.under, prepared, exerciser, &args);
+    let text = output(&mut cmd)?;
+    let ns = text
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .with_context(|| format!("{cmd:?} printed no timing: {text:?}"))?;
+    Ok(Some(ns))
+}
+
+fn measure_workload(beside: Beside, under: Under, prepared: &Prepared) -> Result<Option<f64>> {
+    let Some(_background) = start(beside, prepared)? else {
+        return Ok(None);
+    };
+    let mut cmd = under_command(
+        under,
+        prepared,
+        "sh",
+        &["-c".to_owned(), WORKLOAD.to_owned()],
+    );
+    Ok(Some(wall_ms(&mut cmd)?))
+}
+
+fn wall_ms(cmd: &mut Command) -> Result<f64> {
+    let start = Instant::now();
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(ms)
+}
+
+/// Time spent in our `sys_enter` program per call, from the kernel's own accounting (which adds
+/// a clock read on each side, so these are a little above what runs without it), and the
+/// recorder's memory while it records the loop.
+fn program_cost(prepared: &Prepared, calls: u64) -> Result<Value> {
+    let _stats = kernel::RunTimeStats::enable()?;
+    let floor = {
+        let _floor = kernel::Floor::attach()?;
+        let me = std::process::id();
+        let before = kernel::program(me, kernel::FLOOR)?.runs;
+        output(Command::new(&prepared.exerciser).args(["loop", &calls.to_string(), "1"]))?;
+        kernel::program(me, kernel::FLOOR)?.runs.mean_since(before)
+    };
+    let unwatched = {
+        let recorder = Stop(
+            Command::new(&prepared.profile)
+                .args(["record", "-q", "-o", "/dev/null", "--", "sleep", "600"])
+                .spawn()
+                .context("starting profile record")?,
+        );
+        wait_for_exec(recorder.0.id(), Path::new("/usr/bin/sleep"))?;
+        let before = kernel::program(recorder.0.id(), "sys_enter")?.runs;
+        output(Command::new(&prepared.exerciser).args(["loop", &calls.to_string(), "1"]))?;
+        kernel::program(recorder.0.id(), "sys_enter")?
+            .runs
+            .mean_since(before)
+    };
+    let mut recorder = Command::new(&prepared.profile)
+        .args(["record", "-q", "-o", "/dev/null", "--"])
+        .arg(&prepared.exerciser)
+        .args(["loop", &calls.to_string(), "1", "hold"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting profile record")?;
+    let mut line = String::new();
+    BufReader::new(recorder.stdout.take().expect("piped")).read_line(&mut line)?;
+    let program = kernel::program(recorder.id(), "sys_enter")?;
+    let maps = kernel::map_memory(recorder.id())?;
+    // Closing the exerciser's stdin ends it, and with it the recording.
+    let mut stdin = recorder.stdin.take().expect("piped");
+    stdin.flush()?;
+    drop(stdin);
+    let max_rss_kib = wait_rss(&recorder)?;
+    Ok(json!({
+        "floor_ns": floor,
+        "unwatched_ns": unwatched,
+        "watched_ns": program.runs.mean_since(kernel::ProgramRuns::default()),
+        "instructions": program.insns,
+        "jited_bytes": program.jited_bytes,
+        "recorder_max_rss_kib": max_rss_kib,
+        "kernel_map_kib": maps as f64 / 1024.0,
+    }))
+}
+
+/// Reaps `child` and returns its peak resident memory in KiB.
+fn wait_rss(child: &Child) -> Result<f64> {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("waiting for profile record");
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("profile record failed (wait status {status:#x})");
+    }
+    Ok(usage.ru_maxrss as f64)
+}
+
+fn instruction_counts(prepared: &Prepared, scratch: &Path) -> Result<(u64, u64)> {
+    let ours = scratch.join("ours.bpf");
+    let theirs = scratch.join("libseccomp.bpf");
+    output(
+        Command::new(&prepared.profile)
+            .args(["compile", "--profile"])
+            .arg(&prepared.moby)
+            .arg("-o")
+            .arg(&ours),
+    )?;
+    output(
+        Command::new("/usr/bin/python3")
+            .arg(&prepared.oracle)
+            .arg(&prepared.moby)
+            .arg(&theirs),
+    )?;
+    let insns = |path: &Path| std::fs::metadata(path).map(|m| m.len() / 8);
+    Ok((insns(&ours)?, insns(&theirs)?))
+}
+
+/// Stops a background tracer with SIGINT (as a user would) and reaps it.
+struct Stop(Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until the recorder's child runs `program`, i.e. the recorder is attached.
+fn wait_for_exec(recorder: u32, program: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let children = PathBuf::from(format!("/proc/{recorder}/task/{recorder}/children"));
+    while Instant::now() < deadline {
+        let pids = std::fs::read_to_string(&children).unwrap_or_default();
+        for pid in pids.split_whitespace() {
+            if std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == program) {
+                return Ok(());
+            }
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    bail!(
+        "profile record did not start {} within 10 s",
+        program.display()
+    )
+}
