@@ -8,9 +8,7 @@
 //! daemon together with the program and its link, so counting goes on while no daemon runs.
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id, bpf_get_current_task,
-    },
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
     macros::{map, raw_tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::RawTracePointContext,
@@ -20,11 +18,7 @@ use profiler_common::{
     DAEMON_EVENT_SEEN_FULL, SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
-use crate::{
-    maps::config,
-    sys_enter::decode_abi,
-    task::Task,
-};
+use crate::{maps::config, sys_enter::decode_abi, task::Task};
 
 /// Cgroup id → the syscalls it has made.
 #[map]
