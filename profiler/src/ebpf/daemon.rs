@@ -262,7 +262,7 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         cgroup_level: spec.root_level,
         root_id: spec.root_id,
         after_seccomp: u32::from(spec.after_seccomp),
-        _pad: 0,
+        log: 0,
     };
     let pins: Vec<(&str, PathBuf)> = PINNED_MAPS
         .iter()
