@@ -259,3 +259,53 @@ mod user {
     unsafe impl aya::Pod for ArgSetKey {}
     unsafe impl aya::Pod for ArgSet {}
 }
+
+/// Layout of the daemon's pinned programs and maps (`profile daemon`). Pins live under
+/// `<pin dir>/v<version>`; a daemon finding another version there replaces that set. Bump it
+/// whenever [`SeenSyscalls`], [`DaemonInfo`], a daemon map or the daemon program changes.
+pub const DAEMON_LAYOUT_VERSION: u32 = 1;
+
+/// 64-bit words of one cgroup's bitmap: one bit per (ABI, syscall number below
+/// [`SYSCALL_TABLE_SIZE`]), 384 bytes, independent of the number of CPUs.
+pub const SEEN_WORDS: usize = ABI_COUNT as usize * SYSCALL_TABLE_SIZE / 64;
+
+/// Value of the daemon's `DAEMON_SEEN` hash (key: cgroup id): bit `nr % 64` of word
+/// `abi * SYSCALL_TABLE_SIZE / 64 + nr / 64` is set once the cgroup made syscall `nr` of `abi`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SeenSyscalls {
+    pub bits: [u64; SEEN_WORDS],
+}
+
+/// What a pinned daemon set was loaded for, kept in its pinned `DAEMON_INFO` map so that a
+/// later daemon can tell whether it may adopt the set or must replace it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DaemonInfo {
+    /// [`DAEMON_LAYOUT_VERSION`] of the daemon that loaded the set.
+    pub layout: u32,
+    /// The root's depth below the v2 root (frozen into the program's `CONFIG`).
+    pub root_level: u32,
+    /// The root cgroup's id (frozen into the program's `CONFIG`).
+    pub root_id: u64,
+    pub after_seccomp: u32,
+    /// `DAEMON_SEEN` entries.
+    pub max_cgroups: u32,
+    /// `DAEMON_ODD` entries.
+    pub max_odd: u32,
+    pub _pad: u32,
+}
+
+/// Indices into the daemon's `DAEMON_EVENTS` per-CPU array.
+/// A cgroup's first call found `DAEMON_SEEN` full: the cgroup is not counted.
+pub const DAEMON_EVENT_SEEN_FULL: u32 = 0;
+/// An out-of-table number found `DAEMON_ODD` full.
+pub const DAEMON_EVENT_ODD_FULL: u32 = 1;
+pub const DAEMON_EVENT_COUNT: u32 = 2;
+
+#[cfg(feature = "user")]
+mod daemon_user {
+    use super::*;
+    unsafe impl aya::Pod for SeenSyscalls {}
+    unsafe impl aya::Pod for DaemonInfo {}
+}

@@ -4,8 +4,13 @@
 //! exit.
 #![no_std]
 #![no_main]
+// `atomic_or` (daemon.rs): the BPF target has no compare-and-swap, so `AtomicU64::fetch_or` is
+// not offered, but BPF has an atomic OR instruction. (Host builds, for clippy, use fetch_or.)
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 mod args;
+mod daemon;
 mod maps;
 mod sched_process_exit;
 mod sched_process_fork;

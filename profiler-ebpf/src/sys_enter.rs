@@ -162,7 +162,7 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bo
 
 /// Which ABI the current syscall came through, and its number in that ABI's table.
 #[inline(always)]
-fn decode_abi(task: Task, id: u64) -> (u32, u64) {
+pub(crate) fn decode_abi(task: Task, id: u64) -> (u32, u64) {
     if task.thread_status() & TS_COMPAT != 0 {
         return (ABI_X86, id & 0xffff_ffff);
     }

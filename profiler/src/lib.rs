@@ -1,6 +1,7 @@
 //! profile: learn the syscalls a program makes with eBPF and turn them into seccomp profiles.
 pub mod audit;
 pub mod child;
+pub mod daemon;
 pub mod ebpf;
 pub mod enforce;
 pub mod output;

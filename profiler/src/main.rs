@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         Command::Audit(args) => cli::audit::run(args),
         Command::Syscalls(args) => cli::syscalls::run(args),
         Command::Report(args) => cli::report::run(args),
+        Command::Daemon(args) => cli::daemon::run(args),
+        Command::Status(args) => cli::status::run(args),
         Command::Completions(args) => cli::completions::run(args),
         Command::Man(args) => cli::completions::run_man(args),
     };

@@ -10,6 +10,8 @@ usage:
                                             kubernetes-validate's strict schema for VERSION (1.25.0
                                             to 1.37.0), plus the API server's own seccompProfile
                                             rules (type enum, descending localhostProfile)
+  k8s_validate.py manifest VERSION FILE...  every document of each YAML file against
+                                            kubernetes-validate's strict schema for VERSION
   k8s_validate.py json FILE                 the document as sorted JSON (to compare YAML with JSON)
 
 Exit status: 0 valid, 1 invalid (the errors on stdout), 2 usage or missing packages.
@@ -172,11 +174,38 @@ def pod(version, files):
     return 1 if failed else 0
 
 
+def manifest(version, files):
+    try:
+        import kubernetes_validate
+    except ImportError as err:
+        print(f"k8s_validate.py: {err}: run `cargo xtask setup`", file=sys.stderr)
+        return 2
+    failed = False
+    for path in files:
+        with open(path) as f:
+            documents = [d for d in yaml.safe_load_all(f) if d is not None]
+        if not documents:
+            failed = True
+            print(f"{path}: no document")
+        for document in documents:
+            what = f"{document.get('kind')} {document.get('metadata', {}).get('name')}"
+            try:
+                kubernetes_validate.validate(document, version, strict=True)
+                print(f"{path}: ok {what} (Kubernetes {version}, strict)")
+            except kubernetes_validate.ValidationError as err:
+                failed = True
+                where_in = ".".join(str(p) for p in err.path)
+                print(f"{path}: {what} (Kubernetes {version}): {where_in}: {err.message}")
+    return 1 if failed else 0
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "crd":
         return crd(argv[1], argv[2:])
     if len(argv) >= 3 and argv[0] == "pod":
         return pod(argv[1], argv[2:])
+    if len(argv) >= 3 and argv[0] == "manifest":
+        return manifest(argv[1], argv[2:])
     if len(argv) == 2 and argv[0] == "json":
         print(json.dumps(load(argv[1]), sort_keys=True))
         return 0

@@ -549,3 +549,30 @@ fn spo_resources_are_read_back_by_every_command() {
     let diff = profile(&["diff", s(&oci), s(&spo)]);
     assert_eq!(diff.status.code(), Some(0), "{}", describe(&diff));
 }
+
+/// `deploy/daemonset.yaml` (the Namespace and the DaemonSet of `profile daemon`) against the
+/// strict schemas; the same manifest with a misspelt field must fail.
+#[test]
+fn daemonset_manifest_validates() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/daemonset.yaml");
+    for version in ["1.30.0", "1.37.0"] {
+        let output = validate(&["manifest", version], &[&manifest]);
+        assert!(output.status.success(), "{}", describe(&output));
+        assert_eq!(
+            stdout(&output).matches(": ok ").count(),
+            2,
+            "{}",
+            describe(&output)
+        );
+    }
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("hostPID: true"));
+    let dir = scratch("daemonset-misspelt");
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        &text.replace("hostPID: true", "hostPid: true"),
+    );
+    let output = validate(&["manifest", "1.37.0"], &[&bad]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+}

@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
 mod bench;
+mod bench_daemon;
 mod man;
 mod setup;
 

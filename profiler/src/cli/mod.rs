@@ -3,6 +3,7 @@ pub mod audit;
 pub mod check;
 pub mod compile;
 pub mod completions;
+pub mod daemon;
 pub mod diff;
 pub mod export;
 pub mod install;
@@ -12,6 +13,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod stage;
+pub mod status;
 pub mod syscalls;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     Syscalls(syscalls::SyscallsArgs),
     Report(report::ReportArgs),
+    Daemon(daemon::DaemonArgs),
+    Status(status::StatusArgs),
     Completions(completions::CompletionsArgs),
     #[command(hide = true)]
     Man(completions::ManArgs),

@@ -1,5 +1,6 @@
 //! The kernel-facing side of recording: load the eBPF programs, attach them, tell them what to
 //! watch and read back what they counted. Nothing else in the crate touches eBPF.
+pub mod daemon;
 mod offsets;
 
 use std::{collections::BTreeMap, path::Path};

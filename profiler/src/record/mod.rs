@@ -11,5 +11,5 @@ pub use self::{
     live::{record_target, Target, TargetOptions},
     recording::{DefaultAction, Recording, UnknownSyscall},
     report::render as render_report,
-    session::{record_command, CommandOptions, Format, RecordError},
+    session::{record_command, render, CommandOptions, Format, RecordError},
 };

@@ -227,7 +227,7 @@ pub(super) fn write(
 }
 
 /// A recording in the requested format.
-fn render(
+pub fn render(
     recording: &Recording,
     format: &Format,
     default_action: DefaultAction,

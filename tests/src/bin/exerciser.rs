@@ -85,6 +85,16 @@ fn main() {
                 exit(0);
             }
         }
+        // `calls NR…`: each syscall number once, with zero arguments (the daemon tests pick
+        // numbers that take no pointer or tolerate a null one).
+        Some("calls") => {
+            for nr in args[2..]
+                .iter()
+                .filter_map(|a| a.parse::<libc::c_long>().ok())
+            {
+                raw(nr);
+            }
+        }
         // A number no table names.
         Some("unknown") => {
             raw(999);
@@ -184,7 +194,7 @@ fn main() {
             println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
         }
         _ => {
-            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|unknown|wait-term|children N|loop N THREADS [hold]|unix-socket|inet-socket|clone-plain|clone-newnet|unshare-user|fcntl N");
+            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|calls NR…|unknown|wait-term|children N|loop N THREADS [hold]|unix-socket|inet-socket|clone-plain|clone-newnet|unshare-user|fcntl N");
             exit(2);
         }
     }

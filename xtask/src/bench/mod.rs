@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Print the results as one JSON document instead of tables.
     #[arg(long)]
     json: bool,
+    /// Only the daemon part (cgroups tracked: RSS, CPU, kernel map memory).
+    #[arg(long)]
+    daemon_only: bool,
 }
 
 /// What runs beside the measured command.
@@ -162,6 +165,9 @@ struct Prepared {
 pub fn run(args: BenchArgs) -> Result<()> {
     let root = workspace_root();
     let bins = root.join("target/release");
+    if args.daemon_only {
+        return crate::bench_daemon::run(&bins.join("profile"));
+    }
     let scratch = std::env::temp_dir().join(format!("profile-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let prepared = Prepared {

@@ -1,0 +1,133 @@
+//! `profile daemon`: which syscalls each cgroup below a root has made, as one bitmap per cgroup.
+//!
+//! Unlike `CGROUP_COUNTS` (per-CPU, one entry per syscall), an entry here is one cgroup: 384
+//! bytes whatever the number of CPUs, so 10,000 cgroups fit in a few MiB. Only the first call of
+//! a syscall in a cgroup writes (an atomic OR); every later one only reads, so threads on
+//! several CPUs share the cache line read-only. The maps are created with sizes from the
+//! daemon's flags (1 entry in the object, so `record` pays nothing for them) and pinned by the
+//! daemon together with the program and its link, so counting goes on while no daemon runs.
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
+    macros::{map, raw_tracepoint},
+    maps::{Array, HashMap, PerCpuArray},
+    programs::RawTracePointContext,
+};
+use profiler_common::{
+    CgroupSyscallKey, DaemonInfo, SeenSyscalls, DAEMON_EVENT_COUNT, DAEMON_EVENT_ODD_FULL,
+    DAEMON_EVENT_SEEN_FULL, SEEN_WORDS, SYSCALL_TABLE_SIZE,
+};
+
+use crate::{maps::config, sys_enter::decode_abi, task::Task};
+
+/// Cgroup id → the syscalls it has made.
+#[map]
+pub static DAEMON_SEEN: HashMap<u64, SeenSyscalls> = HashMap::with_max_entries(1, 0);
+
+/// Out-of-table syscall numbers (bogus numbers passed to `syscall(2)`) per cgroup; the value is
+/// unused.
+#[map]
+pub static DAEMON_ODD: HashMap<CgroupSyscallKey, u8> = HashMap::with_max_entries(1, 0);
+
+/// Per-CPU counters of what could not be kept (`DAEMON_EVENT_*`).
+#[map]
+pub static DAEMON_EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DAEMON_EVENT_COUNT, 0);
+
+/// What the pinned set was loaded for; written by userspace, never read here.
+#[map]
+pub static DAEMON_INFO: Array<DaemonInfo> = Array::with_max_entries(1, 0);
+
+/// An all-zero bitmap to insert a new cgroup's entry from: 384 bytes would take most of the
+/// 512-byte stack.
+#[map]
+static DAEMON_ZERO: Array<SeenSyscalls> = Array::with_max_entries(1, 0);
+
+/// `sys_enter` for the daemon: every task below `CONFIG.root_id` (at `CONFIG.cgroup_level`),
+/// keyed by the task's own cgroup, so a cgroup is counted from its first call.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter_daemon(ctx: RawTracePointContext) -> i32 {
+    try_sys_enter_daemon(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_sys_enter_daemon(ctx: &RawTracePointContext) {
+    let config = config();
+    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+    if ancestor != config.root_id {
+        return;
+    }
+    let task = Task::current();
+    if config.after_seccomp != 0 && !task.seccomp_filtered() {
+        return;
+    }
+    let id: u64 = ctx.arg(1);
+    let (abi, nr) = decode_abi(task, id);
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    if nr >= SYSCALL_TABLE_SIZE as u64 {
+        let key = CgroupSyscallKey {
+            cgroup,
+            nr,
+            abi,
+            _pad: 0,
+        };
+        if unsafe { DAEMON_ODD.get(key) }.is_none() && DAEMON_ODD.insert(key, 1, 0).is_err() {
+            note(DAEMON_EVENT_ODD_FULL);
+        }
+        return;
+    }
+    let word = abi as usize * (SYSCALL_TABLE_SIZE / 64) + (nr as usize >> 6);
+    // The explicit bound is what lets the verifier accept the index.
+    if word >= SEEN_WORDS {
+        return;
+    }
+    let bit = 1u64 << (nr & 63);
+    let seen = match DAEMON_SEEN.get_ptr_mut(cgroup) {
+        Some(seen) => seen,
+        None => {
+            // A reference, not a copy: the value must not land on the stack.
+            let Some(zero) = DAEMON_ZERO.get(0) else {
+                return;
+            };
+            // Another CPU may insert the same cgroup first (EEXIST): the lookup below finds
+            // its entry. Only a full map leaves none.
+            let _ = DAEMON_SEEN.insert(cgroup, zero, BPF_NOEXIST as u64);
+            match DAEMON_SEEN.get_ptr_mut(cgroup) {
+                Some(seen) => seen,
+                None => {
+                    note(DAEMON_EVENT_SEEN_FULL);
+                    return;
+                }
+            }
+        }
+    };
+    unsafe {
+        let word = (*seen).bits.as_mut_ptr().add(word);
+        // Read first: after a cgroup's first call of a syscall nothing is written again.
+        if core::ptr::read_volatile(word) & bit == 0 {
+            set_bits(word, bit);
+        }
+    }
+}
+
+/// `*word |= bits`, atomically.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+unsafe fn set_bits(word: *mut u64, bits: u64) {
+    use core::intrinsics::{atomic_or, AtomicOrdering};
+    unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(word, bits) };
+}
+
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+unsafe fn set_bits(word: *mut u64, bits: u64) {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    unsafe { AtomicU64::from_ptr(word) }.fetch_or(bits, Ordering::Relaxed);
+}
+
+#[inline(always)]
+fn note(event: u32) {
+    if let Some(n) = DAEMON_EVENTS.get_ptr_mut(event) {
+        unsafe { *n += 1 };
+    }
+}

@@ -1,0 +1,276 @@
+//! What the daemon tells about itself: a Unix control socket (mode 0600) that answers
+//! `profile status` with a JSON [`Status`], and Prometheus text on a TCP listener.
+use std::{
+    fmt::Write as _,
+    io,
+    os::unix::fs::PermissionsExt as _,
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, UnixListener},
+};
+
+/// Everything `profile status` shows and the metrics export.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub pid: u32,
+    pub root: String,
+    pub out_dir: String,
+    pub pin_dir: String,
+    /// How the kernel side started: adopted, loaded, or replaced (why).
+    pub started: String,
+    /// Cgroups with an entry in the kernel map now.
+    pub cgroups_tracked: usize,
+    pub workloads: usize,
+    /// Distinct (cgroup, syscall) pairs learned since the profiles were first written.
+    pub syscalls_seen: usize,
+    pub scans: u64,
+    pub flushes: u64,
+    pub profiles_written: u64,
+    pub write_errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Kernel map of cgroups: entries, capacity, kernel memory (bytes).
+    pub map_entries: usize,
+    pub map_capacity: u32,
+    pub map_memory: u64,
+    /// Calls the kernel could not keep: a cgroup found the map full, an out-of-table number
+    /// found its table full, a kernel read failed.
+    pub lost_map_full: u64,
+    pub lost_odd_full: u64,
+    pub read_failures: u64,
+    /// Workload → (cgroups, distinct syscalls, written).
+    pub workload_list: Vec<WorkloadStatus>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStatus {
+    pub name: String,
+    pub replicas: usize,
+    pub live: usize,
+    pub syscalls: usize,
+    pub written: bool,
+}
+
+pub type Shared = Arc<Mutex<Status>>;
+
+impl Status {
+    /// Prometheus text exposition format.
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP profile_daemon_{name} {help}");
+            let _ = writeln!(out, "# TYPE profile_daemon_{name} {kind}");
+            let _ = writeln!(out, "profile_daemon_{name} {value}");
+        };
+        metric(
+            "cgroups_tracked",
+            "gauge",
+            "Cgroups with an entry in the kernel map.",
+            self.cgroups_tracked.to_string(),
+        );
+        metric(
+            "workloads",
+            "gauge",
+            "Workloads (profiles) known.",
+            self.workloads.to_string(),
+        );
+        metric(
+            "syscalls_seen",
+            "gauge",
+            "Distinct (cgroup, syscall) pairs learned.",
+            self.syscalls_seen.to_string(),
+        );
+        metric(
+            "scans_total",
+            "counter",
+            "Reads of the kernel maps and the cgroup tree.",
+            self.scans.to_string(),
+        );
+        metric(
+            "flushes_total",
+            "counter",
+            "Flushes of changed profiles.",
+            self.flushes.to_string(),
+        );
+        metric(
+            "profiles_written_total",
+            "counter",
+            "Profiles written.",
+            self.profiles_written.to_string(),
+        );
+        metric(
+            "write_errors_total",
+            "counter",
+            "Profiles that could not be written (kept and retried).",
+            self.write_errors.to_string(),
+        );
+        metric(
+            "map_entries",
+            "gauge",
+            "Entries in the kernel map of cgroups.",
+            self.map_entries.to_string(),
+        );
+        metric(
+            "map_capacity",
+            "gauge",
+            "Capacity of the kernel map of cgroups (--max-cgroups).",
+            self.map_capacity.to_string(),
+        );
+        metric(
+            "map_fullness",
+            "gauge",
+            "map_entries / map_capacity.",
+            format!(
+                "{:.4}",
+                self.map_entries as f64 / f64::from(self.map_capacity.max(1))
+            ),
+        );
+        metric(
+            "map_memory_bytes",
+            "gauge",
+            "Kernel memory of the map of cgroups.",
+            self.map_memory.to_string(),
+        );
+        metric(
+            "lost_map_full_total",
+            "counter",
+            "Calls not counted because the map of cgroups was full.",
+            self.lost_map_full.to_string(),
+        );
+        metric(
+            "lost_odd_full_total",
+            "counter",
+            "Out-of-table syscall numbers not kept because their map was full.",
+            self.lost_odd_full.to_string(),
+        );
+        metric(
+            "read_failures_total",
+            "counter",
+            "Failed kernel reads (ABI or seccomp mode unknown).",
+            self.read_failures.to_string(),
+        );
+        out
+    }
+
+    /// What `profile status` prints.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "daemon pid {}: {} below {}",
+            self.pid, self.started, self.root
+        );
+        let _ = writeln!(
+            out,
+            "profiles in {}, pins in {}",
+            self.out_dir, self.pin_dir
+        );
+        let _ = writeln!(
+            out,
+            "cgroups tracked {} (map {}/{} entries, {} KiB kernel memory); workloads {}; syscalls seen {}",
+            self.cgroups_tracked,
+            self.map_entries,
+            self.map_capacity,
+            self.map_memory / 1024,
+            self.workloads,
+            self.syscalls_seen
+        );
+        let _ = writeln!(
+            out,
+            "scans {}, flushes {}, profiles written {}, write errors {}",
+            self.scans, self.flushes, self.profiles_written, self.write_errors
+        );
+        if let Some(err) = &self.last_error {
+            let _ = writeln!(out, "last error: {err}");
+        }
+        if self.lost_map_full + self.lost_odd_full + self.read_failures > 0 {
+            let _ = writeln!(
+                out,
+                "LOST: {} calls (map of cgroups full), {} out-of-table numbers (table full), {} failed reads",
+                self.lost_map_full, self.lost_odd_full, self.read_failures
+            );
+        }
+        for w in &self.workload_list {
+            let _ = writeln!(
+                out,
+                "  {}  cgroups {} ({} live)  syscalls {}{}",
+                w.name,
+                w.replicas,
+                w.live,
+                w.syscalls,
+                if w.written { "" } else { "  (not written yet)" }
+            );
+        }
+        out
+    }
+}
+
+/// Listens on `path` (mode 0600; a stale socket file is replaced) and answers every connection
+/// with the status as JSON.
+pub fn serve_control(path: &Path, status: Shared) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    // Created 0600 from the start: no window in which another user could connect.
+    let old = unsafe { libc::umask(0o177) };
+    let listener = UnixListener::bind(path);
+    unsafe { libc::umask(old) };
+    let listener = listener?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let text = serde_json::to_string(&*status.lock().expect("status lock"))
+                .expect("status serialises");
+            let _ = stream.write_all(text.as_bytes()).await;
+        }
+    });
+    Ok(())
+}
+
+/// Serves Prometheus text to any HTTP request on `listener`.
+pub fn serve_metrics(listener: TcpListener, status: Shared) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let status = status.clone();
+            tokio::spawn(async move {
+                // The request itself does not matter; read what has arrived of it.
+                let mut buf = [0u8; 1024];
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf))
+                        .await;
+                let body = status.lock().expect("status lock").metrics();
+                let response = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+}
+
+/// `profile status`: the daemon's status from its control socket.
+pub fn query(path: &Path) -> io::Result<Status> {
+    use std::io::Read as _;
+    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}

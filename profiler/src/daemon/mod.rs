@@ -1,0 +1,388 @@
+//! `profile daemon`: learn every cgroup below a root, continuously, one profile per workload on
+//! disk, nothing ever lost.
+//!
+//! The kernel side (`ebpf::daemon`) keeps one bitmap of seen syscalls per cgroup id, pinned in
+//! bpffs so it goes on counting while no daemon runs. This loop:
+//! - every scan (1 s, or the flush interval when shorter): reads every bitmap, then walks the
+//!   root to name the ids (in that order, so an id read but not found by the walk is really
+//!   gone); merges both into the store;
+//! - for a cgroup that is gone: reads its entry once more (no task can add to it any more),
+//!   writes its workload, and only once that is on disk frees its kernel entries;
+//! - every flush interval, and on SIGTERM/SIGINT/SIGHUP: writes every changed workload.
+//!
+//! A write that fails (output directory missing, not writable, disk full) is logged and
+//! counted, and tried again at the next flush; meanwhile what it holds stays in memory and in
+//! the kernel.
+pub mod control;
+pub mod identity;
+pub mod pins;
+pub mod store;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use log::{error, info, warn};
+
+use self::{
+    control::{Shared, Status, WorkloadStatus},
+    store::{OutputFormat, Store},
+};
+use crate::{
+    child,
+    ebpf::{
+        daemon::{self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started},
+        KERNEL_BTF,
+    },
+    record::{
+        targets::{self, Cgroup, TargetError},
+        DefaultAction,
+    },
+    sys::{self, Signals},
+    syscalls::Arch,
+};
+
+/// The longest time between two reads of the kernel maps and the cgroup tree.
+const SCAN: Duration = Duration::from_secs(1);
+
+pub struct DaemonOptions {
+    pub root: PathBuf,
+    pub out_dir: PathBuf,
+    pub format: OutputFormat,
+    pub default_action: DefaultAction,
+    pub flush_interval: Duration,
+    pub listen: Option<SocketAddr>,
+    pub control_socket: PathBuf,
+    pub pin_dir: PathBuf,
+    pub after_seccomp: bool,
+    pub max_cgroups: u32,
+    pub max_odd: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("the daemon needs root, or {0} (the eBPF programs cannot be loaded without it)")]
+    Privileges(&'static str),
+    #[error("cgroup root: {0}")]
+    Root(#[from] TargetError),
+    #[error("pins in {path}: {source}")]
+    Bpffs { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Kernel(#[from] PinError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// `profile daemon --unpin`: removes every pinned set below `pin_dir`, which detaches its
+/// program; returns the sets removed.
+pub fn unpin(pin_dir: &Path) -> Result<Vec<PathBuf>, DaemonError> {
+    Ok(kernel::unpin_all(pin_dir)?)
+}
+
+/// Runs until SIGTERM/SIGINT/SIGHUP; returns the exit code.
+pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, DaemonError> {
+    if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
+        return Err(DaemonError::Privileges(cap));
+    }
+    let mount = targets::v2_mount()?;
+    let root = Cgroup::resolve(&options.root, &mount)?;
+    pins::ensure_bpffs(&options.pin_dir).map_err(|source| DaemonError::Bpffs {
+        path: options.pin_dir.clone(),
+        source,
+    })?;
+    let spec = DaemonSpec {
+        root_id: root.id,
+        root_level: root.level,
+        after_seccomp: options.after_seccomp,
+        max_cgroups: options.max_cgroups,
+        max_odd: options.max_odd,
+    };
+    let (maps, started) = kernel::start(&options.pin_dir, KERNEL_BTF.as_ref(), &spec)?;
+    let started = match started {
+        Started::Adopted => "adopted the pinned programs (counting went on meanwhile)".to_owned(),
+        Started::Loaded => "loaded and pinned the programs".to_owned(),
+        Started::Replaced(why) => {
+            warn!("replaced the pinned programs ({why}); what they counted since the last flush is lost");
+            format!("replaced pinned programs ({why})")
+        }
+    };
+    let store = Store::open(&options.out_dir, options.format, options.default_action);
+    if let Err(err) = store::check_writable(&options.out_dir) {
+        error!(
+            "output directory {} is not writable ({err}); learning goes on and writes are retried at every flush",
+            options.out_dir.display()
+        );
+    }
+    let status: Shared = Arc::new(Mutex::new(Status {
+        pid: std::process::id(),
+        root: root.path.display().to_string(),
+        out_dir: options.out_dir.display().to_string(),
+        pin_dir: kernel::set_dir(&options.pin_dir).display().to_string(),
+        started: started.clone(),
+        map_capacity: maps.max_cgroups,
+        map_memory: maps.seen_memory,
+        ..Status::default()
+    }));
+    control::serve_control(&options.control_socket, status.clone()).map_err(io_err(format!(
+        "control socket {}",
+        options.control_socket.display()
+    )))?;
+    if let Some(addr) = options.listen {
+        if !addr.ip().is_loopback() {
+            warn!("--listen {addr} is not a loopback address: metrics are visible to the network");
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io_err(format!("--listen {addr}")))?;
+        control::serve_metrics(listener, status.clone());
+    }
+    info!(
+        "daemon: {started}; recording every cgroup below {} (id {}, level {}) into {}, flushing every {}",
+        root.path.display(),
+        root.id,
+        root.level,
+        options.out_dir.display(),
+        humantime::format_duration(options.flush_interval)
+    );
+    let mut daemon = Daemon {
+        root,
+        maps,
+        store,
+        status,
+        pending: BTreeSet::new(),
+        reported: DaemonLosses::default(),
+        flushes: 0,
+        written: 0,
+        write_errors: 0,
+        scans: 0,
+        last_error: None,
+        tracked: 0,
+    };
+    let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
+    let mut scan = tokio::time::interval(SCAN.min(options.flush_interval));
+    scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush = tokio::time::interval(options.flush_interval);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = scan.tick() => daemon.scan()?,
+            _ = flush.tick() => daemon.flush(),
+            guard = signal_fd.readable() => {
+                let mut guard = guard.map_err(io_err("polling signals"))?;
+                if let Some(sig) = signal_fd.get_ref().read().map_err(io_err("reading signals"))? {
+                    info!("signal {}: writing every profile and leaving the programs pinned", sig.signo);
+                    break;
+                }
+                guard.clear_ready();
+            }
+        }
+    }
+    daemon.scan()?;
+    daemon.flush();
+    let _ = std::fs::remove_file(&options.control_socket);
+    Ok(if daemon.store.workloads.values().any(|w| w.dirty) {
+        error!("some profiles could not be written; what they hold stays in the kernel maps for the next daemon");
+        1
+    } else {
+        0
+    })
+}
+
+struct Daemon {
+    root: Cgroup,
+    maps: DaemonMaps,
+    store: Store,
+    status: Shared,
+    /// Removed cgroups whose kernel entries are freed once their workload is on disk.
+    pending: BTreeSet<u64>,
+    reported: DaemonLosses,
+    flushes: u64,
+    written: u64,
+    write_errors: u64,
+    scans: u64,
+    last_error: Option<String>,
+    tracked: usize,
+}
+
+impl Daemon {
+    fn scan(&mut self) -> Result<(), DaemonError> {
+        self.scans += 1;
+        // The maps first, then the tree: an id read here and missing from the walk is gone.
+        let seen = self.maps.seen()?;
+        let mut odd: BTreeMap<u64, Vec<(Arch, u64)>> = BTreeMap::new();
+        for (id, abi, nr) in self.maps.odd()? {
+            odd.entry(id).or_default().push((abi, nr));
+        }
+        let mut names: BTreeMap<u64, (String, String)> = targets::walk(&self.root.path)
+            .into_iter()
+            .map(|(rel, id)| {
+                let below_root = rel.display().to_string();
+                (id, (self.full_name(&below_root), below_root))
+            })
+            .collect();
+        names.insert(self.root.id, (self.root.name.clone(), String::new()));
+        self.tracked = seen.len();
+        let mut gone = BTreeSet::new();
+        let ids: BTreeSet<u64> = seen
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(odd.keys().copied())
+            .collect();
+        for (id, syscalls) in &seen {
+            self.observe(*id, &names, syscalls);
+        }
+        for (id, syscalls) in &odd {
+            self.observe(*id, &names, syscalls);
+        }
+        for id in ids {
+            if !names.contains_key(&id) {
+                gone.insert(id);
+            }
+        }
+        if !gone.is_empty() {
+            for &id in &gone {
+                // Its last calls, made after the read above.
+                if let Some(syscalls) = self.maps.seen_of(id)? {
+                    self.observe(id, &names, &syscalls);
+                }
+                self.store.mark_removed(id);
+                self.pending.insert(id);
+            }
+            info!("{} cgroup(s) removed: writing their profiles", gone.len());
+            self.flush();
+        }
+        self.forget_written()?;
+        self.report_losses()?;
+        self.update_status(seen.len());
+        Ok(())
+    }
+
+    fn full_name(&self, below_root: &str) -> String {
+        format!("{}/{below_root}", self.root.name.trim_end_matches('/'))
+    }
+
+    fn observe(
+        &mut self,
+        id: u64,
+        names: &BTreeMap<u64, (String, String)>,
+        syscalls: &[(Arch, u64)],
+    ) {
+        let path = names.get(&id).map(|(full, below)| {
+            (
+                full.as_str(),
+                if below.is_empty() {
+                    full.as_str()
+                } else {
+                    below.as_str()
+                },
+            )
+        });
+        self.store.observe(id, path, syscalls);
+    }
+
+    /// Frees the kernel entries of removed cgroups whose profiles are on disk.
+    fn forget_written(&mut self) -> Result<(), DaemonError> {
+        let written: Vec<u64> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|id| self.store.is_written(*id))
+            .collect();
+        for id in written {
+            self.maps.forget(id, &self.store.odd_of(id))?;
+            self.pending.remove(&id);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        self.flushes += 1;
+        let (written, errors) = self.store.flush();
+        self.written += written as u64;
+        self.write_errors += errors.len() as u64;
+        if let Some(first) = errors.first() {
+            let text = format!(
+                "writing {} profile(s) failed, kept for the next flush; first: {}: {}",
+                errors.len(),
+                first.workload,
+                first.error
+            );
+            error!("{text}");
+            self.last_error = Some(text);
+        }
+        if let Err(err) = self.forget_written() {
+            error!("freeing kernel entries of removed cgroups: {err}");
+        }
+        self.update_status(self.tracked);
+    }
+
+    fn report_losses(&mut self) -> Result<(), DaemonError> {
+        let losses = self.maps.losses()?;
+        if losses.seen_full > self.reported.seen_full {
+            error!(
+                "the kernel map of cgroups is full ({} entries, --max-cgroups): {} calls of new cgroups were not counted",
+                self.maps.max_cgroups,
+                losses.seen_full - self.reported.seen_full
+            );
+        }
+        if losses.odd_full > self.reported.odd_full {
+            error!(
+                "the table of out-of-table syscall numbers is full ({} entries, --max-odd): {} not kept",
+                self.maps.max_odd,
+                losses.odd_full - self.reported.odd_full
+            );
+        }
+        if losses.read_failed > self.reported.read_failed {
+            error!(
+                "{} kernel reads failed; some calls may be counted under the wrong ABI",
+                losses.read_failed - self.reported.read_failed
+            );
+        }
+        self.reported = losses;
+        Ok(())
+    }
+
+    fn update_status(&self, map_entries: usize) {
+        let mut status = self.status.lock().expect("status lock");
+        status.cgroups_tracked = map_entries;
+        status.map_entries = map_entries;
+        status.workloads = self.store.workloads.len();
+        status.syscalls_seen = self
+            .store
+            .workloads
+            .values()
+            .flat_map(|w| w.replicas.values())
+            .map(|r| r.distinct)
+            .sum();
+        status.scans = self.scans;
+        status.flushes = self.flushes;
+        status.profiles_written = self.written;
+        status.write_errors = self.write_errors;
+        status.last_error = self.last_error.clone();
+        status.lost_map_full = self.reported.seen_full;
+        status.lost_odd_full = self.reported.odd_full;
+        status.read_failures = self.reported.read_failed;
+        status.workload_list = self
+            .store
+            .workloads
+            .iter()
+            .map(|(name, w)| WorkloadStatus {
+                name: name.clone(),
+                replicas: w.replicas.len(),
+                live: w.replicas.values().filter(|r| !r.removed).count(),
+                syscalls: w.syscalls().len(),
+                written: !w.dirty,
+            })
+            .collect();
+    }
+}

@@ -1,0 +1,61 @@
+//! bpffs: pins need it, and many hosts do not mount it.
+use std::{ffi::CString, io, os::unix::ffi::OsStrExt as _, path::Path};
+
+use log::info;
+
+/// Where bpffs is mounted when it is not.
+pub const BPFFS: &str = "/sys/fs/bpf";
+/// `BPF_FS_MAGIC` (include/uapi/linux/magic.h).
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+fn on_bpffs(path: &Path) -> io::Result<bool> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a statfs buffer.
+    if unsafe { libc::statfs(c.as_ptr(), &mut stat) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stat.f_type as i64 == BPF_FS_MAGIC)
+}
+
+/// Makes sure `pin_root` can hold pins: below an existing bpffs, or below /sys/fs/bpf, which is
+/// mounted when it is not yet.
+pub fn ensure_bpffs(pin_root: &Path) -> io::Result<()> {
+    // The nearest existing ancestor tells which file system the pins would land on.
+    let existing = pin_root
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    if on_bpffs(existing)? {
+        return Ok(());
+    }
+    if !pin_root.starts_with(BPFFS) {
+        return Err(io::Error::other(format!(
+            "{} is not on a bpf file system (mount one, or use a --pin-dir below {BPFFS})",
+            pin_root.display()
+        )));
+    }
+    std::fs::create_dir_all(BPFFS)?;
+    let source = c"bpf";
+    let target = CString::new(BPFFS).expect("no NUL");
+    // SAFETY: valid C strings; no data.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            source.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("mounting bpffs at {BPFFS}: {err}"),
+        ));
+    }
+    info!("mounted bpffs at {BPFFS}");
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! The daemon's profiles on disk: one per workload, `<out dir>/<name>.json`, and beside it
+//! `<name>.json.meta`, the workload's replicas (one per cgroup id) with each one's own syscalls
+//! (its coverage). The meta file is what a restarted daemon merges with. It is written second,
+//! so it never holds a syscall its profile lacks: a restarted daemon rewrites a profile only when
+//! the kernel maps add something to the meta file, and they still hold everything a `kill -9`
+//! between the two writes kept out of it (entries are freed only after both writes). Each write
+//! is atomic (temp file, fsync, rename, fsync of the directory).
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use log::{info, warn};
+use serde::{Deserialize, Serialize};
+
+use super::identity::Identity;
+use crate::{
+    output,
+    profile::k8s,
+    record::{render, targets, DefaultAction, Format, Recording},
+    syscalls::Arch,
+};
+
+/// The output format of the profile files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// OCI `linux.seccomp` JSON.
+    Oci,
+    /// A SeccompProfile resource (JSON) named after the workload.
+    Spo,
+    /// The kubelet's Localhost file (OCI JSON).
+    Kubelet,
+}
+
+const META_SUFFIX: &str = ".json.meta";
+
+/// One cgroup of a workload, as the meta file keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replica {
+    pub cgroup_id: u64,
+    /// Path below the cgroup v2 mount; absent for a cgroup that came and went unseen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(flatten)]
+    pub identity: Identity,
+    /// The cgroup no longer exists.
+    #[serde(default)]
+    pub removed: bool,
+    /// Its coverage: how many distinct syscalls it made (the length of `syscalls`).
+    pub distinct: usize,
+    /// Its syscall numbers per ABI.
+    pub syscalls: BTreeMap<Arch, BTreeSet<u64>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    workload: String,
+    replicas: Vec<Replica>,
+}
+
+#[derive(Debug, Default)]
+pub struct Workload {
+    pub replicas: BTreeMap<u64, Replica>,
+    /// Changed since it was last written.
+    pub dirty: bool,
+}
+
+impl Workload {
+    /// The union of its replicas' syscalls.
+    pub fn syscalls(&self) -> BTreeSet<(Arch, u64)> {
+        self.replicas
+            .values()
+            .flat_map(|r| {
+                r.syscalls
+                    .iter()
+                    .flat_map(|(abi, nrs)| nrs.iter().map(move |nr| (*abi, *nr)))
+            })
+            .collect()
+    }
+}
+
+pub struct Store {
+    dir: PathBuf,
+    format: OutputFormat,
+    default_action: DefaultAction,
+    pub workloads: BTreeMap<String, Workload>,
+    by_cgroup: BTreeMap<u64, String>,
+}
+
+/// A write that failed, for the log and the metrics.
+#[derive(Debug)]
+pub struct FlushError {
+    pub workload: String,
+    pub error: String,
+}
+
+impl Store {
+    /// Reads the meta files of an earlier run in `dir` and removes temporary files a killed
+    /// daemon left. A directory that cannot be created or read is a warning: the daemon keeps
+    /// what it learns in memory (and the kernel) and retries at every flush.
+    pub fn open(dir: &Path, format: OutputFormat, default_action: DefaultAction) -> Store {
+        let mut store = Store {
+            dir: dir.to_owned(),
+            format,
+            default_action,
+            workloads: BTreeMap::new(),
+            by_cgroup: BTreeMap::new(),
+        };
+        if let Err(err) = fs::create_dir_all(dir) {
+            warn!(
+                "output directory {}: {err}; will retry at every flush",
+                dir.display()
+            );
+            return store;
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(err) => {
+                warn!("reading output directory {}: {err}", dir.display());
+                return store;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with('.') && name.contains(".tmp.") {
+                // output::write_atomic's temporary name: a write that never reached its rename.
+                let _ = fs::remove_file(&path);
+            } else if let Some(stem) = name.strip_suffix(META_SUFFIX) {
+                if let Err(err) = store.load(stem, &path) {
+                    let aside = path.with_extension("meta.unreadable");
+                    warn!(
+                        "{}: {err}; moved to {} and started afresh",
+                        path.display(),
+                        aside.display()
+                    );
+                    let _ = fs::rename(&path, &aside);
+                }
+            }
+        }
+        if !store.workloads.is_empty() {
+            info!(
+                "merging with {} workload(s) ({} cgroups) already in {}",
+                store.workloads.len(),
+                store.by_cgroup.len(),
+                dir.display()
+            );
+        }
+        store
+    }
+
+    fn load(&mut self, stem: &str, path: &Path) -> Result<(), String> {
+        let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let meta: Meta = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if meta.workload != stem {
+            return Err(format!("it is the meta file of workload {}", meta.workload));
+        }
+        let mut workload = Workload {
+            // A meta file without its profile: the daemon died between the two writes.
+            dirty: !self.profile_path(stem).exists(),
+            ..Workload::default()
+        };
+        for replica in meta.replicas {
+            self.by_cgroup.insert(replica.cgroup_id, stem.to_owned());
+            workload.replicas.insert(replica.cgroup_id, replica);
+        }
+        self.workloads.insert(stem.to_owned(), workload);
+        Ok(())
+    }
+
+    pub fn profile_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}.json"))
+    }
+
+    fn meta_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}{META_SUFFIX}"))
+    }
+
+    /// The workload cgroup `id` belongs to, if known.
+    pub fn workload_of(&self, id: u64) -> Option<&str> {
+        self.by_cgroup.get(&id).map(String::as_str)
+    }
+
+    /// Adds what cgroup `id` made. `path` is its path below the v2 mount when it is known and
+    /// `below_root` the part below the daemon's root, which names a new workload (a cgroup
+    /// never seen by path is named after its id).
+    pub fn observe(&mut self, id: u64, path: Option<(&str, &str)>, syscalls: &[(Arch, u64)]) {
+        let stem = match self.by_cgroup.get(&id) {
+            Some(stem) => stem.clone(),
+            None => {
+                let stem = match path {
+                    Some((_, below_root)) => targets::file_stem(below_root),
+                    None => format!("cgroup-{id}"),
+                };
+                self.by_cgroup.insert(id, stem.clone());
+                stem
+            }
+        };
+        let workload = self.workloads.entry(stem).or_default();
+        let replica = workload.replicas.entry(id).or_insert_with(|| {
+            workload.dirty = true;
+            Replica {
+                cgroup_id: id,
+                cgroup: path.map(|(p, _)| p.to_owned()),
+                identity: path.map(|(p, _)| Identity::of_path(p)).unwrap_or_default(),
+                removed: false,
+                distinct: 0,
+                syscalls: BTreeMap::new(),
+            }
+        });
+        if replica.cgroup.is_none() {
+            if let Some((p, _)) = path {
+                replica.cgroup = Some(p.to_owned());
+                replica.identity = Identity::of_path(p);
+                workload.dirty = true;
+            }
+        }
+        for (abi, nr) in syscalls {
+            if replica.syscalls.entry(*abi).or_default().insert(*nr) {
+                replica.distinct += 1;
+                workload.dirty = true;
+            }
+        }
+    }
+
+    /// Records that cgroup `id` is gone.
+    pub fn mark_removed(&mut self, id: u64) {
+        let Some(stem) = self.by_cgroup.get(&id) else {
+            return;
+        };
+        if let Some(workload) = self.workloads.get_mut(stem) {
+            if let Some(replica) = workload.replicas.get_mut(&id) {
+                if !replica.removed {
+                    replica.removed = true;
+                    workload.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Whether everything known about cgroup `id` is on disk.
+    pub fn is_written(&self, id: u64) -> bool {
+        self.by_cgroup
+            .get(&id)
+            .and_then(|stem| self.workloads.get(stem))
+            .is_some_and(|w| !w.dirty)
+    }
+
+    /// The out-of-table numbers cgroup `id` made (their kernel entries are keyed by number).
+    pub fn odd_of(&self, id: u64) -> Vec<(Arch, u64)> {
+        let Some(replica) = self
+            .by_cgroup
+            .get(&id)
+            .and_then(|stem| self.workloads.get(stem))
+            .and_then(|w| w.replicas.get(&id))
+        else {
+            return Vec::new();
+        };
+        replica
+            .syscalls
+            .iter()
+            .flat_map(|(abi, nrs)| {
+                nrs.iter()
+                    .filter(|nr| **nr >= profiler_common::SYSCALL_TABLE_SIZE as u64)
+                    .map(move |nr| (*abi, *nr))
+            })
+            .collect()
+    }
+
+    /// Writes every changed workload; returns how many were written and what failed (those stay
+    /// changed and are tried again at the next flush).
+    pub fn flush(&mut self) -> (usize, Vec<FlushError>) {
+        let dirty: Vec<String> = self
+            .workloads
+            .iter()
+            .filter(|(_, w)| w.dirty)
+            .map(|(stem, _)| stem.clone())
+            .collect();
+        let mut written = 0;
+        let mut errors = Vec::new();
+        for stem in dirty {
+            match self.write(&stem) {
+                Ok(()) => {
+                    self.workloads.get_mut(&stem).expect("listed above").dirty = false;
+                    written += 1;
+                }
+                Err(error) => errors.push(FlushError {
+                    workload: stem,
+                    error,
+                }),
+            }
+        }
+        (written, errors)
+    }
+
+    fn write(&self, stem: &str) -> Result<(), String> {
+        let workload = &self.workloads[stem];
+        let meta = Meta {
+            workload: stem.to_owned(),
+            replicas: workload.replicas.values().cloned().collect(),
+        };
+        let mut recording = Recording::default();
+        for (abi, nr) in workload.syscalls() {
+            recording.add(abi, nr, 1);
+        }
+        let format = match self.format {
+            OutputFormat::Oci => Format::Oci,
+            OutputFormat::Kubelet => Format::Kubelet {
+                name: stem.to_owned(),
+            },
+            OutputFormat::Spo => Format::Spo {
+                name: resource_name(stem),
+                yaml: false,
+            },
+        };
+        let profile =
+            render(&recording, &format, self.default_action).map_err(|e| e.to_string())?;
+        let mut meta_text = serde_json::to_string_pretty(&meta).expect("meta serialises");
+        meta_text.push('\n');
+        output::write_atomic(&self.profile_path(stem), profile.as_bytes())
+            .map_err(|e| e.to_string())?;
+        output::write_atomic(&self.meta_path(stem), meta_text.as_bytes()).map_err(|e| e.to_string())
+    }
+}
+
+/// A DNS-1123 subdomain for a SeccompProfile from a workload's file stem.
+fn resource_name(stem: &str) -> String {
+    let mut name: String = stem
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' | '.' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    name = name
+        .split('.')
+        .map(|label| label.trim_matches('-'))
+        .filter(|label| !label.is_empty())
+        .collect::<Vec<_>>()
+        .join(".");
+    if name.len() > 253 {
+        name = name[name.len() - 253..]
+            .trim_start_matches(['-', '.'])
+            .to_owned();
+    }
+    if k8s::check_resource_name(&name).is_err() {
+        name = format!("workload-{:x}", fnv(stem));
+    }
+    name
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Whether `dir` takes a new file now (for the start-up message).
+pub fn check_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".profile-daemon-probe.{}", std::process::id()));
+    fs::write(&probe, b"")?;
+    fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("profile-store-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_restart_merges_with_what_is_on_disk() {
+        let dir = scratch("restart");
+        let mut store = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
+        let path = Some(("/root/web", "web"));
+        store.observe(7, path, &[(Arch::X86_64, 0), (Arch::X86_64, 1)]);
+        store.observe(8, path, &[(Arch::X86_64, 2)]);
+        store.observe(9, None, &[(Arch::X86, 20), (Arch::X86_64, 5000)]);
+        assert_eq!(store.flush().0, 2);
+        assert!(store.is_written(7) && store.is_written(9));
+        assert_eq!(store.odd_of(9), vec![(Arch::X86_64, 5000)]);
+        fs::write(dir.join(".web.json.tmp.1"), "half").unwrap();
+
+        let mut again = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
+        assert!(!dir.join(".web.json.tmp.1").exists());
+        assert_eq!(again.workload_of(8), Some("web"));
+        assert_eq!(again.workload_of(9), Some("cgroup-9"));
+        again.observe(8, path, &[(Arch::X86_64, 3)]);
+        again.mark_removed(7);
+        assert!(!again.is_written(7));
+        assert_eq!(again.flush().0, 1);
+        let profile = fs::read_to_string(dir.join("web.json")).unwrap();
+        let parsed = crate::profile::parse(&profile, "web.json").unwrap().profile;
+        // clone3 is the ENOSYS fallback rule every recorded profile has.
+        assert_eq!(
+            parsed.names(),
+            ["read", "write", "open", "close", "clone3"]
+                .into_iter()
+                .collect()
+        );
+        let meta: Meta =
+            serde_json::from_str(&fs::read_to_string(dir.join("web.json.meta")).unwrap()).unwrap();
+        assert_eq!(meta.replicas.len(), 2);
+        assert!(meta.replicas[0].removed);
+        assert_eq!(meta.replicas[1].distinct, 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_profile_missing_beside_its_meta_is_written_again() {
+        let dir = scratch("missing");
+        let mut store = Store::open(&dir, OutputFormat::Kubelet, DefaultAction::Errno(1));
+        store.observe(1, Some(("/a", "a")), &[(Arch::X86_64, 0)]);
+        store.flush();
+        fs::remove_file(dir.join("a.json")).unwrap();
+        let mut again = Store::open(&dir, OutputFormat::Kubelet, DefaultAction::Errno(1));
+        assert_eq!(again.flush().0, 1);
+        assert!(dir.join("a.json").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unreadable_meta_is_moved_aside() {
+        let dir = scratch("corrupt");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("x.json.meta"), "{").unwrap();
+        let store = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
+        assert!(store.workloads.is_empty());
+        assert!(dir.join("x.json.meta.unreadable").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn resource_names_are_dns_subdomains() {
+        for stem in ["kubepods.slice_Pod_1", "_..", "--", "a_b"] {
+            let name = resource_name(stem);
+            assert!(k8s::check_resource_name(&name).is_ok(), "{stem} → {name}");
+        }
+        assert_eq!(resource_name("web_1"), "web-1");
+    }
+}

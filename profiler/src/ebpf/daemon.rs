@@ -1,0 +1,492 @@
+//! The daemon's kernel side: one program (`sys_enter_daemon`) for a whole cgroup root, its maps,
+//! the program and its raw-tracepoint link pinned in bpffs under `<pin dir>/v<layout>/`, so that
+//! the kernel keeps counting while no daemon runs and the next daemon adopts what was counted.
+//!
+//! What the pinned program watches is frozen into its `.rodata` (`CONFIG`: root id and level,
+//! `--after-seccomp`); the `DAEMON_INFO` map records it with the map sizes. A daemon started
+//! with other settings, or finding another layout version, replaces the set.
+use std::{
+    fmt, fs, io,
+    os::fd::{AsFd as _, AsRawFd as _},
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    maps::{Array, HashMap, MapData, PerCpuArray},
+    programs::{links::FdLink, links::PinnedLink, RawTracePoint},
+    EbpfLoader,
+};
+use profiler_common::{
+    CgroupSyscallKey, Config, DaemonInfo, SeenSyscalls, CGROUP_ROOT, DAEMON_EVENT_ODD_FULL,
+    DAEMON_EVENT_SEEN_FULL, DAEMON_LAYOUT_VERSION, EVENT_READ_FAILED, SEEN_WORDS,
+    SYSCALL_TABLE_SIZE,
+};
+
+use super::{offsets, TracerError, OBJECT};
+use crate::syscalls::Arch;
+
+/// The program, and the maps the daemon reads, by the names they are pinned under.
+const PROGRAM: &str = "sys_enter_daemon";
+const LINK: &str = "link";
+const SEEN: &str = "DAEMON_SEEN";
+const ODD: &str = "DAEMON_ODD";
+const EVENTS: &str = "DAEMON_EVENTS";
+const INFO: &str = "DAEMON_INFO";
+/// The record programs' event counters: the shared ABI and seccomp helpers note read failures
+/// there.
+const SHARED_EVENTS: &str = "EVENTS";
+const PINNED_MAPS: [&str; 5] = [SEEN, ODD, EVENTS, INFO, SHARED_EVENTS];
+/// The record programs' maps, which the daemon's object load creates too: one entry each.
+const RECORD_MAPS: [&str; 5] = [
+    "WATCHED",
+    "COUNTS",
+    "ODD_COUNTS",
+    "CGROUP_TARGETS",
+    "CGROUP_COUNTS",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error(transparent)]
+    Tracer(#[from] TracerError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("pinning {path}: {source}")]
+    Pin {
+        path: PathBuf,
+        source: aya::pin::PinError,
+    },
+    #[error("opening pinned {path}: {source}")]
+    FromPin {
+        path: PathBuf,
+        source: aya::maps::MapError,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> PinError + 'a {
+    move |source| PinError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn map_err(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> PinError {
+    move |source| PinError::Tracer(TracerError::Map { name, source })
+}
+
+/// What the daemon's program is loaded for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DaemonSpec {
+    pub root_id: u64,
+    pub root_level: u32,
+    pub after_seccomp: bool,
+    pub max_cgroups: u32,
+    pub max_odd: u32,
+}
+
+impl DaemonSpec {
+    fn info(&self) -> DaemonInfo {
+        DaemonInfo {
+            layout: DAEMON_LAYOUT_VERSION,
+            root_level: self.root_level,
+            root_id: self.root_id,
+            after_seccomp: u32::from(self.after_seccomp),
+            max_cgroups: self.max_cgroups,
+            max_odd: self.max_odd,
+            _pad: 0,
+        }
+    }
+}
+
+/// How [`start`] got its programs running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// A pinned set for the same settings was running: adopted, nothing was reloaded.
+    Adopted,
+    /// Nothing was pinned: loaded and pinned.
+    Loaded,
+    /// A pinned set was there but could not be adopted (the reason); replaced.
+    Replaced(String),
+}
+
+/// The directory of the current layout's pins below `pin_root`.
+pub fn set_dir(pin_root: &Path) -> PathBuf {
+    pin_root.join(format!("v{DAEMON_LAYOUT_VERSION}"))
+}
+
+/// Removes every pinned set below `pin_root` (the current layout's and any other): the link
+/// pins go first, which detaches the programs once no daemon holds them. Returns the sets
+/// removed.
+pub fn unpin_all(pin_root: &Path) -> Result<Vec<PathBuf>, PinError> {
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(pin_root) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(removed),
+        Err(err) => return Err(io_err("reading pin directory", pin_root)(err)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err("reading pin directory", pin_root))?;
+        let path = entry.path();
+        if is_set_dir(&entry.file_name().to_string_lossy()) {
+            remove_set(&path)?;
+            removed.push(path);
+        }
+    }
+    let _ = fs::remove_dir(pin_root);
+    Ok(removed)
+}
+
+fn is_set_dir(name: &str) -> bool {
+    name.strip_prefix('v')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn remove_set(dir: &Path) -> Result<(), PinError> {
+    // The link first: without it the program stops being called.
+    let link = dir.join(LINK);
+    if link.exists() {
+        fs::remove_file(&link).map_err(io_err("unpinning", &link))?;
+    }
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(io_err("reading pin directory", dir)(err)),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        fs::remove_file(&path).map_err(io_err("unpinning", &path))?;
+    }
+    fs::remove_dir(dir).map_err(io_err("removing pin directory", dir))
+}
+
+/// Adopts the pinned set below `pin_root` when it was loaded for `spec`, or (re)loads and pins
+/// one; sets of other layout versions are removed first.
+pub fn start(
+    pin_root: &Path,
+    btf_path: &Path,
+    spec: &DaemonSpec,
+) -> Result<(DaemonMaps, Started), PinError> {
+    fs::create_dir_all(pin_root).map_err(io_err("creating pin directory", pin_root))?;
+    let dir = set_dir(pin_root);
+    let mut replaced = Vec::new();
+    for entry in fs::read_dir(pin_root)
+        .map_err(io_err("reading pin directory", pin_root))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_set_dir(&name) && entry.path() != dir {
+            remove_set(&entry.path())?;
+            log::warn!(
+                "removed the pinned set of layout {name} at {} (this daemon's is v{DAEMON_LAYOUT_VERSION})",
+                entry.path().display()
+            );
+        }
+    }
+    let info = fs::exists(dir.join(INFO))
+        .unwrap_or(false)
+        .then(|| read_info(&dir))
+        .transpose()?;
+    let linked = PinnedLink::from_pin(dir.join(LINK)).is_ok();
+    match info {
+        Some(info) if info == spec.info() && linked => {
+            return Ok((DaemonMaps::open(&dir, spec)?, Started::Adopted));
+        }
+        // Same settings but no link: an earlier daemon died while loading. Its maps are kept
+        // (the loader reuses pinned maps) and the program is loaded again.
+        Some(info) if info == spec.info() => {}
+        Some(info) => {
+            replaced.push(format!("loaded for {}", Settings(&info)));
+            remove_set(&dir)?;
+        }
+        None if dir.exists() => {
+            replaced.push("incomplete".to_owned());
+            remove_set(&dir)?;
+        }
+        None => {}
+    }
+    load(&dir, btf_path, spec)?;
+    let started = if replaced.is_empty() {
+        Started::Loaded
+    } else {
+        Started::Replaced(replaced.join("; "))
+    };
+    Ok((DaemonMaps::open(&dir, spec)?, started))
+}
+
+/// The settings a set was loaded with, as the daemon's flags name them.
+struct Settings<'a>(&'a DaemonInfo);
+
+impl fmt::Display for Settings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.0;
+        write!(
+            f,
+            "cgroup id {} at level {}, {}, --max-cgroups {}, --max-odd {}",
+            info.root_id,
+            info.root_level,
+            if info.after_seccomp != 0 {
+                "--after-seccomp"
+            } else {
+                "--no-after-seccomp"
+            },
+            info.max_cgroups,
+            info.max_odd
+        )
+    }
+}
+
+fn read_info(dir: &Path) -> Result<DaemonInfo, PinError> {
+    let path = dir.join(INFO);
+    let data = MapData::from_pin(&path).map_err(|source| PinError::FromPin {
+        path: path.clone(),
+        source,
+    })?;
+    let map =
+        Array::<_, DaemonInfo>::try_from(aya::maps::Map::Array(data)).map_err(map_err(INFO))?;
+    map.get(&0, 0).map_err(map_err(INFO))
+}
+
+fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> {
+    if OBJECT.is_empty() {
+        return Err(TracerError::NoObject.into());
+    }
+    fs::create_dir_all(dir).map_err(io_err("creating pin directory", dir))?;
+    let offsets = offsets::task_offsets(btf_path).map_err(TracerError::from)?;
+    let config = Config {
+        cgroup_mode: CGROUP_ROOT,
+        cgroup_level: spec.root_level,
+        root_id: spec.root_id,
+        after_seccomp: u32::from(spec.after_seccomp),
+        log: 0,
+        args: 0,
+        _pad: 0,
+    };
+    let pins: Vec<(&str, PathBuf)> = PINNED_MAPS
+        .iter()
+        .map(|name| (*name, dir.join(name)))
+        .collect();
+    let mut loader = EbpfLoader::new();
+    loader
+        .btf(None)
+        .override_global("TASK_OFFSETS", &offsets, true)
+        .override_global("CONFIG", &config, true)
+        .map_max_entries(SEEN, spec.max_cgroups)
+        .map_max_entries(ODD, spec.max_odd);
+    for name in RECORD_MAPS {
+        loader.map_max_entries(name, 1);
+    }
+    for (name, path) in &pins {
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader.load(OBJECT).map_err(TracerError::from)?;
+    {
+        let map = ebpf.map_mut(INFO).ok_or(TracerError::MissingMap(INFO))?;
+        let mut info: Array<_, DaemonInfo> = Array::try_from(map).map_err(map_err(INFO))?;
+        info.set(0, spec.info(), 0).map_err(map_err(INFO))?;
+    }
+    let program_err = |source| TracerError::Program {
+        name: PROGRAM,
+        source,
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(PROGRAM)
+        .ok_or(program_err(
+            aya::programs::ProgramError::UnexpectedProgramType,
+        ))?
+        .try_into()
+        .map_err(program_err)?;
+    program.load().map_err(program_err)?;
+    let program_pin = dir.join(PROGRAM);
+    let _ = fs::remove_file(&program_pin);
+    program.pin(&program_pin).map_err(|source| PinError::Pin {
+        path: program_pin.clone(),
+        source,
+    })?;
+    let link_id = program.attach("sys_enter").map_err(program_err)?;
+    let link = FdLink::from(program.take_link(link_id).map_err(program_err)?);
+    // Last: a set with its link pinned is complete.
+    let link_pin = dir.join(LINK);
+    link.pin(&link_pin).map_err(|source| PinError::Pin {
+        path: link_pin,
+        source,
+    })?;
+    Ok(())
+}
+
+/// Syscalls by ABI and number.
+pub type Syscalls = Vec<(Arch, u64)>;
+
+/// The pinned maps, opened by path.
+pub struct DaemonMaps {
+    seen: HashMap<MapData, u64, SeenSyscalls>,
+    odd: HashMap<MapData, CgroupSyscallKey, u8>,
+    events: PerCpuArray<MapData, u64>,
+    shared_events: PerCpuArray<MapData, u64>,
+    /// Kernel memory of `DAEMON_SEEN` (its `memlock` in fdinfo; preallocated, so fixed).
+    pub seen_memory: u64,
+    pub max_cgroups: u32,
+    pub max_odd: u32,
+}
+
+/// Everything the kernel could not keep, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DaemonLosses {
+    /// Cgroups not counted because `DAEMON_SEEN` was full (calls, not cgroups).
+    pub seen_full: u64,
+    pub odd_full: u64,
+    pub read_failed: u64,
+}
+
+fn open_map(dir: &Path, name: &str) -> Result<MapData, PinError> {
+    let path = dir.join(name);
+    MapData::from_pin(&path).map_err(|source| PinError::FromPin { path, source })
+}
+
+impl DaemonMaps {
+    fn open(dir: &Path, spec: &DaemonSpec) -> Result<DaemonMaps, PinError> {
+        let seen = open_map(dir, SEEN)?;
+        let seen_memory = memlock(&seen).unwrap_or(0);
+        Ok(DaemonMaps {
+            seen: HashMap::try_from(aya::maps::Map::HashMap(seen)).map_err(map_err(SEEN))?,
+            odd: HashMap::try_from(aya::maps::Map::HashMap(open_map(dir, ODD)?))
+                .map_err(map_err(ODD))?,
+            events: PerCpuArray::try_from(aya::maps::Map::PerCpuArray(open_map(dir, EVENTS)?))
+                .map_err(map_err(EVENTS))?,
+            shared_events: PerCpuArray::try_from(aya::maps::Map::PerCpuArray(open_map(
+                dir,
+                SHARED_EVENTS,
+            )?))
+            .map_err(map_err(SHARED_EVENTS))?,
+            seen_memory,
+            max_cgroups: spec.max_cgroups,
+            max_odd: spec.max_odd,
+        })
+    }
+
+    /// Every cgroup's bitmap, as syscalls.
+    pub fn seen(&self) -> Result<Vec<(u64, Syscalls)>, PinError> {
+        let mut all = Vec::new();
+        for entry in self.seen.iter() {
+            let (id, bits) = entry.map_err(map_err(SEEN))?;
+            all.push((id, syscalls_of(&bits)));
+        }
+        Ok(all)
+    }
+
+    /// One cgroup's bitmap, if it has an entry.
+    pub fn seen_of(&self, id: u64) -> Result<Option<Syscalls>, PinError> {
+        match self.seen.get(&id, 0) {
+            Ok(bits) => Ok(Some(syscalls_of(&bits))),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(err) => Err(map_err(SEEN)(err)),
+        }
+    }
+
+    /// Out-of-table numbers, per cgroup.
+    pub fn odd(&self) -> Result<Vec<(u64, Arch, u64)>, PinError> {
+        let mut all = Vec::new();
+        for key in self.odd.keys() {
+            let key = key.map_err(map_err(ODD))?;
+            if let Some(abi) = Arch::from_index(key.abi) {
+                all.push((key.cgroup, abi, key.nr));
+            }
+        }
+        Ok(all)
+    }
+
+    /// Frees a removed cgroup's entries (after what they held is on disk).
+    pub fn forget(&mut self, id: u64, odd: &[(Arch, u64)]) -> Result<(), PinError> {
+        match self.seen.remove(&id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(err) => return Err(map_err(SEEN)(err)),
+        }
+        for (abi, nr) in odd {
+            let key = CgroupSyscallKey {
+                cgroup: id,
+                nr: *nr,
+                abi: abi.index().expect("recorded ABIs have an index"),
+                _pad: 0,
+            };
+            match self.odd.remove(&key) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(err) => return Err(map_err(ODD)(err)),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn losses(&self) -> Result<DaemonLosses, PinError> {
+        let sum = |map: &PerCpuArray<MapData, u64>, name, index| -> Result<u64, PinError> {
+            Ok(map.get(&index, 0).map_err(map_err(name))?.iter().sum())
+        };
+        Ok(DaemonLosses {
+            seen_full: sum(&self.events, EVENTS, DAEMON_EVENT_SEEN_FULL)?,
+            odd_full: sum(&self.events, EVENTS, DAEMON_EVENT_ODD_FULL)?,
+            read_failed: sum(&self.shared_events, SHARED_EVENTS, EVENT_READ_FAILED)?,
+        })
+    }
+}
+
+/// The syscalls a bitmap has bits for.
+fn syscalls_of(bits: &SeenSyscalls) -> Syscalls {
+    const PER_ABI: usize = SYSCALL_TABLE_SIZE / 64;
+    let mut out = Vec::new();
+    for (word_index, &word) in bits.bits.iter().enumerate().take(SEEN_WORDS) {
+        let mut word = word;
+        while word != 0 {
+            let bit = word.trailing_zeros() as usize;
+            word &= word - 1;
+            if let Some(abi) = Arch::from_index((word_index / PER_ABI) as u32) {
+                out.push((abi, ((word_index % PER_ABI) * 64 + bit) as u64));
+            }
+        }
+    }
+    out
+}
+
+/// A map's `memlock` from `/proc/self/fdinfo`: the kernel memory charged to it.
+fn memlock(map: &MapData) -> Option<u64> {
+    let fd = map.fd().as_fd().as_raw_fd();
+    let text = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("memlock:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_bits_are_abi_and_number() {
+        let mut bits = SeenSyscalls {
+            bits: [0; SEEN_WORDS],
+        };
+        bits.bits[0] = 1 | 1 << 63;
+        bits.bits[16 + 1] = 1 << 2;
+        bits.bits[32 + 15] = 1 << 63;
+        assert_eq!(
+            syscalls_of(&bits),
+            vec![
+                (Arch::X86_64, 0),
+                (Arch::X86_64, 63),
+                (Arch::X86, 66),
+                (Arch::X32, 1023)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_version_directories_are_sets() {
+        assert!(is_set_dir("v1"));
+        assert!(is_set_dir("v12"));
+        assert!(!is_set_dir("v"));
+        assert!(!is_set_dir("vx"));
+        assert!(!is_set_dir("link"));
+    }
+}

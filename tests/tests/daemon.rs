@@ -1,0 +1,553 @@
+//! `profile daemon` (root, real kernel): every cgroup below a root gets its own profile with
+//! exactly its syscalls, across cgroups created and removed while it runs, SIGKILLs at random
+//! moments, downtime, unwritable and full output directories; pinned sets are adopted,
+//! replaced and removed.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use tests::*;
+
+/// Harmless syscalls (no pointer, or a null one is fine) that the exerciser's own start-up does
+/// not make: a cgroup's distinct set is a subset chosen by the bits of a number.
+const POOL: [(i64, &str); 12] = [
+    (110, "getppid"),
+    (102, "getuid"),
+    (107, "geteuid"),
+    (104, "getgid"),
+    (108, "getegid"),
+    (111, "getpgrp"),
+    (124, "getsid"),
+    (121, "getpgid"),
+    (140, "getpriority"),
+    (145, "sched_getscheduler"),
+    (100, "times"),
+    (36, "getitimer"),
+];
+
+fn subset(bits: u64) -> Vec<(i64, &'static str)> {
+    POOL.iter()
+        .enumerate()
+        .filter(|(i, _)| bits >> i & 1 == 1)
+        .map(|(_, call)| *call)
+        .collect()
+}
+
+/// Runs the exerciser inside cgroup `dir`, making `calls`, and waits for it.
+fn run_in(dir: &Path, calls: &[(i64, &str)]) {
+    let numbers: Vec<String> = calls.iter().map(|(nr, _)| nr.to_string()).collect();
+    let status = spawn_in_cgroup(
+        dir,
+        &format!("exec {} calls {}", exerciser().display(), numbers.join(" ")),
+    )
+    .wait()
+    .expect("waiting for the exerciser");
+    assert!(status.success(), "exerciser in {}: {status}", dir.display());
+}
+
+fn names(calls: &[(i64, &str)]) -> BTreeSet<String> {
+    calls.iter().map(|(_, name)| (*name).to_owned()).collect()
+}
+
+fn id_of(dir: &Path) -> u64 {
+    fs::metadata(dir).expect("cgroup directory").ino()
+}
+
+/// A pin directory of its own per test (the default one is the node's), unpinned on drop.
+struct Pins(PathBuf);
+
+impl Pins {
+    fn new(name: &str) -> Pins {
+        Pins(PathBuf::from(format!(
+            "/sys/fs/bpf/profile-e2e-{}-{name}",
+            std::process::id()
+        )))
+    }
+
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = Command::new(profile_bin())
+            .args(["daemon", "--unpin", "--pin-dir", &self.arg()])
+            .output();
+    }
+}
+
+/// A running `profile daemon -v`.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts it and returns once its programs count.
+    fn start(args: &[String]) -> Daemon {
+        let mut child = Command::new(profile_bin())
+            .args(["daemon", "-v"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting profile daemon");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut daemon = Daemon {
+            child,
+            lines,
+            log: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match daemon
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => {
+                    let ready = line.contains("info: daemon: ");
+                    daemon.log.push(line);
+                    if ready {
+                        return daemon;
+                    }
+                }
+                Err(_) => {
+                    let _ = daemon.child.kill();
+                    let status = daemon.child.wait();
+                    panic!(
+                        "profile daemon {args:?} did not start ({status:?}):\n{}",
+                        daemon.log.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    fn text(&mut self) -> String {
+        self.log.extend(self.lines.try_iter());
+        self.log.join("\n")
+    }
+
+    /// Waits (at most a minute) until `done` holds for its log.
+    fn wait_log(&mut self, what: &str, done: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(&self.text()) {
+            assert!(
+                Instant::now() < deadline,
+                "daemon: no {what}:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill9(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.text()
+    }
+
+    /// SIGTERM; its exit code and log.
+    fn stop(mut self) -> (Option<i32>, String) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("waiting for the daemon");
+        self.log.extend(self.lines.iter());
+        (status.code(), self.log.join("\n"))
+    }
+}
+
+fn daemon_args(root: &Path, out: &Path, pins: &Pins, flush: &str, extra: &[&str]) -> Vec<String> {
+    let socket = out.with_extension("sock");
+    let mut args: Vec<String> = [
+        "--cgroup-root",
+        &root.display().to_string(),
+        "--out-dir",
+        &out.display().to_string(),
+        "--flush-interval",
+        flush,
+        "--no-after-seccomp",
+        "--pin-dir",
+        &pins.arg(),
+        "--control-socket",
+        &socket.display().to_string(),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
+}
+
+fn status(out: &Path) -> serde_json::Value {
+    let output = run(Command::new(profile_bin()).args([
+        "status",
+        "--json",
+        "--control-socket",
+        &out.with_extension("sock").display().to_string(),
+    ]));
+    assert!(output.status.success(), "{}", describe(&output));
+    serde_json::from_str(&stdout(&output)).expect("status JSON")
+}
+
+/// Waits (at most a minute) until the daemon's status satisfies `done`.
+fn wait_status(out: &Path, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = status(out);
+        if done(&status) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {what}: {status:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Every profile in `out` parses (as `profile check` reads it) and every meta file is JSON;
+/// returns cgroup id → the profile's file.
+fn profiles_by_cgroup(out: &Path) -> BTreeMap<u64, PathBuf> {
+    let mut by_id = BTreeMap::new();
+    for entry in fs::read_dir(out).expect("output dir").flatten() {
+        let path = entry.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&path).unwrap();
+        if let Some(stem) = name.strip_suffix(".json.meta") {
+            let meta: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            for replica in meta["replicas"].as_array().expect("replicas") {
+                let id = replica["cgroupId"].as_u64().expect("cgroupId");
+                by_id.insert(id, out.join(format!("{stem}.json")));
+            }
+        } else if name.ends_with(".json") {
+            profiler::profile::parse(&text, &name)
+                .unwrap_or_else(|err| panic!("{}: {err}\n{text}", path.display()));
+        }
+    }
+    by_id
+}
+
+fn allowed_in(path: &Path) -> BTreeSet<String> {
+    allowed(&read_json(path))
+}
+
+/// What the exerciser's start-up (and the shell that moves it) makes, checked to share nothing
+/// with the pool.
+fn baseline(profile: &Path) -> BTreeSet<String> {
+    let base = allowed_in(profile);
+    let pool = names(&POOL);
+    assert!(
+        base.is_disjoint(&pool),
+        "the exerciser's start-up makes pool syscalls: {:?}",
+        base.intersection(&pool).collect::<Vec<_>>()
+    );
+    base
+}
+
+#[test]
+fn two_hundred_cgroups_each_get_exactly_their_syscalls() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-daemon200", std::process::id()));
+    let out = scratch("daemon200");
+    let pins = Pins::new("200");
+    let daemon = Daemon::start(&daemon_args(&root.path, &out, &pins, "300ms", &[]));
+    let base = root.child("base");
+    run_in(&base, &[]);
+    let mut expected = Vec::new();
+    for i in 1..=200u64 {
+        let dir = root.child(&format!("c{i:03}"));
+        let calls = subset(i);
+        run_in(&dir, &calls);
+        expected.push((id_of(&dir), names(&calls)));
+        // Half are removed while the daemon runs, some before it has seen their path.
+        if i % 2 == 0 {
+            fs::remove_dir(&dir).expect("rmdir");
+        }
+    }
+    // Removed cgroups are written, then their kernel entries freed: base and 100 live ones stay.
+    wait_status(&out, "freed entries of removed cgroups", |s| {
+        s["mapEntries"] == 101 && s["writeErrors"] == 0
+    });
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+
+    let by_id = profiles_by_cgroup(&out);
+    let base_names = baseline(&by_id[&id_of(&base)]);
+    for (i, (id, calls)) in expected.iter().enumerate() {
+        let profile = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("no profile for c{:03} (id {id}):\n{log}", i + 1));
+        let want: BTreeSet<String> = base_names.union(calls).cloned().collect();
+        assert_eq!(
+            allowed_in(profile),
+            want,
+            "c{:03}: {}",
+            i + 1,
+            profile.display()
+        );
+    }
+}
+
+/// A tiny deterministic generator: the moments differ from run to run through the seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-daemoncrash", std::process::id()));
+    let out = scratch("daemoncrash");
+    let pins = Pins::new("crash");
+    let args = daemon_args(&root.path, &out, &pins, "20ms", &[]);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut rng = Lcg(seed);
+    let workers: Vec<PathBuf> = (0..4).map(|i| root.child(&format!("w{i}"))).collect();
+    let base = root.child("base");
+    let mut expected: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    let mut daemon = Daemon::start(&args);
+    run_in(&base, &[]);
+    for k in 0..50 {
+        let w = &workers[k % workers.len()];
+        let calls = subset(rng.next());
+        run_in(w, &calls);
+        expected.entry(id_of(w)).or_default().extend(names(&calls));
+        std::thread::sleep(Duration::from_millis(rng.next() % 150));
+        let log = daemon.kill9();
+        // Every file is the old or the new version.
+        profiles_by_cgroup(&out);
+
+        // While no daemon runs: calls in a live cgroup, and in one created and removed.
+        let w = &workers[(k + 1) % workers.len()];
+        let calls = subset(rng.next());
+        run_in(w, &calls);
+        expected.entry(id_of(w)).or_default().extend(names(&calls));
+        if k % 5 == 0 {
+            let transient = root.child(&format!("t{k}"));
+            let calls = subset(rng.next() | 1);
+            run_in(&transient, &calls);
+            expected.insert(id_of(&transient), names(&calls));
+            fs::remove_dir(&transient).expect("rmdir");
+        }
+        daemon = Daemon::start(&args);
+        let text = daemon.text();
+        assert!(
+            text.contains("adopted the pinned programs"),
+            "restart {k} did not adopt:\n{text}\nbefore:\n{log}"
+        );
+    }
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let by_id = profiles_by_cgroup(&out);
+    let leftovers: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let base_names = baseline(&by_id[&id_of(&base)]);
+    let mut union = BTreeSet::new();
+    for path in by_id.values() {
+        union.extend(allowed_in(path));
+    }
+    for (id, calls) in &expected {
+        let profile = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("no profile for cgroup {id}:\n{log}"));
+        let want: BTreeSet<String> = base_names.union(calls).cloned().collect();
+        assert_eq!(
+            allowed_in(profile),
+            want,
+            "cgroup {id}: {}",
+            profile.display()
+        );
+        assert!(calls.is_subset(&union));
+    }
+}
+
+#[test]
+fn a_missing_root_is_a_clear_error() {
+    require_root();
+    let out = scratch("daemon-noroot");
+    let pins = Pins::new("noroot");
+    let missing = cgroup_v2_mount().join(format!("profile-e2e-{}-missing", std::process::id()));
+    let output = run(Command::new(profile_bin()).arg("daemon").args(daemon_args(
+        &missing,
+        &out,
+        &pins,
+        "1s",
+        &[],
+    )));
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&missing.display().to_string()), "{text}");
+    assert!(!pins.0.exists(), "nothing may be pinned");
+}
+
+/// A tmpfs of `size` at `dir`, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, options: &str) -> Tmpfs {
+        fs::create_dir_all(dir).unwrap();
+        let output = run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir));
+        assert!(output.status.success(), "{}", describe(&output));
+        Tmpfs(dir.to_owned())
+    }
+
+    fn remount(&self, options: &str) {
+        let output = run(Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0));
+        assert!(output.status.success(), "{}", describe(&output));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// Output directory read-only, then writable: errors are logged and counted, learning goes on,
+/// and the next flush writes everything.
+#[test]
+fn an_unwritable_output_dir_is_retried() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-daemonro", std::process::id()));
+    let out = scratch("daemonro").join("out");
+    let tmpfs = Tmpfs::mount(&out, "ro,size=1m");
+    let pins = Pins::new("ro");
+    let mut daemon = Daemon::start(&daemon_args(&root.path, &out, &pins, "200ms", &[]));
+    assert!(
+        daemon.text().contains("is not writable"),
+        "{}",
+        daemon.text()
+    );
+    let dir = root.child("c");
+    let calls = subset(0b1010_1010);
+    run_in(&dir, &calls);
+    daemon.wait_log("write error", |log| log.contains("Read-only file system"));
+    wait_status(&out, "write errors counted", |s| {
+        s["writeErrors"].as_u64() > Some(0) && s["syscallsSeen"].as_u64() > Some(0)
+    });
+    tmpfs.remount("rw");
+    wait_status(&out, "a flush after the remount", |s| {
+        s["workloadList"]
+            .as_array()
+            .is_some_and(|list| list.iter().all(|w| w["written"] == true))
+    });
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let by_id = profiles_by_cgroup(&out);
+    assert!(calls_in(&by_id[&id_of(&dir)], &calls));
+}
+
+fn calls_in(profile: &Path, calls: &[(i64, &str)]) -> bool {
+    names(calls).is_subset(&allowed_in(profile))
+}
+
+/// A full disk: writes fail with ENOSPC, leave no temporary file, and succeed once there is
+/// room again.
+#[test]
+fn a_full_disk_is_retried() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-daemonfull", std::process::id()));
+    let out = scratch("daemonfull").join("out");
+    let _tmpfs = Tmpfs::mount(&out, "size=64k");
+    let filler = out.join("filler");
+    // Fill it: dd stops at ENOSPC.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    let pins = Pins::new("full");
+    let mut daemon = Daemon::start(&daemon_args(&root.path, &out, &pins, "200ms", &[]));
+    let dir = root.child("c");
+    let calls = subset(0b0101_0101);
+    run_in(&dir, &calls);
+    daemon.wait_log("ENOSPC", |log| log.contains("No space left on device"));
+    let leftovers: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|name| name != "filler")
+        .collect();
+    assert!(leftovers.is_empty(), "half-written files: {leftovers:?}");
+    fs::remove_file(&filler).unwrap();
+    wait_status(&out, "a flush with room", |s| {
+        s["workloadList"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty() && list.iter().all(|w| w["written"] == true))
+    });
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let by_id = profiles_by_cgroup(&out);
+    assert!(calls_in(&by_id[&id_of(&dir)], &calls));
+}
+
+/// Another layout version is removed, other settings replace the set, --unpin removes it.
+#[test]
+fn pinned_sets_are_adopted_replaced_and_removed() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-daemonpins", std::process::id()));
+    let out = scratch("daemonpins");
+    let pins = Pins::new("pins");
+    let args = daemon_args(&root.path, &out, &pins, "1s", &[]);
+    let (code, log) = Daemon::start(&args).stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("loaded and pinned"), "{log}");
+    assert!(pins.0.join("v1/link").exists());
+
+    // An older layout's set, as a daemon of that version would have left it.
+    fs::create_dir(pins.0.join("v0")).unwrap();
+    let (code, log) = Daemon::start(&args).stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("adopted the pinned programs"), "{log}");
+    assert!(log.contains("removed the pinned set of layout v0"), "{log}");
+    assert!(!pins.0.join("v0").exists());
+
+    let other = daemon_args(&root.path, &out, &pins, "1s", &["--max-cgroups", "100"]);
+    let (code, log) = Daemon::start(&other).stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("replaced the pinned programs (loaded for"),
+        "{log}"
+    );
+
+    let output =
+        run(Command::new(profile_bin()).args(["daemon", "--unpin", "--pin-dir", &pins.arg()]));
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("unpinned"),
+        "{}",
+        describe(&output)
+    );
+    assert!(!pins.0.exists());
+}
