@@ -13,12 +13,12 @@ use profiler_common::{
 
 use crate::maps::{note_event, ARG_SETS, ARG_VALUES};
 
-/// Offsets in x86_64's `struct pt_regs` (the ptrace register layout, fixed by the ABI) of the
-/// syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32); ebx, ecx, edx, esi, edi,
-/// ebp for i386.
 /// `EEXIST`: a `BPF_NOEXIST` insert found the key.
 const EEXIST: i32 = 17;
 
+/// Offsets in x86_64's `struct pt_regs` (the ptrace register layout, fixed by the ABI) of the
+/// syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32); ebx, ecx, edx, esi, edi,
+/// ebp for i386.
 const X86_64_ARGS: [usize; 6] = [112, 104, 96, 56, 72, 64];
 const I386_ARGS: [usize; 6] = [40, 88, 96, 104, 112, 32];
 

@@ -1,6 +1,5 @@
 //! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
 mod bench;
-mod bench_daemon;
 mod man;
 mod setup;
 

@@ -3,9 +3,11 @@
 //!
 //! The kernel side (`ebpf::daemon`) keeps one bitmap of seen syscalls per cgroup id, pinned in
 //! bpffs so it goes on counting while no daemon runs. This loop:
-//! - every scan (1 s, or the flush interval when shorter): reads every bitmap, then walks the
-//!   root to name the ids (in that order, so an id read but not found by the walk is really
-//!   gone); merges both into the store;
+//! - every scan (1 s, or the flush interval when shorter): reads every bitmap and merges the
+//!   ones that changed into the store; walks the root to name ids (after the read, so an id
+//!   read but not found by the walk is really gone) when an id has no name yet, and otherwise
+//!   once per `WALK_EVERY_CGROUPS` cgroups' worth of scans, so a large tree is not walked every
+//!   second just to notice removals;
 //! - for a cgroup that is gone: reads its entry once more (no task can add to it any more),
 //!   writes its workload, and only once that is on disk frees its kernel entries;
 //! - every flush interval, and on SIGTERM/SIGINT/SIGHUP: writes every changed workload.
@@ -19,7 +21,7 @@ pub mod pins;
 pub mod store;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     io,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -36,7 +38,9 @@ use self::{
 use crate::{
     child,
     ebpf::{
-        daemon::{self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started},
+        daemon::{
+            self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started, Syscalls,
+        },
         KERNEL_BTF,
     },
     record::{
@@ -49,6 +53,8 @@ use crate::{
 
 /// The longest time between two reads of the kernel maps and the cgroup tree.
 const SCAN: Duration = Duration::from_secs(1);
+/// With N named cgroups, a walk only to find removed ones happens every N / this scans.
+const WALK_EVERY_CGROUPS: usize = 1000;
 
 pub struct DaemonOptions {
     pub root: PathBuf,
@@ -167,6 +173,9 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         scans: 0,
         last_error: None,
         tracked: 0,
+        names: BTreeMap::new(),
+        last_walk: None,
+        merged: Default::default(),
     };
     let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
     let mut scan = tokio::time::interval(SCAN.min(options.flush_interval));
@@ -212,6 +221,11 @@ struct Daemon {
     scans: u64,
     last_error: Option<String>,
     tracked: usize,
+    /// What the last walk found: id → (path with the root's name, path below the root).
+    names: BTreeMap<u64, (String, String)>,
+    last_walk: Option<u64>,
+    /// Each id's syscalls as last merged, so an unchanged bitmap costs a comparison only.
+    merged: HashMap<u64, Syscalls>,
 }
 
 impl Daemon {
@@ -223,37 +237,50 @@ impl Daemon {
         for (id, abi, nr) in self.maps.odd()? {
             odd.entry(id).or_default().push((abi, nr));
         }
-        let mut names: BTreeMap<u64, (String, String)> = targets::walk(&self.root.path)
-            .into_iter()
-            .map(|(rel, id)| {
-                let below_root = rel.display().to_string();
-                (id, (self.full_name(&below_root), below_root))
-            })
-            .collect();
-        names.insert(self.root.id, (self.root.name.clone(), String::new()));
-        self.tracked = seen.len();
-        let mut gone = BTreeSet::new();
         let ids: BTreeSet<u64> = seen
             .iter()
             .map(|(id, _)| *id)
             .chain(odd.keys().copied())
             .collect();
-        for (id, syscalls) in &seen {
-            self.observe(*id, &names, syscalls);
+        let walk_every = (self.names.len() / WALK_EVERY_CGROUPS).max(1) as u64;
+        let walk = ids.iter().any(|id| !self.names.contains_key(id))
+            || self
+                .last_walk
+                .is_none_or(|last| self.scans - last >= walk_every);
+        if walk {
+            self.names = targets::walk(&self.root.path)
+                .into_iter()
+                .map(|(rel, id)| {
+                    let below_root = rel.display().to_string();
+                    (id, (self.full_name(&below_root), below_root))
+                })
+                .collect();
+            self.names
+                .insert(self.root.id, (self.root.name.clone(), String::new()));
+            self.last_walk = Some(self.scans);
         }
-        for (id, syscalls) in &odd {
-            self.observe(*id, &names, syscalls);
-        }
-        for id in ids {
-            if !names.contains_key(&id) {
-                gone.insert(id);
+        self.tracked = seen.len();
+        for (id, syscalls) in seen {
+            if self.merged.get(&id) != Some(&syscalls) {
+                self.observe(id, &syscalls);
+                self.merged.insert(id, syscalls);
             }
         }
+        for (id, syscalls) in &odd {
+            self.observe(*id, syscalls);
+        }
+        let gone: BTreeSet<u64> = if walk {
+            ids.into_iter()
+                .filter(|id| !self.names.contains_key(id))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         if !gone.is_empty() {
             for &id in &gone {
                 // Its last calls, made after the read above.
                 if let Some(syscalls) = self.maps.seen_of(id)? {
-                    self.observe(id, &names, &syscalls);
+                    self.observe(id, &syscalls);
                 }
                 self.store.mark_removed(id);
                 self.pending.insert(id);
@@ -263,7 +290,7 @@ impl Daemon {
         }
         self.forget_written()?;
         self.report_losses()?;
-        self.update_status(seen.len());
+        self.update_status(self.tracked);
         Ok(())
     }
 
@@ -271,13 +298,8 @@ impl Daemon {
         format!("{}/{below_root}", self.root.name.trim_end_matches('/'))
     }
 
-    fn observe(
-        &mut self,
-        id: u64,
-        names: &BTreeMap<u64, (String, String)>,
-        syscalls: &[(Arch, u64)],
-    ) {
-        let path = names.get(&id).map(|(full, below)| {
+    fn observe(&mut self, id: u64, syscalls: &[(Arch, u64)]) {
+        let path = self.names.get(&id).map(|(full, below)| {
             (
                 full.as_str(),
                 if below.is_empty() {
@@ -301,6 +323,7 @@ impl Daemon {
         for id in written {
             self.maps.forget(id, &self.store.odd_of(id))?;
             self.pending.remove(&id);
+            self.merged.remove(&id);
         }
         Ok(())
     }

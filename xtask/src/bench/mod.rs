@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: what recording and enforcing cost, next to the tools we are compared
 //! with. Every figure is a median of alternating runs in one invocation, and the report gives
 //! ratios, because absolute times drift on a shared VM while ratios measured side by side do not.
+mod daemon;
 mod kernel;
 
 use std::{
@@ -166,7 +167,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let root = workspace_root();
     let bins = root.join("target/release");
     if args.daemon_only {
-        return crate::bench_daemon::run(&bins.join("profile"));
+        let rows = daemon::measure(&bins.join("profile"))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            daemon::print(&rows);
+        }
+        return Ok(());
     }
     let scratch = std::env::temp_dir().join(format!("profile-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -227,6 +234,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     eprintln!("bench: program cost and memory (kernel run-time statistics on)");
     let cost = program_cost(&prepared, args.calls)?;
     let (ours, theirs) = instruction_counts(&prepared, &scratch)?;
+    eprintln!("bench: profile daemon with 1,000 and 10,000 cgroups");
+    let daemon = daemon::measure(&prepared.profile)?;
     std::fs::remove_dir_all(&scratch)?;
 
     let loops: Vec<Option<f64>> = loops.iter().map(|s| median(s)).collect();
@@ -282,6 +291,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
         },
         "moby_instructions": { "ours": ours, "libseccomp": theirs },
+        "daemon": daemon,
         "args": {
             "runs": ARGS_LOOP.iter().zip(&args_loops).map(|((name, ..), ns)| json!({
                 "name": name,
@@ -393,6 +403,12 @@ fn print_tables(r: &Value) {
     println!(
         "moby default for x86_64 (+x86, x32): {} BPF instructions ours, {} libseccomp's",
         r["moby_instructions"]["ours"], r["moby_instructions"]["libseccomp"]
+    );
+    daemon::print(
+        r["daemon"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
     );
 }
 

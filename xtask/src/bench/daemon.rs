@@ -1,4 +1,4 @@
-//! `cargo xtask bench`, daemon part: `profile daemon` tracking 1,000 and 10,000 cgroups, each
+//! The daemon part of `cargo xtask bench`: `profile daemon` tracking 1,000 and 10,000 cgroups, each
 //! with calls made in it: its RSS, its CPU time to learn and write them all, its CPU per second
 //! afterwards (scans of the maps and the tree), and the kernel memory of its map of cgroups.
 use std::{
@@ -9,18 +9,13 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
+use serde_json::{json, Value};
 
 use crate::output;
 
 /// A number field of `profile status --json`.
-fn field(json: &str, key: &str) -> Option<u64> {
-    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let digits: String = json[at..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+fn field(status: &Value, key: &str) -> Option<u64> {
+    status[key].as_u64()
 }
 
 /// utime + stime of `pid`, in seconds.
@@ -41,19 +36,35 @@ fn rss_kib(pid: u32) -> Result<u64> {
         .context("VmRSS")
 }
 
-pub fn run(profile: &Path) -> Result<()> {
+/// One row per size: cgroups tracked, RSS, CPU to learn and write, CPU afterwards, map memory.
+pub fn measure(profile: &Path) -> Result<Vec<Value>> {
+    [1_000u32, 10_000]
+        .into_iter()
+        .map(|n| one(profile, n))
+        .collect()
+}
+
+/// Prints what [`measure`] returned.
+pub fn print(rows: &[Value]) {
     println!("profile daemon, cgroups tracked (each with calls made in it)");
     println!(
         "{:<8} {:>9} {:>14} {:>14} {:>12} {:>14}",
         "cgroups", "RSS MiB", "learn+write s", "CPU/s after", "map KiB", "map B/cgroup"
     );
-    for n in [1_000u32, 10_000] {
-        one(profile, n)?;
+    for row in rows {
+        println!(
+            "{:<8} {:>9.1} {:>14.2} {:>13.1}% {:>12} {:>14}",
+            row["cgroups"],
+            row["rss_mib"].as_f64().unwrap_or(f64::NAN),
+            row["learn_cpu_s"].as_f64().unwrap_or(f64::NAN),
+            row["cpu_percent_after"].as_f64().unwrap_or(f64::NAN),
+            row["map_kib"],
+            row["map_bytes_per_cgroup"],
+        );
     }
-    Ok(())
 }
 
-fn one(profile: &Path, n: u32) -> Result<()> {
+fn one(profile: &Path, n: u32) -> Result<Value> {
     let id = std::process::id();
     let mount = Path::new("/sys/fs/cgroup/unified");
     let mount = if mount.join("cgroup.procs").exists() {
@@ -87,15 +98,16 @@ fn one(profile: &Path, n: u32) -> Result<()> {
         .stdin(Stdio::null())
         .spawn()?;
     let pid = daemon.id();
-    let status = || -> String {
+    let status = || -> Value {
         Command::new(profile)
             .args(["status", "--json", "--control-socket"])
             .arg(&socket)
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .ok()
+            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
             .unwrap_or_default()
     };
-    let wait = |what: &str, done: &dyn Fn(&str) -> bool| -> Result<()> {
+    let wait = |what: &str, done: &dyn Fn(&Value) -> bool| -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(300);
         while !done(&status()) {
             if Instant::now() > deadline {
@@ -105,7 +117,7 @@ fn one(profile: &Path, n: u32) -> Result<()> {
         }
         Ok(())
     };
-    let result = (|| -> Result<()> {
+    let result = (|| -> Result<Value> {
         wait("start", &|s| field(s, "scans").is_some())?;
         let cpu_start = cpu_seconds(pid)?;
         // One shell visits every cgroup: its redirections are calls made in each.
@@ -124,16 +136,14 @@ fn one(profile: &Path, n: u32) -> Result<()> {
         let s = status();
         let tracked = field(&s, "cgroupsTracked").unwrap_or(0);
         let memory = field(&s, "mapMemory").unwrap_or(0);
-        println!(
-            "{:<8} {:>9.1} {:>14.2} {:>13.1}% {:>12} {:>14}",
-            tracked,
-            rss_kib(pid)? as f64 / 1024.0,
-            learn,
-            per_second * 100.0,
-            memory / 1024,
-            memory / u64::from(n)
-        );
-        Ok(())
+        Ok(json!({
+            "cgroups": tracked,
+            "rss_mib": rss_kib(pid)? as f64 / 1024.0,
+            "learn_cpu_s": learn,
+            "cpu_percent_after": per_second * 100.0,
+            "map_kib": memory / 1024,
+            "map_bytes_per_cgroup": memory / u64::from(n),
+        }))
     })();
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let _ = daemon.wait();
