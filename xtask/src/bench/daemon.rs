@@ -54,12 +54,12 @@ pub fn print(rows: &[Value]) {
     for row in rows {
         println!(
             "{:<8} {:>9.1} {:>14.2} {:>13.1}% {:>12} {:>14}",
-            row["cgroups"],
+            row["cgroups"].as_u64().unwrap_or_default(),
             row["rss_mib"].as_f64().unwrap_or(f64::NAN),
             row["learn_cpu_s"].as_f64().unwrap_or(f64::NAN),
             row["cpu_percent_after"].as_f64().unwrap_or(f64::NAN),
-            row["map_kib"],
-            row["map_bytes_per_cgroup"],
+            row["map_kib"].as_u64().unwrap_or_default(),
+            row["map_bytes_per_cgroup"].as_u64().unwrap_or_default(),
         );
     }
 }

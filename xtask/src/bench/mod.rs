@@ -21,7 +21,7 @@ use crate::{output, workspace_root};
 #[derive(Args)]
 pub struct BenchArgs {
     /// Alternating rounds; each configuration runs once per round.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 7)]
     rounds: usize,
     /// getppid calls per thread in each run (strace gets 1/100 of them).
     #[arg(long, default_value_t = 2_000_000)]
