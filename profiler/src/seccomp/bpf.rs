@@ -361,56 +361,6 @@ pub fn run_traced(program: &[SockFilter], data: &SeccompData) -> Result<Trace, S
     Err("ran off the end of the program".into())
 }
 
-/// For each instruction, the words (`seccomp_data` offsets) the accumulator may hold on arrival,
-/// over every path into it; `None` stands for "nothing loaded yet". Programs only jump forward,
-/// so one pass in order sees every predecessor first.
-pub fn loaded_words(program: &[SockFilter]) -> Vec<std::collections::BTreeSet<Option<u32>>> {
-    let mut words = vec![std::collections::BTreeSet::new(); program.len() + 1];
-    words[0].insert(None);
-    for (pc, insn) in program.iter().enumerate() {
-        let out: std::collections::BTreeSet<Option<u32>> = if insn.code == BPF_LD | BPF_W | BPF_ABS
-        {
-            [Some(insn.k)].into()
-        } else {
-            words[pc].clone()
-        };
-        let mut flow = |to: usize| {
-            if let Some(set) = words.get_mut(to) {
-                set.extend(out.iter().copied());
-            }
-        };
-        match insn.code & 0x07 {
-            BPF_RET => {}
-            BPF_JMP if insn.code & 0xf0 == BPF_JA => flow(pc + 1 + insn.k as usize),
-            BPF_JMP => {
-                flow(pc + 1 + usize::from(insn.jt));
-                flow(pc + 1 + usize::from(insn.jf));
-            }
-            _ => flow(pc + 1),
-        }
-    }
-    words.truncate(program.len());
-    words
-}
-
-/// Comparisons (and masks) whose accumulator may hold different words depending on the path
-/// that reached them: the filter compares a value it cannot know. libseccomp 2.5.4 emits such
-/// instructions when it skips a reload because the block placed before it loaded the same word,
-/// although a jump from elsewhere arrives with another word loaded.
-pub fn ambiguous_compares(program: &[SockFilter]) -> Vec<usize> {
-    let words = loaded_words(program);
-    program
-        .iter()
-        .enumerate()
-        .filter(|(pc, insn)| {
-            let compares = insn.code & 0x07 == BPF_ALU
-                || (insn.code & 0x07 == BPF_JMP && insn.code & 0xf0 != BPF_JA);
-            compares && words[*pc].len() > 1
-        })
-        .map(|(pc, _)| pc)
-        .collect()
-}
-
 /// One line per instruction, libseccomp's `scmp_bpf_disasm` style.
 pub fn disassemble(program: &[SockFilter]) -> String {
     let mut out = String::from(" line  OP   JT   JF   K\n=================================\n");

@@ -7,12 +7,13 @@
 //! filter gets KILL_THREAD. The layout is our own: per architecture, syscall numbers with equal
 //! decisions are merged into ranges and found by a balanced search, so large profiles stay far
 //! below the kernel's 4096-instruction limit; arguments are loaded only on the paths of
-//! syscalls whose decision depends on them, so the kernel's action cache covers the rest.
+//! syscalls whose decision depends on them, so the kernel's action cache covers the rest. The
+//! argument checks themselves are libseccomp's blocks ([`tree::Code`]), reloads included.
 use std::collections::BTreeMap;
 
 use super::{
     bpf::{Assembler, SockFilter, Target, BPF_JEQ, BPF_JGE, MAX_INSNS},
-    tree::{self, ArgTree, Rule, Syscall, TreeError},
+    tree::{self, Code, Entry, Rule, Syscall, TreeError},
     RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG, RET_TRACE, RET_TRAP,
 };
 use crate::{
@@ -87,11 +88,11 @@ fn audit_arch(arch: Arch) -> Result<u32, CompileError> {
 }
 
 /// What the filter does with one syscall number.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decision {
     Return(u32),
-    /// Depends on the arguments: libseccomp's argument tree for this syscall.
-    Tree(ArgTree),
+    /// Depends on the arguments: the code of libseccomp's argument tree for this syscall.
+    Tree(Entry),
 }
 
 /// A rule as libseccomp receives it for one syscall, with the index of the profile rule and the
@@ -191,6 +192,9 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
     }
 
     let mut decisions: BTreeMap<Arch, BTreeMap<u32, Decision>> = BTreeMap::new();
+    let mut code = Code::default();
+    // libseccomp's priority of each syscall with an argument tree.
+    let mut priorities: BTreeMap<Arch, Vec<(u32, Entry)>> = BTreeMap::new();
     for (&arch, by_nr) in &rules {
         let wide = !matches!(arch, Arch::X86 | Arch::X32);
         let decided = decisions.entry(arch).or_default();
@@ -199,7 +203,14 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
                 entries.iter().map(|(rule, _, _)| rule.clone()).collect();
             let decision = match tree::build(&syscall_rules, wide) {
                 Ok(Syscall::Return(ret)) => Decision::Return(ret),
-                Ok(Syscall::Tree(tree)) => Decision::Tree(tree),
+                Ok(Syscall::Tree(tree)) => {
+                    let entry = code.add(&tree, default);
+                    priorities
+                        .entry(arch)
+                        .or_default()
+                        .push((tree.priority(), entry));
+                    Decision::Tree(entry)
+                }
                 Err(source) => {
                     let (_, rule, name) = entries[tree_error_rule(&source)];
                     return Err(CompileError::Rule {
@@ -215,7 +226,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
     }
 
     let mut asm = Assembler::default();
-    let mut blocks: Vec<(usize, ArgTree)> = Vec::new();
+    let mut blocks: Vec<(usize, Entry)> = Vec::new();
     // Dispatch on the architecture token; x86_64 and x32 share one.
     let mut tokens: Vec<(u32, Vec<Arch>)> = Vec::new();
     for &arch in &arches {
@@ -223,6 +234,20 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
         match tokens.iter_mut().find(|(t, _)| *t == token) {
             Some((_, list)) => list.push(arch),
             None => tokens.push((token, vec![arch])),
+        }
+    }
+    // libseccomp has one list of syscall checks per token, in filter order, each sorted by
+    // priority (highest first; stable, from the syscalls in number order, x86_64's and x32's
+    // one after the other); its assembler pulls argument blocks in walking these lists from
+    // the very end back.
+    for (_, token_arches) in tokens.iter().rev() {
+        let mut list: Vec<(u32, Entry)> = token_arches
+            .iter()
+            .flat_map(|arch| priorities.get(arch).into_iter().flatten().copied())
+            .collect();
+        list.sort_by_key(|&(priority, _)| std::cmp::Reverse(priority));
+        for &(_, entry) in list.iter().rev() {
+            code.place(entry);
         }
     }
     let labels: Vec<usize> = tokens.iter().map(|_| asm.new_label()).collect();
@@ -237,10 +262,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
         let ranges = decision_ranges(*token, token_arches, &decisions, default);
         emit_search(&mut asm, &ranges, &mut blocks);
     }
-    for (label, tree) in blocks {
-        asm.place(label);
-        tree.emit(&mut asm, default);
-    }
+    code.emit(&mut asm, &blocks);
     let program = asm.finish();
     if program.len() > MAX_INSNS {
         return Err(CompileError::TooLong(program.len()));
@@ -343,7 +365,7 @@ fn decision_ranges(
             if !spans[span].1 {
                 continue;
             }
-            points.push((nr, decision.clone()));
+            points.push((nr, *decision));
             if nr < u32::MAX && span_of(nr + 1) == span {
                 points.push((nr + 1, Decision::Return(default)));
             }
@@ -356,10 +378,7 @@ fn decision_ranges(
         if ranges.last().is_some_and(|(s, _)| *s == start) {
             ranges.pop();
         }
-        let same_as_previous = ranges.last().is_some_and(
-            |(_, d)| matches!((d, &decision), (Decision::Return(a), Decision::Return(b)) if a == b),
-        );
-        if !same_as_previous {
+        if ranges.last().is_none_or(|(_, d)| *d != decision) {
             ranges.push((start, decision));
         }
     }
@@ -377,17 +396,13 @@ fn tree_error_rule(err: &TreeError) -> usize {
 }
 
 /// A balanced binary search over the ranges: `jge` on each split point.
-fn emit_search(
-    asm: &mut Assembler,
-    ranges: &[(u32, Decision)],
-    blocks: &mut Vec<(usize, ArgTree)>,
-) {
+fn emit_search(asm: &mut Assembler, ranges: &[(u32, Decision)], blocks: &mut Vec<(usize, Entry)>) {
     if ranges.len() == 1 {
         match &ranges[0].1 {
             Decision::Return(ret) => asm.ret(*ret),
-            Decision::Tree(tree) => {
+            Decision::Tree(entry) => {
                 let label = asm.new_label();
-                blocks.push((label, tree.clone()));
+                blocks.push((label, *entry));
                 asm.goto(Target::Label(label));
             }
         }
