@@ -307,3 +307,30 @@ pub fn query(path: &Path) -> io::Result<Status> {
     stream.read_to_string(&mut text)?;
     serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_show_their_replicas() {
+        let status = Status {
+            workload_list: vec![WorkloadStatus {
+                name: "shop_web_app".to_owned(),
+                kubernetes: Some("shop/web/app".to_owned()),
+                replicas: 3,
+                live: 2,
+                syscalls: 40,
+                written: true,
+            }],
+            ..Status::default()
+        };
+        let metrics = status.metrics();
+        assert!(metrics.contains("profile_daemon_workload_replicas{workload=\"shop_web_app\"} 3\n"));
+        assert!(metrics
+            .contains("profile_daemon_workload_live_replicas{workload=\"shop_web_app\"} 2\n"));
+        assert!(status
+            .to_text()
+            .contains("  shop_web_app (shop/web/app)  replicas 3 (2 live)  syscalls 40\n"));
+    }
+}
