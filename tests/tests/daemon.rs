@@ -99,19 +99,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting profile daemon");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(child.stderr.take().expect("piped"));
         let mut daemon = Daemon {
             child,
             lines,
