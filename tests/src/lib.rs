@@ -182,22 +182,10 @@ impl Recorder {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|err| panic!("starting profile record {args:?}: {err}"));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stderr = lines_of(child.stderr.take().expect("piped stderr"));
         let mut recorder = Recorder {
             child,
-            stderr: rx,
+            stderr,
             log: Vec::new(),
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -395,3 +383,17 @@ pub fn reference(name: &str) -> PathBuf {
 
 /// podman's default profile (containers/common), installed by `cargo xtask setup`.
 pub const PODMAN: &str = "/usr/share/containers/seccomp.json";
+
+/// The lines a child writes to a pipe, as they come, read on a thread of their own.
+pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -99,19 +99,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting profile daemon");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(child.stderr.take().expect("piped"));
         let mut daemon = Daemon {
             child,
             lines,
@@ -550,4 +538,272 @@ fn pinned_sets_are_adopted_replaced_and_removed() {
         describe(&output)
     );
     assert!(!pins.0.exists());
+}
+
+/// A pod of the simulated node: its cgroup (below the root) and the kubelet's log files.
+struct Pod {
+    namespace: &'static str,
+    name: String,
+    container: &'static str,
+    calls: Vec<(i64, &'static str)>,
+    dir: PathBuf,
+}
+
+/// The cgroups of a pod in the systemd driver's layout (with `sandbox`: a second container cgroup
+/// with no log symlink, as the pause container has) or the cgroupfs driver's, and its log files
+/// in `logs` as the kubelet writes them.
+#[allow(clippy::too_many_arguments)]
+fn kube_pod(
+    root: &TestCgroup,
+    logs: &Path,
+    n: u8,
+    systemd: bool,
+    namespace: &'static str,
+    name: &str,
+    container: &'static str,
+    calls: Vec<(i64, &'static str)>,
+) -> Pod {
+    // Ids unique to this run and pod.
+    let salt = format!("{:08x}", std::process::id());
+    let uid = format!("{salt}-aaaa-bbbb-cccc-{n:012x}");
+    let cid = format!("{salt}{}", format!("{n:02x}").repeat(28));
+    let dir = if systemd {
+        let pod = format!(
+            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
+            uid.replace('-', "_")
+        );
+        let sandbox_id = format!("{salt}{}", format!("{:02x}", n + 100).repeat(28));
+        let sandbox = root.child(&format!("{pod}/cri-containerd-{sandbox_id}.scope"));
+        run_in(&sandbox, &[]);
+        root.child(&format!("{pod}/cri-containerd-{cid}.scope"))
+    } else {
+        root.child(&format!("kubepods/besteffort/pod{uid}/{cid}"))
+    };
+    let pod_dir = format!("{namespace}_{name}_{uid}");
+    fs::create_dir_all(logs.join("pods").join(&pod_dir).join(container)).unwrap();
+    fs::write(logs.join(format!("pods/{pod_dir}/{container}/0.log")), "").unwrap();
+    fs::create_dir_all(logs.join("containers")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("../pods/{pod_dir}/{container}/0.log"),
+        logs.join(format!(
+            "containers/{name}_{namespace}_{container}-{cid}.log"
+        )),
+    )
+    .unwrap();
+    run_in(&dir, &calls);
+    Pod {
+        namespace,
+        name: name.to_owned(),
+        container,
+        calls,
+        dir,
+    }
+}
+
+/// A workload's meta file: cgroup id → (its replica's JSON, its syscall numbers).
+fn replicas(meta: &Path) -> BTreeMap<u64, (serde_json::Value, BTreeSet<u64>)> {
+    let meta = read_json(meta);
+    meta["replicas"]
+        .as_array()
+        .expect("replicas")
+        .iter()
+        .map(|r| {
+            let numbers = r["syscalls"]
+                .as_object()
+                .expect("syscalls per ABI")
+                .values()
+                .flat_map(|nrs| nrs.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+                .collect();
+            (r["cgroupId"].as_u64().unwrap(), (r.clone(), numbers))
+        })
+        .collect()
+}
+
+/// `stem`'s profile allows the union of `pods`' calls (and the start-up's), and its meta file
+/// lists exactly `pods`, each with its own calls only, and its names.
+fn assert_merged(out: &Path, stem: &str, owner: &str, pods: &[&Pod], base: &BTreeSet<u64>) {
+    let pool: BTreeSet<u64> = POOL.iter().map(|(nr, _)| *nr as u64).collect();
+    let profile = out.join(format!("{stem}.json"));
+    let want: BTreeSet<String> = pods.iter().flat_map(|p| names(&p.calls)).collect();
+    let allowed = allowed_in(&profile);
+    assert_eq!(
+        allowed
+            .intersection(&names(&POOL))
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        want,
+        "{}",
+        profile.display()
+    );
+    let replicas = replicas(&out.join(format!("{stem}.json.meta")));
+    assert_eq!(replicas.len(), pods.len(), "{stem}: {replicas:#?}");
+    for pod in pods {
+        let (replica, numbers) = &replicas[&id_of(&pod.dir)];
+        let own: BTreeSet<u64> = pod.calls.iter().map(|(nr, _)| *nr as u64).collect();
+        assert_eq!(
+            numbers
+                .intersection(&pool)
+                .copied()
+                .collect::<BTreeSet<_>>(),
+            own,
+            "{stem}: replica {}",
+            pod.name
+        );
+        assert_eq!(
+            &numbers.difference(&pool).copied().collect::<BTreeSet<_>>(),
+            base,
+            "{stem}: replica {}",
+            pod.name
+        );
+        assert_eq!(replica["namespace"], pod.namespace, "{replica:#}");
+        assert_eq!(replica["pod"], pod.name.as_str(), "{replica:#}");
+        assert_eq!(replica["container"], pod.container, "{replica:#}");
+        assert_eq!(replica["owner"], owner, "{replica:#}");
+        assert_eq!(replica["distinct"].as_u64(), Some(numbers.len() as u64));
+    }
+}
+
+/// Pods named from a fake kubelet log directory: a Deployment's 3 replicas (systemd driver) and a
+/// StatefulSet's 2 (cgroupfs driver) each share one profile, a standalone pod has its own, a
+/// cgroup outside kubepods keeps its path name; after a restart a 4th replica adds its calls.
+#[test]
+fn replicas_of_a_workload_share_one_profile() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-ident", std::process::id()));
+    let out = scratch("daemonident");
+    let logs = scratch("daemonident-logs");
+    let pins = Pins::new("ident");
+    let args = daemon_args(
+        &root.path,
+        &out,
+        &pins,
+        "200ms",
+        &["--kubelet-logs", &logs.display().to_string()],
+    );
+    let daemon = Daemon::start(&args);
+    let base_dir = root.child("base");
+    run_in(&base_dir, &[]);
+    let web_names = [
+        "web-5f8d7c6b9b-x2k9p",
+        "web-5f8d7c6b9b-q7wzn",
+        "web-5f8d7c6b9b-m4tvz",
+    ];
+    let web: Vec<Pod> = web_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            kube_pod(
+                &root,
+                &logs,
+                i as u8,
+                true,
+                "shop",
+                name,
+                "app",
+                vec![POOL[i]],
+            )
+        })
+        .collect();
+    let db: Vec<Pod> = (0..2)
+        .map(|i| {
+            kube_pod(
+                &root,
+                &logs,
+                10 + i as u8,
+                false,
+                "shop",
+                &format!("db-{i}"),
+                "postgres",
+                vec![POOL[4 + i]],
+            )
+        })
+        .collect();
+    let toolbox = kube_pod(
+        &root,
+        &logs,
+        20,
+        false,
+        "default",
+        "toolbox",
+        "shell",
+        vec![POOL[6]],
+    );
+    wait_status(&out, "the web replicas", |s| {
+        s["workloadList"].as_array().is_some_and(|list| {
+            list.iter().any(|w| {
+                w["name"] == "shop_web_app"
+                    && w["kubernetes"] == "shop/web/app"
+                    && w["replicas"] == 3
+            })
+        })
+    });
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("naming pods from the kubelet's logs"), "{log}");
+
+    let base_names = baseline(&out.join("base.json"));
+    let base: BTreeSet<u64> = replicas(&out.join("base.json.meta"))
+        .into_values()
+        .flat_map(|(_, numbers)| numbers)
+        .collect();
+    assert!(!base_names.is_empty() && !base.is_empty());
+    let web_refs: Vec<&Pod> = web.iter().collect();
+    assert_merged(&out, "shop_web_app", "web", &web_refs, &base);
+    assert_merged(
+        &out,
+        "shop_db_postgres",
+        "db",
+        &db.iter().collect::<Vec<_>>(),
+        &base,
+    );
+    assert_merged(&out, "default_toolbox_shell", "toolbox", &[&toolbox], &base);
+    // The sandboxes (no log symlink) of the 3 web pods: one workload of the pods' owner.
+    let sandboxes = replicas(&out.join("shop_web_POD.json.meta"));
+    assert_eq!(sandboxes.len(), 3, "{sandboxes:#?}");
+    assert!(sandboxes
+        .values()
+        .all(|(r, _)| r["container"] == "POD" && r["owner"] == "web"));
+    let files: BTreeSet<String> = fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "base",
+            "default_toolbox_shell",
+            "shop_db_postgres",
+            "shop_web_POD",
+            "shop_web_app"
+        ]
+        .iter()
+        .map(|stem| format!("{stem}.json"))
+        .collect()
+    );
+
+    // Restarted, a 4th replica: the profile gains its calls and keeps the others'.
+    let daemon = Daemon::start(&args);
+    let fourth = kube_pod(
+        &root,
+        &logs,
+        3,
+        true,
+        "shop",
+        "web-5f8d7c6b9b-hj8ks",
+        "app",
+        vec![POOL[3]],
+    );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let mut all = web_refs;
+    all.push(&fourth);
+    assert_merged(&out, "shop_web_app", "web", &all, &base);
+    assert_merged(
+        &out,
+        "shop_db_postgres",
+        "db",
+        &db.iter().collect::<Vec<_>>(),
+        &base,
+    );
 }

@@ -19,14 +19,20 @@ Examples:
   sudo profile daemon --cgroup-root /sys/fs/cgroup/kubepods.slice --out-dir /var/lib/profile
   sudo profile daemon --cgroup-root kubepods.slice --out-dir /var/lib/profile --format kubelet \\
        --flush-interval 30s --listen 127.0.0.1:9464
+  sudo profile daemon --cgroup-root kubepods.slice --out-dir /var/lib/profile \
+       --kubelet-logs /host/var/log
   sudo profile daemon --unpin
 
 Every cgroup below the root is counted from its first syscall, by cgroup id, in a kernel map of
-one 384-byte bitmap per cgroup (--max-cgroups entries). Profiles are named after the cgroup's
-path below the root (one that came and went unseen: cgroup-ID) and written atomically, with
-NAME.json.meta beside each (its cgroups, their Kubernetes identity and each one's syscalls), at
-every --flush-interval, when a cgroup is removed, and on SIGTERM/SIGINT/SIGHUP. A restarted
-daemon merges with the meta files: nothing learned is lost.
+one 384-byte bitmap per cgroup (--max-cgroups entries). A pod's containers are named from the
+kubelet's log files in --kubelet-logs (containers/ and pods/): the replicas of one Deployment,
+ReplicaSet, StatefulSet or DaemonSet (owner guessed from the pod's name) share one profile,
+NAMESPACE_OWNER_CONTAINER.json. Other cgroups, and all of them when there are no kubelet logs,
+are named after their path below the root (one that came and went unseen: cgroup-ID).
+Profiles are written atomically, with NAME.json.meta beside each (its replicas: cgroups, their
+Kubernetes identity and each one's syscalls), at every --flush-interval, when a cgroup is
+removed, and on SIGTERM/SIGINT/SIGHUP. A restarted daemon merges with the meta files: nothing
+learned is lost.
 
 The programs, their link and maps stay pinned in bpffs (--pin-dir/v<layout>; bpffs is mounted
 at /sys/fs/bpf when it is not), so the kernel keeps counting while the daemon is stopped, killed
@@ -51,6 +57,10 @@ pub struct DaemonArgs {
     out_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = FormatChoice::Oci)]
     format: FormatChoice,
+    /// The kubelet's log directory, holding containers/ and pods/: names pods and containers
+    /// and merges the replicas of a workload (without it, cgroups are named by path).
+    #[arg(long, value_name = "DIR", default_value = "/var/log")]
+    kubelet_logs: PathBuf,
     /// How often changed profiles are written (e.g. 10s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     flush_interval: Duration,
@@ -120,6 +130,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     let options = DaemonOptions {
         root: args.cgroup_root.expect("clap requires --cgroup-root"),
         out_dir: args.out_dir.expect("clap requires --out-dir"),
+        kubelet_logs: args.kubelet_logs,
         format: match args.format {
             FormatChoice::Oci => OutputFormat::Oci,
             FormatChoice::Spo => OutputFormat::Spo,

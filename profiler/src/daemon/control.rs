@@ -51,7 +51,12 @@ pub struct Status {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadStatus {
+    /// Its file stem.
     pub name: String,
+    /// `<namespace>/<owner>/<container>` when the kubelet's logs named its pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<String>,
+    /// Its cgroups (all replicas ever seen), and how many of them exist now.
     pub replicas: usize,
     pub live: usize,
     pub syscalls: usize,
@@ -156,6 +161,30 @@ impl Status {
             "Failed kernel reads (ABI or seccomp mode unknown).",
             self.read_failures.to_string(),
         );
+        // Stems hold only [A-Za-z0-9._-]: nothing to escape in a label value.
+        for (name, help, value) in [
+            (
+                "workload_replicas",
+                "Cgroups (replicas) of a workload, removed ones included.",
+                (|w: &WorkloadStatus| w.replicas) as fn(&WorkloadStatus) -> usize,
+            ),
+            (
+                "workload_live_replicas",
+                "Cgroups (replicas) of a workload that exist now.",
+                |w: &WorkloadStatus| w.live,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP profile_daemon_{name} {help}");
+            let _ = writeln!(out, "# TYPE profile_daemon_{name} gauge");
+            for w in &self.workload_list {
+                let _ = writeln!(
+                    out,
+                    "profile_daemon_{name}{{workload=\"{}\"}} {}",
+                    w.name,
+                    value(w)
+                );
+            }
+        }
         out
     }
 
@@ -200,8 +229,12 @@ impl Status {
         for w in &self.workload_list {
             let _ = writeln!(
                 out,
-                "  {}  cgroups {} ({} live)  syscalls {}{}",
+                "  {}{}  replicas {} ({} live)  syscalls {}{}",
                 w.name,
+                w.kubernetes
+                    .as_ref()
+                    .map(|key| format!(" ({key})"))
+                    .unwrap_or_default(),
                 w.replicas,
                 w.live,
                 w.syscalls,
@@ -273,4 +306,31 @@ pub fn query(path: &Path) -> io::Result<Status> {
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
     serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_show_their_replicas() {
+        let status = Status {
+            workload_list: vec![WorkloadStatus {
+                name: "shop_web_app".to_owned(),
+                kubernetes: Some("shop/web/app".to_owned()),
+                replicas: 3,
+                live: 2,
+                syscalls: 40,
+                written: true,
+            }],
+            ..Status::default()
+        };
+        let metrics = status.metrics();
+        assert!(metrics.contains("profile_daemon_workload_replicas{workload=\"shop_web_app\"} 3\n"));
+        assert!(metrics
+            .contains("profile_daemon_workload_live_replicas{workload=\"shop_web_app\"} 2\n"));
+        assert!(status
+            .to_text()
+            .contains("  shop_web_app (shop/web/app)  replicas 3 (2 live)  syscalls 40\n"));
+    }
 }

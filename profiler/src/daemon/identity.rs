@@ -1,9 +1,11 @@
 //! Who a cgroup belongs to, from its path alone: Kubernetes pod UID, QoS class and container id
 //! from the kubelet's cgroup layouts (systemd driver: `kubepods.slice/kubepods-burstable.slice/
 //! kubepods-burstable-pod<UID with _>.slice/cri-containerd-<ID>.scope`; cgroupfs driver:
-//! `kubepods/burstable/pod<UID>/<ID>`; Guaranteed pods sit directly below `kubepods`). Pure.
+//! `kubepods/burstable/pod<UID>/<ID>`; Guaranteed pods sit directly below `kubepods`). Pure;
+//! the names (namespace, pod, container, owner) come from the kubelet's logs ([`super::kubelet`]).
 use serde::{Deserialize, Serialize};
 
+use super::kubelet::{self, Names, OwnerKind};
 use crate::record::targets;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +18,18 @@ pub struct Identity {
     pub pod_uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// `POD` ([`kubelet::SANDBOX`]) for a cgroup of the pod without a log symlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The workload the pod's name says it is a replica of, and of which kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_kind: Option<OwnerKind>,
 }
 
 impl Identity {
@@ -52,6 +66,32 @@ impl Identity {
             .map(|(id, _)| id.to_owned());
         identity
     }
+
+    /// Adds the names the kubelet's logs give; returns the workload's file stem
+    /// (`<namespace>_<owner>_<container>`).
+    pub fn name(&mut self, names: Names) -> String {
+        let owner = kubelet::owner_of(&names.pod);
+        let container = names
+            .container
+            .unwrap_or_else(|| kubelet::SANDBOX.to_owned());
+        let stem = kubelet::workload_stem(&names.namespace, &owner.name, &container);
+        self.namespace = Some(names.namespace);
+        self.pod = Some(names.pod);
+        self.container = Some(container);
+        self.owner = Some(owner.name);
+        self.owner_kind = Some(owner.kind);
+        stem
+    }
+
+    /// `<namespace>/<owner>/<container>`, when named.
+    pub fn workload_key(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/{}",
+            self.namespace.as_ref()?,
+            self.owner.as_ref()?,
+            self.container.as_ref()?
+        ))
+    }
 }
 
 /// The pod UID in a pod cgroup's name: `pod<UID>` (cgroupfs) or
@@ -77,6 +117,7 @@ mod tests {
             qos: Some(qos.to_owned()),
             pod_uid: Some(UID.to_owned()),
             container_id: container.map(str::to_owned),
+            ..Identity::default()
         }
     }
 
@@ -133,5 +174,27 @@ mod tests {
             Identity::of_path("/kubepods/burstable/podzz/x").pod_uid,
             None
         );
+    }
+
+    #[test]
+    fn names_make_the_workload_key() {
+        let mut identity = id("burstable", Some(CID));
+        let stem = identity.name(Names {
+            namespace: "shop".to_owned(),
+            pod: "web-7d4b9c8f6-x2k9p".to_owned(),
+            container: Some("app".to_owned()),
+        });
+        assert_eq!(stem, "shop_web_app");
+        assert_eq!(identity.workload_key().as_deref(), Some("shop/web/app"));
+        assert_eq!(identity.owner_kind, Some(OwnerKind::Deployment));
+        // A cgroup of the pod without a log symlink: its sandbox.
+        let mut sandbox = id("burstable", None);
+        let stem = sandbox.name(Names {
+            namespace: "shop".to_owned(),
+            pod: "db-1".to_owned(),
+            container: None,
+        });
+        assert_eq!(stem, "shop_db_POD");
+        assert_eq!(id("burstable", None).workload_key(), None);
     }
 }

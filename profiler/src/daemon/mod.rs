@@ -17,6 +17,7 @@
 //! the kernel.
 pub mod control;
 pub mod identity;
+pub mod kubelet;
 pub mod pins;
 pub mod store;
 
@@ -33,7 +34,9 @@ use log::{error, info, warn};
 
 use self::{
     control::{Shared, Status, WorkloadStatus},
-    store::{OutputFormat, Store},
+    identity::Identity,
+    kubelet::KubeletLogs,
+    store::{OutputFormat, Place, Store},
 };
 use crate::{
     child,
@@ -59,6 +62,8 @@ const WALK_EVERY_CGROUPS: usize = 1000;
 pub struct DaemonOptions {
     pub root: PathBuf,
     pub out_dir: PathBuf,
+    /// The kubelet's log directory (`containers/`, `pods/`), which names pods and containers.
+    pub kubelet_logs: PathBuf,
     pub format: OutputFormat,
     pub default_action: DefaultAction,
     pub flush_interval: Duration,
@@ -176,7 +181,10 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         names: BTreeMap::new(),
         last_walk: None,
         merged: Default::default(),
+        kubelet: KubeletLogs::new(&options.kubelet_logs),
+        kubelet_state: None,
     };
+    daemon.reload_kubelet_logs();
     let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
     let mut scan = tokio::time::interval(SCAN.min(options.flush_interval));
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -226,6 +234,9 @@ struct Daemon {
     last_walk: Option<u64>,
     /// Each id's syscalls as last merged, so an unchanged bitmap costs a comparison only.
     merged: HashMap<u64, Syscalls>,
+    kubelet: KubeletLogs,
+    /// The scan of the last read of the kubelet's logs, and whether it could read them.
+    kubelet_state: Option<(u64, bool)>,
 }
 
 impl Daemon {
@@ -299,17 +310,66 @@ impl Daemon {
     }
 
     fn observe(&mut self, id: u64, syscalls: &[(Arch, u64)]) {
-        let path = self.names.get(&id).map(|(full, below)| {
-            (
-                full.as_str(),
-                if below.is_empty() {
-                    full.as_str()
-                } else {
-                    below.as_str()
-                },
+        let place = if self.store.needs_place(id) {
+            self.place(id)
+        } else {
+            None
+        };
+        self.store.observe(id, place, syscalls);
+    }
+
+    /// Where cgroup `id` is, and its workload: `<namespace>_<owner>_<container>` when the
+    /// kubelet's logs name its pod, otherwise its path below the root.
+    fn place(&mut self, id: u64) -> Option<Place> {
+        let (full, below) = self.names.get(&id)?;
+        let below = if below.is_empty() { full } else { below };
+        let mut place = Place::by_path(full, below);
+        if place.identity.pod_uid.is_some() {
+            if let Some(workload) = self.name_pod(&mut place.identity) {
+                place.workload = workload;
+            }
+        }
+        Some(place)
+    }
+
+    /// Names a pod's cgroup from the kubelet's logs, read again (at most once a scan) when they
+    /// do not know it yet; returns its workload's stem.
+    fn name_pod(&mut self, identity: &mut Identity) -> Option<String> {
+        let lookup = |logs: &KubeletLogs| {
+            logs.lookup(
+                identity.container_id.as_deref(),
+                identity.pod_uid.as_deref(),
             )
-        });
-        self.store.observe(id, path, syscalls);
+        };
+        let names = match lookup(&self.kubelet) {
+            Some(names) => names,
+            None if self
+                .kubelet_state
+                .is_none_or(|(scan, _)| scan != self.scans) =>
+            {
+                self.reload_kubelet_logs();
+                lookup(&self.kubelet)?
+            }
+            None => return None,
+        };
+        Some(identity.name(names))
+    }
+
+    fn reload_kubelet_logs(&mut self) {
+        let result = self.kubelet.reload();
+        let was = self.kubelet_state.map(|(_, ok)| ok);
+        match &result {
+            Ok(()) if was != Some(true) => info!(
+                "naming pods from the kubelet's logs in {}",
+                self.kubelet.dir().display()
+            ),
+            Err(err) if was != Some(false) => info!(
+                "no kubelet logs in {} ({err}): pods are named by their cgroup path",
+                self.kubelet.dir().display()
+            ),
+            _ => {}
+        }
+        self.kubelet_state = Some((self.scans, result.is_ok()));
     }
 
     /// Frees the kernel entries of removed cgroups whose profiles are on disk.
@@ -401,6 +461,7 @@ impl Daemon {
             .iter()
             .map(|(name, w)| WorkloadStatus {
                 name: name.clone(),
+                kubernetes: w.replicas.values().find_map(|r| r.identity.workload_key()),
                 replicas: w.replicas.len(),
                 live: w.replicas.values().filter(|r| !r.removed).count(),
                 syscalls: w.syscalls().len(),

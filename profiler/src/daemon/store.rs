@@ -35,6 +35,28 @@ pub enum OutputFormat {
 
 const META_SUFFIX: &str = ".json.meta";
 
+/// Where a cgroup is and which workload it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Path below the cgroup v2 mount.
+    pub cgroup: String,
+    pub identity: Identity,
+    /// The workload's file stem.
+    pub workload: String,
+}
+
+impl Place {
+    /// A cgroup named by its path: `below_root` (its path below the daemon's root) made a file
+    /// stem, its identity from the path alone.
+    pub fn by_path(cgroup: &str, below_root: &str) -> Place {
+        Place {
+            cgroup: cgroup.to_owned(),
+            identity: Identity::of_path(cgroup),
+            workload: targets::file_stem(below_root),
+        }
+    }
+}
+
 /// One cgroup of a workload, as the meta file keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -184,15 +206,23 @@ impl Store {
         self.by_cgroup.get(&id).map(String::as_str)
     }
 
-    /// Adds what cgroup `id` made. `path` is its path below the v2 mount when it is known and
-    /// `below_root` the part below the daemon's root, which names a new workload (a cgroup
-    /// never seen by path is named after its id).
-    pub fn observe(&mut self, id: u64, path: Option<(&str, &str)>, syscalls: &[(Arch, u64)]) {
+    /// Whether observing cgroup `id` needs its [`Place`]: it is new, or was seen only by id.
+    pub fn needs_place(&self, id: u64) -> bool {
+        self.by_cgroup
+            .get(&id)
+            .and_then(|stem| self.workloads.get(stem))
+            .and_then(|w| w.replicas.get(&id))
+            .is_none_or(|r| r.cgroup.is_none())
+    }
+
+    /// Adds what cgroup `id` made. `place` (when its path is known) names the workload of a new
+    /// cgroup; one never seen by path is named after its id. A known cgroup stays in its workload.
+    pub fn observe(&mut self, id: u64, place: Option<Place>, syscalls: &[(Arch, u64)]) {
         let stem = match self.by_cgroup.get(&id) {
             Some(stem) => stem.clone(),
             None => {
-                let stem = match path {
-                    Some((_, below_root)) => targets::file_stem(below_root),
+                let stem = match &place {
+                    Some(place) => place.workload.clone(),
                     None => format!("cgroup-{id}"),
                 };
                 self.by_cgroup.insert(id, stem.clone());
@@ -204,17 +234,17 @@ impl Store {
             workload.dirty = true;
             Replica {
                 cgroup_id: id,
-                cgroup: path.map(|(p, _)| p.to_owned()),
-                identity: path.map(|(p, _)| Identity::of_path(p)).unwrap_or_default(),
+                cgroup: None,
+                identity: Identity::default(),
                 removed: false,
                 distinct: 0,
                 syscalls: BTreeMap::new(),
             }
         });
         if replica.cgroup.is_none() {
-            if let Some((p, _)) = path {
-                replica.cgroup = Some(p.to_owned());
-                replica.identity = Identity::of_path(p);
+            if let Some(place) = place {
+                replica.cgroup = Some(place.cgroup);
+                replica.identity = place.identity;
                 workload.dirty = true;
             }
         }
@@ -380,9 +410,9 @@ mod tests {
     fn a_restart_merges_with_what_is_on_disk() {
         let dir = scratch("restart");
         let mut store = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
-        let path = Some(("/root/web", "web"));
-        store.observe(7, path, &[(Arch::X86_64, 0), (Arch::X86_64, 1)]);
-        store.observe(8, path, &[(Arch::X86_64, 2)]);
+        let path = || Some(Place::by_path("/root/web", "web"));
+        store.observe(7, path(), &[(Arch::X86_64, 0), (Arch::X86_64, 1)]);
+        store.observe(8, path(), &[(Arch::X86_64, 2)]);
         store.observe(9, None, &[(Arch::X86, 20), (Arch::X86_64, 5000)]);
         assert_eq!(store.flush().0, 2);
         assert!(store.is_written(7) && store.is_written(9));
@@ -393,7 +423,8 @@ mod tests {
         assert!(!dir.join(".web.json.tmp.1").exists());
         assert_eq!(again.workload_of(8), Some("web"));
         assert_eq!(again.workload_of(9), Some("cgroup-9"));
-        again.observe(8, path, &[(Arch::X86_64, 3)]);
+        assert!(!again.needs_place(8) && again.needs_place(9) && again.needs_place(10));
+        again.observe(8, path(), &[(Arch::X86_64, 3)]);
         again.mark_removed(7);
         assert!(!again.is_written(7));
         assert_eq!(again.flush().0, 1);
@@ -415,10 +446,36 @@ mod tests {
     }
 
     #[test]
+    fn replicas_named_alike_share_one_workload() {
+        let dir = scratch("replicas");
+        let mut store = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
+        let named = |cgroup: &str| Place {
+            cgroup: cgroup.to_owned(),
+            identity: Identity::default(),
+            workload: "shop_web_app".to_owned(),
+        };
+        store.observe(1, Some(named("/a")), &[(Arch::X86_64, 0)]);
+        store.observe(2, Some(named("/b")), &[(Arch::X86_64, 1)]);
+        // Seen by id first, by path later: it stays where it was put.
+        store.observe(3, None, &[(Arch::X86_64, 2)]);
+        store.observe(3, Some(named("/c")), &[]);
+        assert_eq!(store.workload_of(3), Some("cgroup-3"));
+        assert_eq!(
+            store.workloads["cgroup-3"].replicas[&3].cgroup.as_deref(),
+            Some("/c")
+        );
+        let web = &store.workloads["shop_web_app"];
+        assert_eq!(web.replicas.len(), 2);
+        assert_eq!(web.syscalls().len(), 2);
+        assert_eq!(web.replicas[&2].distinct, 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_profile_missing_beside_its_meta_is_written_again() {
         let dir = scratch("missing");
         let mut store = Store::open(&dir, OutputFormat::Kubelet, DefaultAction::Errno(1));
-        store.observe(1, Some(("/a", "a")), &[(Arch::X86_64, 0)]);
+        store.observe(1, Some(Place::by_path("/a", "a")), &[(Arch::X86_64, 0)]);
         store.flush();
         fs::remove_file(dir.join("a.json")).unwrap();
         let mut again = Store::open(&dir, OutputFormat::Kubelet, DefaultAction::Errno(1));

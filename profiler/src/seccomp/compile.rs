@@ -199,6 +199,13 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
         let wide = !matches!(arch, Arch::X86 | Arch::X32);
         let decided = decisions.entry(arch).or_default();
         for (&nr, entries) in by_nr {
+            // Most syscalls of a profile have one unconditional rule: no tree to build.
+            if let [(rule, _, _)] = entries.as_slice() {
+                if rule.conditions.is_empty() {
+                    decided.insert(nr, Decision::Return(rule.action));
+                    continue;
+                }
+            }
             let syscall_rules: Vec<Rule> =
                 entries.iter().map(|(rule, _, _)| rule.clone()).collect();
             let decision = match tree::build(&syscall_rules, wide) {

@@ -476,16 +476,7 @@ fn start(beside: Beside, prepared: &Prepared) -> Result<Option<Background>> {
     Ok(Some(match beside {
         Beside::Nothing => None,
         Beside::Floor => Some(Box::new(kernel::Floor::attach()?)),
-        Beside::Recorder => {
-            let recorder = Stop(
-                Command::new(&prepared.profile)
-                    .args(["record", "-q", "-o", "/dev/null", "--", "sleep", "600"])
-                    .spawn()
-                    .context("starting profile record")?,
-            );
-            wait_for_exec(recorder.0.id(), Path::new("/usr/bin/sleep"))?;
-            Some(Box::new(recorder))
-        }
+        Beside::Recorder => Some(Box::new(idle_recorder(prepared)?)),
         Beside::Bpftrace => {
             if !prepared.have_bpftrace {
                 return Ok(None);
@@ -588,13 +579,7 @@ fn program_cost(prepared: &Prepared, calls: u64) -> Result<Value> {
         kernel::program(me, kernel::FLOOR)?.runs.mean_since(before)
     };
     let unwatched = {
-        let recorder = Stop(
-            Command::new(&prepared.profile)
-                .args(["record", "-q", "-o", "/dev/null", "--", "sleep", "600"])
-                .spawn()
-                .context("starting profile record")?,
-        );
-        wait_for_exec(recorder.0.id(), Path::new("/usr/bin/sleep"))?;
+        let recorder = idle_recorder(prepared)?;
         let before = kernel::program(recorder.0.id(), "sys_enter")?.runs;
         output(Command::new(&prepared.exerciser).args(["loop", &calls.to_string(), "1"]))?;
         kernel::program(recorder.0.id(), "sys_enter")?
@@ -670,6 +655,18 @@ impl Drop for Stop {
         unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
         let _ = self.0.wait();
     }
+}
+
+/// `profile record` attached and watching a `sleep` that makes no calls.
+fn idle_recorder(prepared: &Prepared) -> Result<Stop> {
+    let recorder = Stop(
+        Command::new(&prepared.profile)
+            .args(["record", "-q", "-o", "/dev/null", "--", "sleep", "600"])
+            .spawn()
+            .context("starting profile record")?,
+    );
+    wait_for_exec(recorder.0.id(), Path::new("/usr/bin/sleep"))?;
+    Ok(recorder)
 }
 
 /// Waits until the recorder's child runs `program`, i.e. the recorder is attached.
