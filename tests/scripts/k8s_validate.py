@@ -145,11 +145,19 @@ def seccomp_profile_rules(snippet):
     return []
 
 
-def pod(version, files):
+def validator():
+    """The kubernetes_validate module, or None after saying how to get it."""
     try:
         import kubernetes_validate
     except ImportError as err:
         print(f"k8s_validate.py: {err}: run `cargo xtask setup`", file=sys.stderr)
+        return None
+    return kubernetes_validate
+
+
+def pod(version, files):
+    kubernetes_validate = validator()
+    if kubernetes_validate is None:
         return 2
     failed = False
     for path in files:
@@ -175,10 +183,8 @@ def pod(version, files):
 
 
 def manifest(version, files):
-    try:
-        import kubernetes_validate
-    except ImportError as err:
-        print(f"k8s_validate.py: {err}: run `cargo xtask setup`", file=sys.stderr)
+    kubernetes_validate = validator()
+    if kubernetes_validate is None:
         return 2
     failed = False
     for path in files:
