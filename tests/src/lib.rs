@@ -149,6 +149,17 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Asserts that the command refused its input: exit status 2 and `needle` in what it said.
+#[track_caller]
+pub fn assert_refused(output: &Output, needle: &str) {
+    assert_eq!(output.status.code(), Some(2), "{}", describe(output));
+    assert!(
+        stderr(output).contains(needle),
+        "{needle:?} not in: {}",
+        describe(output)
+    );
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

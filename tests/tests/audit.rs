@@ -280,12 +280,7 @@ fn kmsg_gets_some_records_and_warns_that_some_may_be_missing() {
 #[test]
 fn netlink_needs_follow_or_duration() {
     let output = run(Command::new(profile_bin()).args(["audit", "--source", "netlink"]));
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("--follow or --duration"),
-        "{}",
-        describe(&output)
-    );
+    assert_refused(&output, "--follow or --duration");
 }
 
 #[test]
