@@ -113,14 +113,14 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
         if timeout == Some(Duration::ZERO) {
             break;
         }
-        if reader.poll_fd().is_none() {
+        let fd = reader.poll_fd();
+        if fd.is_none() {
             timeout = Some(timeout.map_or(FILE_POLL, |t| t.min(FILE_POLL)));
         }
-        let (source_ready, signal_ready) = wait(reader.poll_fd(), signals.as_raw_fd(), timeout)?;
+        let (_, signal_ready) = wait(fd, signals.as_raw_fd(), timeout)?;
         if signal_ready && stop_requested(signals)? {
             break;
         }
-        let _ = source_ready;
     }
     // Records of calls made just before the stop may still be on their way from the kernel's
     // audit queue: take what arrives until the source is quiet for a moment.

@@ -127,14 +127,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
     if blocked > 0 {
         log::warn!("{blocked} records are of calls an enforcing filter blocked (ERRNO, KILL…), not only logged");
     }
-    log::info!("{}", findings.summary());
+    let summary = findings.summary();
+    log::info!("{summary}");
 
     let text = match args.format {
         AuditFormat::Profile => {
             if findings.kept() == 0 {
                 log::warn!("no seccomp records seen: the profile allows nothing");
             } else if log::log_enabled!(log::Level::Warn) {
-                eprintln!("profile: {}", findings.summary());
+                eprintln!("profile: {summary}");
             }
             findings.to_profile().to_json()
         }

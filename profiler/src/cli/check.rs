@@ -3,7 +3,7 @@ use std::{collections::BTreeSet, path::PathBuf};
 use clap::Args;
 use profiler::{
     profile::{
-        self,
+        self, ops,
         resolve::{self, arch_from_any_name, capability_name, parse_kernel_version},
         NameCheck, Parsed, Profile, Target,
     },
@@ -174,7 +174,7 @@ fn arch_list(arches: &[Arch]) -> String {
 }
 
 /// One line: dialect, architectures, rules, names; and what resolution kept.
-pub fn summary(file: &std::path::Path, checked: &Checked) -> String {
+pub fn describe(checked: &Checked) -> String {
     let profile = &checked.parsed.profile;
     let resolved = &checked.resolved;
     let dialect = match checked.parsed.embedded {
@@ -190,8 +190,7 @@ pub fn summary(file: &std::path::Path, checked: &Checked) -> String {
         format!("architectures {}", arch_list(&profile.architectures))
     };
     let mut line = format!(
-        "{}: valid {dialect} profile, default {}, {arches}, {} rules, {} names",
-        file.display(),
+        "valid {dialect} profile, default {}, {arches}, {} rules, {} names",
         action_name(profile),
         profile.syscalls.len(),
         profile.names().len()
@@ -221,10 +220,7 @@ pub fn summary(file: &std::path::Path, checked: &Checked) -> String {
 }
 
 fn action_name(profile: &Profile) -> String {
-    let name = serde_json::to_value(profile.default_action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let name = ops::action_name(profile.default_action);
     match profile.default_errno_ret {
         Some(errno) => format!("{name}({errno})"),
         None => name,
@@ -234,7 +230,10 @@ fn action_name(profile: &Profile) -> String {
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     match load(&args.file, &args.target) {
         Ok(checked) => {
-            profiler::output::emit(None, &(summary(&args.file, &checked) + "\n"))?;
+            profiler::output::emit(
+                None,
+                &format!("{}: {}\n", args.file.display(), describe(&checked)),
+            )?;
             Ok(0)
         }
         Err(message) => {

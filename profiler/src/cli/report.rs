@@ -111,12 +111,7 @@ fn report(args: &ReportArgs) -> Result<(Report, bool), String> {
         }
         Some(file) => {
             let other = load(Path::new(file), &args.target)?;
-            let description = super::check::summary(Path::new(file), &other);
-            let description = description
-                .strip_prefix(&format!("{file}: "))
-                .unwrap_or(&description)
-                .to_owned();
-            report.compare(file, &description, &other.resolved);
+            report.compare(file, &super::check::describe(&other), &other.resolved);
         }
     }
     let tally = report.tally();

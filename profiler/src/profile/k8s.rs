@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::{Action, Profile};
+use super::{ops::action_name, Action, Profile};
 
 /// The Security Profiles Operator's API group and version for `SeccompProfile`.
 pub const SPO_API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1";
@@ -329,13 +329,6 @@ pub fn for_runc(profile: &Profile) -> (Profile, Vec<String>) {
         out.flags.clear();
     }
     (out, warnings)
-}
-
-fn action_name(action: Action) -> String {
-    serde_json::to_value(action)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .expect("actions serialise as strings")
 }
 
 /// A `SeccompProfile` resource named `name` for a resolved profile, and the warnings to print

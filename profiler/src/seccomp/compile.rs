@@ -58,22 +58,21 @@ pub enum CompileError {
 
 /// The action value of `action` with `errno_ret`, as runc's getAction computes it.
 pub fn action_value(action: Action, errno_ret: Option<u32>) -> Result<u32, CompileError> {
-    let data = |ret: u32| ret | (errno_ret.unwrap_or(EPERM) & 0xffff);
+    let data = errno_ret.unwrap_or(EPERM) & 0xffff;
     Ok(match action {
         Action::Allow => RET_ALLOW,
         Action::Errno => {
             // libseccomp refuses errno values from MAX_ERRNO (4095) up.
-            let errno = errno_ret.unwrap_or(EPERM) & 0xffff;
-            if errno >= MAX_ERRNO {
+            if data >= MAX_ERRNO {
                 return Err(CompileError::Errno(errno_ret.unwrap_or(EPERM)));
             }
-            data(RET_ERRNO)
+            RET_ERRNO | data
         }
         Action::KillProcess => RET_KILL_PROCESS,
         Action::KillThread | Action::Kill => RET_KILL_THREAD,
         Action::Trap => RET_TRAP,
         Action::Log => RET_LOG,
-        Action::Trace => data(RET_TRACE),
+        Action::Trace => RET_TRACE | data,
         Action::Notify => return Err(CompileError::Notify("SCMP_ACT_NOTIFY")),
     })
 }
