@@ -18,7 +18,7 @@ use profiler_common::{
     DAEMON_EVENT_SEEN_FULL, SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
-use crate::{maps::config, sys_enter::decode_abi, task::Task};
+use crate::{maps::config, sys_enter::admitted, task::Task};
 
 /// Cgroup id → the syscalls it has made.
 #[map]
@@ -57,12 +57,9 @@ fn try_sys_enter_daemon(ctx: &RawTracePointContext) {
     if ancestor != config.root_id {
         return;
     }
-    let task = Task::current();
-    if config.after_seccomp != 0 && !task.seccomp_filtered() {
+    let Some((abi, nr)) = admitted(ctx, Task::current(), config.after_seccomp != 0) else {
         return;
-    }
-    let id: u64 = ctx.arg(1);
-    let (abi, nr) = decode_abi(task, id);
+    };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if nr >= SYSCALL_TABLE_SIZE as u64 {
         let key = CgroupSyscallKey {

@@ -37,23 +37,22 @@ pub fn sys_enter_cgroup(ctx: RawTracePointContext) -> i32 {
 
 #[inline(always)]
 fn try_sys_enter<const CGROUPS: bool>(ctx: &RawTracePointContext) {
-    let slot = if CGROUPS {
-        match slot_by_process_or_cgroup(ctx) {
-            Some(slot) => slot,
+    let (slot, task) = if CGROUPS {
+        let task = Task::current();
+        match slot_by_process_or_cgroup(ctx, task) {
+            Some(slot) => (slot, task),
             None => return,
         }
     } else {
+        // The task is only needed once the call is known to count.
         match cached_process_slot(ctx) {
-            Some(slot) => slot,
+            Some(slot) => (slot, Task::current()),
             None => return,
         }
     };
-    let task = Task::current();
-    if config().after_seccomp != 0 && !task.seccomp_filtered() {
+    let Some((abi, nr)) = admitted(ctx, task, config().after_seccomp != 0) else {
         return;
-    }
-    let id: u64 = ctx.arg(1);
-    let (abi, nr) = decode_abi(task, id);
+    };
     if config().args != 0 {
         crate::args::record(ctx, u64::from(slot), abi, nr);
     }
@@ -110,8 +109,7 @@ fn cached_process_slot(ctx: &RawTracePointContext) -> Option<u32> {
 /// With cgroup targets, a task's target can change without any exit (it can be moved to
 /// another cgroup), so nothing is cached: the process table, then the task's cgroup.
 #[inline(always)]
-fn slot_by_process_or_cgroup(ctx: &RawTracePointContext) -> Option<u32> {
-    let task = Task::current();
+fn slot_by_process_or_cgroup(ctx: &RawTracePointContext, task: Task) -> Option<u32> {
     if let Some(slot) = unsafe { WATCHED.get(task.tgid()) } {
         return Some(*slot);
     }
@@ -135,11 +133,9 @@ fn slot_by_process_or_cgroup(ctx: &RawTracePointContext) -> Option<u32> {
 /// is counted from its first call; userspace maps ids to paths when it writes.
 #[inline(always)]
 fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bool) {
-    if after_seccomp && !task.seccomp_filtered() {
+    let Some((abi, nr)) = admitted(ctx, task, after_seccomp) else {
         return;
-    }
-    let id: u64 = ctx.arg(1);
-    let (abi, nr) = decode_abi(task, id);
+    };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if config().args != 0 {
         crate::args::record(ctx, cgroup, abi, nr);
@@ -160,9 +156,23 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bo
     }
 }
 
+/// The current call's ABI and number in that ABI's table, or `None` when it does not count
+/// because `after_seccomp` asks for calls made under a filter and the task has none.
+#[inline(always)]
+pub(crate) fn admitted(
+    ctx: &RawTracePointContext,
+    task: Task,
+    after_seccomp: bool,
+) -> Option<(u32, u64)> {
+    if after_seccomp && !task.seccomp_filtered() {
+        return None;
+    }
+    Some(decode_abi(task, ctx.arg(1)))
+}
+
 /// Which ABI the current syscall came through, and its number in that ABI's table.
 #[inline(always)]
-pub(crate) fn decode_abi(task: Task, id: u64) -> (u32, u64) {
+fn decode_abi(task: Task, id: u64) -> (u32, u64) {
     if task.thread_status() & TS_COMPAT != 0 {
         return (ABI_X86, id & 0xffff_ffff);
     }

@@ -3,7 +3,7 @@
 //! (`--cgroup-root`), until a duration, a stop signal, or the target is gone.
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs, io,
+    fs,
     os::fd::{AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     time::Duration,
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::{
     recording::DefaultAction,
     session::{
-        progress_ticks, report_losses, report_restrictions, report_unknown, write, Format,
+        io_err, progress_ticks, report_losses, report_restrictions, report_unknown, write, Format,
         RecordError,
     },
     targets::{self, Cgroup, TargetError},
@@ -378,8 +378,4 @@ fn write_per_cgroup(
         warn!("no new cgroup below the root made a recorded call; nothing written");
     }
     Ok(())
-}
-
-fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
-    move |source| RecordError::Io { what, source }
 }

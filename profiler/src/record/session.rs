@@ -78,7 +78,7 @@ impl RecordError {
     }
 }
 
-fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
+pub(super) fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RecordError {
     move |source| RecordError::Io { what, source }
 }
 
