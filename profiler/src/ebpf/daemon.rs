@@ -14,7 +14,6 @@ use std::{
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray},
     programs::{links::FdLink, links::PinnedLink, RawTracePoint},
-    EbpfLoader,
 };
 use profiler_common::{
     CgroupSyscallKey, Config, DaemonInfo, SeenSyscalls, CGROUP_ROOT, DAEMON_EVENT_ODD_FULL,
@@ -22,7 +21,7 @@ use profiler_common::{
     SYSCALL_TABLE_SIZE,
 };
 
-use super::{offsets, TracerError, OBJECT};
+use super::{configure, start_loading, TracerError, OBJECT};
 use crate::syscalls::Arch;
 
 /// The program, and the maps the daemon reads, by the names they are pinned under.
@@ -256,7 +255,7 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         return Err(TracerError::NoObject.into());
     }
     fs::create_dir_all(dir).map_err(io_err("creating pin directory", dir))?;
-    let offsets = offsets::task_offsets(btf_path).map_err(TracerError::from)?;
+    let (offsets, mut loader) = start_loading(btf_path)?;
     let config = Config {
         cgroup_mode: CGROUP_ROOT,
         cgroup_level: spec.root_level,
@@ -270,11 +269,8 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         .iter()
         .map(|name| (*name, dir.join(name)))
         .collect();
-    let mut loader = EbpfLoader::new();
+    configure(&mut loader, &offsets, &config);
     loader
-        .btf(None)
-        .override_global("TASK_OFFSETS", &offsets, true)
-        .override_global("CONFIG", &config, true)
         .map_max_entries(SEEN, spec.max_cgroups)
         .map_max_entries(ODD, spec.max_odd);
     for name in RECORD_MAPS {

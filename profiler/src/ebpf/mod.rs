@@ -12,8 +12,8 @@ use aya::{
 };
 use profiler_common::{
     ArgSet, ArgSetKey, ArgValueKey, CgroupSyscallKey, Config, OddSyscallKey, SyscallCounts,
-    ABI_COUNT, CGROUP_NONE, CGROUP_ROOT, CGROUP_TARGETS, EVENT_ARGS_LOST, EVENT_CGROUP_FULL,
-    EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL, GENERATION_USER,
+    TaskOffsets, ABI_COUNT, CGROUP_NONE, CGROUP_ROOT, CGROUP_TARGETS, EVENT_ARGS_LOST,
+    EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL, GENERATION_USER,
 };
 
 pub use self::offsets::{OffsetError, KERNEL_BTF};
@@ -138,26 +138,44 @@ pub struct Tracer {
     generations: u64,
 }
 
+/// Kernel-BTF offsets and a fresh loader. `EbpfLoader::new` parses all of kernel BTF (aya 0.14
+/// does it eagerly, though the programs need none of it); our own offsets are read meanwhile, on
+/// another thread.
+fn start_loading<'a>(btf_path: &Path) -> Result<(TaskOffsets, EbpfLoader<'a>), TracerError> {
+    let (offsets, loader) = std::thread::scope(|scope| {
+        let offsets = scope.spawn(|| offsets::task_offsets(btf_path));
+        let loader = EbpfLoader::new();
+        (offsets.join().expect("reading offsets panicked"), loader)
+    });
+    Ok((offsets?, loader))
+}
+
+/// What every load of the object sets: no BTF (the programs use no CO-RE relocations), the
+/// offsets and `config` patched in, and the maps of what `config` turns off at their minimum.
+fn configure<'a>(loader: &mut EbpfLoader<'a>, offsets: &'a TaskOffsets, config: &'a Config) {
+    loader
+        .btf(None)
+        .override_global("TASK_OFFSETS", offsets, true)
+        .override_global("CONFIG", config, true);
+    if config.log == 0 {
+        // The smallest ring buffer there is: nothing will be written to it.
+        loader.map_max_entries("AYA_LOGS", 4096);
+    }
+    if config.args == 0 {
+        loader.map_max_entries("ARG_VALUES", 1);
+        loader.map_max_entries("ARG_SETS", 1);
+    }
+}
+
 impl Tracer {
     /// Loads the programs with offsets from `btf_path` and `config`, and attaches them.
     pub fn load(btf_path: &Path, config: &TracerConfig) -> Result<Tracer, TracerError> {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
-        // `EbpfLoader::new` parses all of kernel BTF (aya 0.14 does it eagerly, though the
-        // programs need none of it); our own offsets are read meanwhile, on another thread.
-        let (offsets, mut loader) = std::thread::scope(|scope| {
-            let offsets = scope.spawn(|| offsets::task_offsets(btf_path));
-            let loader = EbpfLoader::new();
-            (offsets.join().expect("reading offsets panicked"), loader)
-        });
-        let offsets = offsets?;
+        let (offsets, mut loader) = start_loading(btf_path)?;
         let global = config.global();
-        // The programs use no CO-RE relocations, so aya need not parse kernel BTF a second time.
-        loader
-            .btf(None)
-            .override_global("TASK_OFFSETS", &offsets, true)
-            .override_global("CONFIG", &global, true);
+        configure(&mut loader, &offsets, &global);
         // Maps a mode does not use get one entry: the per-CPU hash of a cgroup root is
         // preallocated per CPU, and creating it at full size took ~100 ms of start-up.
         if !matches!(config.cgroups, CgroupMode::Root { .. }) {
@@ -165,14 +183,6 @@ impl Tracer {
         }
         if !matches!(config.cgroups, CgroupMode::Targets { .. }) {
             loader.map_max_entries("CGROUP_TARGETS", 1);
-        }
-        if !kernel_log() {
-            // The smallest ring buffer there is: nothing will be written to it.
-            loader.map_max_entries("AYA_LOGS", 4096);
-        }
-        if !config.args {
-            loader.map_max_entries("ARG_VALUES", 1);
-            loader.map_max_entries("ARG_SETS", 1);
         }
         // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
         loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
