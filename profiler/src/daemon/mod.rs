@@ -31,6 +31,7 @@ use std::{
 };
 
 use log::{error, info, warn};
+use profiler_common::SEEN_WORDS;
 
 use self::{
     control::{Shared, Status, WorkloadStatus},
@@ -41,9 +42,7 @@ use self::{
 use crate::{
     child,
     ebpf::{
-        daemon::{
-            self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started, Syscalls,
-        },
+        daemon::{self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started},
         KERNEL_BTF,
     },
     record::{
@@ -232,8 +231,9 @@ struct Daemon {
     /// What the last walk found: id → (path with the root's name, path below the root).
     names: BTreeMap<u64, (String, String)>,
     last_walk: Option<u64>,
-    /// Each id's syscalls as last merged, so an unchanged bitmap costs a comparison only.
-    merged: HashMap<u64, Syscalls>,
+    /// Each id's bitmap as last merged, so an unchanged one costs a comparison only (no
+    /// decoding).
+    merged: HashMap<u64, [u64; SEEN_WORDS]>,
     kubelet: KubeletLogs,
     /// The scan of the last read of the kubelet's logs, and whether it could read them.
     kubelet_state: Option<(u64, bool)>,
@@ -271,10 +271,10 @@ impl Daemon {
             self.last_walk = Some(self.scans);
         }
         self.tracked = seen.len();
-        for (id, syscalls) in seen {
-            if self.merged.get(&id) != Some(&syscalls) {
-                self.observe(id, &syscalls);
-                self.merged.insert(id, syscalls);
+        for (id, bitmap) in seen {
+            if self.merged.get(&id) != Some(&bitmap.bits) {
+                self.observe(id, &kernel::syscalls_of(&bitmap));
+                self.merged.insert(id, bitmap.bits);
             }
         }
         for (id, syscalls) in &odd {

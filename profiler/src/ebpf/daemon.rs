@@ -364,12 +364,11 @@ impl DaemonMaps {
         })
     }
 
-    /// Every cgroup's bitmap, as syscalls.
-    pub fn seen(&self) -> Result<Vec<(u64, Syscalls)>, PinError> {
+    /// Every cgroup's bitmap (decode with [`syscalls_of`]).
+    pub fn seen(&self) -> Result<Vec<(u64, SeenSyscalls)>, PinError> {
         let mut all = Vec::new();
         for entry in self.seen.iter() {
-            let (id, bits) = entry.map_err(map_err(SEEN))?;
-            all.push((id, syscalls_of(&bits)));
+            all.push(entry.map_err(map_err(SEEN))?);
         }
         Ok(all)
     }
@@ -429,7 +428,8 @@ impl DaemonMaps {
 }
 
 /// The syscalls a bitmap has bits for.
-fn syscalls_of(bits: &SeenSyscalls) -> Syscalls {
+/// The syscalls a bitmap holds.
+pub fn syscalls_of(bits: &SeenSyscalls) -> Syscalls {
     const PER_ABI: usize = SYSCALL_TABLE_SIZE / 64;
     let mut out = Vec::new();
     for (word_index, &word) in bits.bits.iter().enumerate().take(SEEN_WORDS) {
