@@ -13,6 +13,32 @@ pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
 /// is the only reliable sign of `int $0x80` from 64-bit code (its `cs` stays the 64-bit one).
 pub const TS_COMPAT: u32 = 0x0002;
 
+/// Byte offsets in x86_64's `struct pt_regs`, the registers a syscall saved (the ptrace
+/// layout, fixed by the ABI; a unit test checks them against the running kernel's BTF).
+pub mod pt_regs {
+    pub const BP: usize = 32;
+    pub const BX: usize = 40;
+    pub const R11: usize = 48;
+    pub const R10: usize = 56;
+    pub const R9: usize = 64;
+    pub const R8: usize = 72;
+    pub const CX: usize = 88;
+    pub const DX: usize = 96;
+    pub const SI: usize = 104;
+    pub const DI: usize = 112;
+    pub const IP: usize = 128;
+    /// A union with FRED's wider `csx` on 6.9+ kernels: only the low 16 bits are the selector.
+    pub const CS: usize = 136;
+    pub const FLAGS: usize = 144;
+    /// Syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32).
+    pub const X86_64_ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
+    /// ebx, ecx, edx, esi, edi, ebp for i386.
+    pub const I386_ARGS: [usize; 6] = [BX, CX, DX, SI, DI, BP];
+}
+
+/// `__USER_CS`, the code segment of 64-bit user mode (`GDT_ENTRY_DEFAULT_USER_CS * 8 + 3`).
+pub const USER_CS: u64 = 0x33;
+
 /// The ABIs a syscall can arrive through on x86_64; the value is its row in the `COUNTS` map.
 pub const ABI_X86_64: u32 = 0;
 pub const ABI_X86: u32 = 1;

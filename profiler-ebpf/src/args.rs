@@ -4,9 +4,9 @@
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_probe_read_kernel, bpf_probe_read_user},
-    programs::RawTracePointContext,
 };
 use profiler_common::{
+    pt_regs::{I386_ARGS, X86_64_ARGS},
     ArgSet, ArgSetKey, ArgValueKey, ABI_X86, ABI_X86_64, ARG_CLONE, ARG_CLONE3, ARG_KINDS,
     ARG_SOCKET, EVENT_ARGS_LOST, EVENT_READ_FAILED, MAX_ARG_VALUES,
 };
@@ -16,16 +16,10 @@ use crate::maps::{note_event, ARG_SETS, ARG_VALUES};
 /// `EEXIST`: a `BPF_NOEXIST` insert found the key.
 const EEXIST: i32 = 17;
 
-/// Offsets in x86_64's `struct pt_regs` (the ptrace register layout, fixed by the ABI) of the
-/// syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32); ebx, ecx, edx, esi, edi,
-/// ebp for i386.
-const X86_64_ARGS: [usize; 6] = [112, 104, 96, 56, 72, 64];
-const I386_ARGS: [usize; 6] = [40, 88, 96, 104, 112, 32];
-
 /// Learns the argument of syscall `nr` (of `abi`) if it is one of [`ARG_KINDS`]. `target` is the
-/// slot, or the cgroup id below a cgroup root.
+/// slot, or the cgroup id below a cgroup root; `regs` the call's saved registers.
 #[inline(always)]
-pub fn record(ctx: &RawTracePointContext, target: u64, abi: u32, nr: u64) {
+pub fn record(regs: *const u8, target: u64, abi: u32, nr: u64) {
     if abi != ABI_X86_64 && abi != ABI_X86 {
         return;
     }
@@ -38,7 +32,7 @@ pub fn record(ctx: &RawTracePointContext, target: u64, abi: u32, nr: u64) {
             kind.x86_64
         };
         if number != 0 && number == nr {
-            record_kind(ctx, target, abi, index as u32);
+            record_kind(regs, target, abi, index as u32);
             return;
         }
         index += 1;
@@ -46,9 +40,8 @@ pub fn record(ctx: &RawTracePointContext, target: u64, abi: u32, nr: u64) {
 }
 
 #[inline(always)]
-fn record_kind(ctx: &RawTracePointContext, target: u64, abi: u32, index: u32) {
+fn record_kind(regs: *const u8, target: u64, abi: u32, index: u32) {
     let kind = &ARG_KINDS[index as usize];
-    let regs: *const u8 = ctx.arg(0);
     let Some(first) = register(regs, abi, kind.arg) else {
         note_event(EVENT_READ_FAILED);
         return lost(target, index);

@@ -57,7 +57,7 @@ fn try_sys_enter_daemon(ctx: &RawTracePointContext) {
     if ancestor != config.root_id {
         return;
     }
-    let Some((abi, nr)) = admitted(ctx, Task::current(), config.after_seccomp != 0) else {
+    let Some((abi, nr)) = admitted(ctx.arg(1), Task::current(), config.after_seccomp != 0) else {
         return;
     };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };

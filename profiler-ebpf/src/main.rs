@@ -12,6 +12,7 @@
 mod args;
 mod daemon;
 mod maps;
+mod regs;
 mod sched_process_exit;
 mod sched_process_fork;
 mod sys_enter;

@@ -1,12 +1,12 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use profiler_common::{
     CgroupSyscallKey, LastTask, OddSyscallKey, ABI_COUNT, ABI_X32, ABI_X86, ABI_X86_64,
-    CGROUP_NONE, CGROUP_ROOT, EVENT_CGROUP_FULL, EVENT_ODD_FULL, SYSCALL_TABLE_SIZE, TS_COMPAT,
-    UNWATCHED, X32_SYSCALL_BIT,
+    CGROUP_NONE, CGROUP_ROOT, EVENT_CGROUP_FULL, EVENT_ODD_FULL, SYSCALL_TABLE_SIZE, UNWATCHED,
+    X32_SYSCALL_BIT,
 };
 
 use crate::{
@@ -14,49 +14,55 @@ use crate::{
         config, generation, note_event, CGROUP_COUNTS, CGROUP_TARGETS, COUNTS, LAST_TASK,
         ODD_COUNTS, WATCHED,
     },
+    regs::Regs,
     task::Task,
 };
 
-/// `sys_enter(struct pt_regs *regs, long id)`. It runs after seccomp has allowed (or logged) the
-/// call, so a call that a filter refuses is not counted; one it logs is. This one watches
-/// process trees only; userspace attaches it, or `sys_enter_cgroup`, never both.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    try_sys_enter::<false>(&ctx);
+/// `sys_enter(struct pt_regs *regs, long id)` for recordings of process trees. It runs after
+/// seccomp has allowed (or logged) the call, so a call that a filter refuses is not counted; one
+/// it logs is. A BTF tracepoint rather than a raw one, for the same hook and cost, because its
+/// `regs` can be read with plain loads, which is what lets a watched call usually go without
+/// the one helper call it would otherwise need (for the task). Userspace attaches it, or
+/// `sys_enter_cgroup`, never both.
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
+    let regs = Regs::new(ctx.arg(0));
+    let Some(slot) = cached_process_slot(regs.address()) else {
+        return 0;
+    };
+    let id = ctx.arg(1);
+    let after_seccomp = config().after_seccomp != 0;
+    let call = if !after_seccomp && regs.entered_by_syscall_instruction() {
+        Some(decode_abi(id, false))
+    } else {
+        admitted(id, Task::current(), after_seccomp)
+    };
+    if let Some((abi, nr)) = call {
+        count(regs.as_ptr(), slot, abi, nr);
+    }
     0
 }
 
 /// `sys_enter` for recordings with cgroup targets (`Config::cgroup_mode` is not
 /// `CGROUP_NONE`): a separate program, so that without cgroup targets the hot path has not one
-/// instruction more.
+/// instruction more. It needs the task on every call anyway.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_cgroup(ctx: RawTracePointContext) -> i32 {
-    try_sys_enter::<true>(&ctx);
+    let task = Task::current();
+    if let Some(slot) = slot_by_process_or_cgroup(&ctx, task) {
+        if let Some((abi, nr)) = admitted(ctx.arg(1), task, config().after_seccomp != 0) {
+            count(ctx.arg(0), slot, abi, nr);
+        }
+    }
     0
 }
 
+/// Counts syscall `nr` of `abi` for `slot`, and learns its argument with `--args`.
 #[inline(always)]
-fn try_sys_enter<const CGROUPS: bool>(ctx: &RawTracePointContext) {
-    let (slot, task) = if CGROUPS {
-        let task = Task::current();
-        match slot_by_process_or_cgroup(ctx, task) {
-            Some(slot) => (slot, task),
-            None => return,
-        }
-    } else {
-        // The task is only needed once the call is known to count.
-        match cached_process_slot(ctx) {
-            Some(slot) => (slot, Task::current()),
-            None => return,
-        }
-    };
-    let Some((abi, nr)) = admitted(ctx, task, config().after_seccomp != 0) else {
-        return;
-    };
+fn count(regs: *const u8, slot: u32, abi: u32, nr: u64) {
     if config().args != 0 {
-        crate::args::record(ctx, u64::from(slot), abi, nr);
+        crate::args::record(regs, u64::from(slot), abi, nr);
     }
-
     if nr < SYSCALL_TABLE_SIZE as u64 {
         if let Some(counts) = COUNTS.get_ptr_mut(slot * ABI_COUNT + abi) {
             // The explicit bound above is what lets the verifier accept the index.
@@ -87,8 +93,7 @@ fn try_sys_enter<const CGROUPS: bool>(ctx: &RawTracePointContext) {
 /// generation is read before `WATCHED` is, so an entry computed from a table that changed
 /// meanwhile carries an already stale generation.
 #[inline(always)]
-fn cached_process_slot(ctx: &RawTracePointContext) -> Option<u32> {
-    let regs: u64 = ctx.arg(0);
+fn cached_process_slot(regs: u64) -> Option<u32> {
     let generation = generation();
     let cache = LAST_TASK.get_ptr_mut(0)?;
     // SAFETY: the entry is this CPU's, and programs on one CPU do not nest.
@@ -133,12 +138,12 @@ fn slot_by_process_or_cgroup(ctx: &RawTracePointContext, task: Task) -> Option<u
 /// is counted from its first call; userspace maps ids to paths when it writes.
 #[inline(always)]
 fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bool) {
-    let Some((abi, nr)) = admitted(ctx, task, after_seccomp) else {
+    let Some((abi, nr)) = admitted(ctx.arg(1), task, after_seccomp) else {
         return;
     };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if config().args != 0 {
-        crate::args::record(ctx, cgroup, abi, nr);
+        crate::args::record(ctx.arg(0), cgroup, abi, nr);
     }
     let key = CgroupSyscallKey {
         cgroup,
@@ -156,24 +161,22 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bo
     }
 }
 
-/// The current call's ABI and number in that ABI's table, or `None` when it does not count
-/// because `after_seccomp` asks for calls made under a filter and the task has none.
+/// The ABI and number of call `id` (the tracepoint's), decided by the task's own flags, or
+/// `None` when it does not count because `after_seccomp` asks for calls made under a filter and
+/// the task has none.
 #[inline(always)]
-pub(crate) fn admitted(
-    ctx: &RawTracePointContext,
-    task: Task,
-    after_seccomp: bool,
-) -> Option<(u32, u64)> {
+pub(crate) fn admitted(id: u64, task: Task, after_seccomp: bool) -> Option<(u32, u64)> {
     if after_seccomp && !task.seccomp_filtered() {
         return None;
     }
-    Some(decode_abi(task, ctx.arg(1)))
+    Some(decode_abi(id, task.in_compat_syscall()))
 }
 
-/// Which ABI the current syscall came through, and its number in that ABI's table.
+/// Which ABI a syscall came through, and its number in that ABI's table: `compat` is whether
+/// it is a 32-bit call; x32 calls are 64-bit ones with `X32_SYSCALL_BIT` in the number.
 #[inline(always)]
-fn decode_abi(task: Task, id: u64) -> (u32, u64) {
-    if task.thread_status() & TS_COMPAT != 0 {
+fn decode_abi(id: u64, compat: bool) -> (u32, u64) {
+    if compat {
         return (ABI_X86, id & 0xffff_ffff);
     }
     if id & X32_SYSCALL_BIT != 0 && id >> 32 == 0 {

@@ -1,6 +1,6 @@
 use aya_ebpf::helpers::bpf_get_current_task_btf;
 
-use profiler_common::SECCOMP_MODE_FILTER;
+use profiler_common::{SECCOMP_MODE_FILTER, TS_COMPAT};
 
 use crate::maps::task_offsets;
 
@@ -30,10 +30,10 @@ impl Task {
         self.field(task_offsets().tgid)
     }
 
-    /// `task->thread_info.status`
+    /// Whether the task is in a 32-bit syscall (`TS_COMPAT` in `task->thread_info.status`).
     #[inline(always)]
-    pub fn thread_status(&self) -> u32 {
-        self.field(task_offsets().thread_status)
+    pub fn in_compat_syscall(&self) -> bool {
+        self.field::<u32>(task_offsets().thread_status) & TS_COMPAT != 0
     }
 
     /// Whether the task runs under a seccomp filter (`task->seccomp.mode`). The mode is set, for

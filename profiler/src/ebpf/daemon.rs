@@ -21,7 +21,7 @@ use profiler_common::{
     SYSCALL_TABLE_SIZE,
 };
 
-use super::{configure, start_loading, TracerError, OBJECT};
+use super::{configure, program_mut, start_loading, TracerError, OBJECT};
 use crate::syscalls::Arch;
 
 /// The program, and the maps the daemon reads, by the names they are pinned under.
@@ -255,7 +255,7 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         return Err(TracerError::NoObject.into());
     }
     fs::create_dir_all(dir).map_err(io_err("creating pin directory", dir))?;
-    let (offsets, mut loader) = start_loading(btf_path)?;
+    let (offsets, _, mut loader) = start_loading(btf_path, None)?;
     let config = Config {
         cgroup_mode: CGROUP_ROOT,
         cgroup_level: spec.root_level,
@@ -289,13 +289,7 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         name: PROGRAM,
         source,
     };
-    let program: &mut RawTracePoint = ebpf
-        .program_mut(PROGRAM)
-        .ok_or(program_err(
-            aya::programs::ProgramError::UnexpectedProgramType,
-        ))?
-        .try_into()
-        .map_err(program_err)?;
+    let program: &mut RawTracePoint = program_mut(&mut ebpf, PROGRAM)?;
     program.load().map_err(program_err)?;
     let program_pin = dir.join(PROGRAM);
     let _ = fs::remove_file(&program_pin);

@@ -2,12 +2,13 @@
 //! watch and read back what they counted. Nothing else in the crate touches eBPF.
 pub mod daemon;
 mod offsets;
+mod tracepoint_btf;
 
 use std::{collections::BTreeMap, path::Path};
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
-    programs::RawTracePoint,
+    programs::{BtfTracePoint, RawTracePoint},
     Ebpf, EbpfLoader,
 };
 use profiler_common::{
@@ -16,7 +17,10 @@ use profiler_common::{
     EVENT_CGROUP_FULL, EVENT_ODD_FULL, EVENT_READ_FAILED, EVENT_WATCH_FULL, GENERATION_USER,
 };
 
-pub use self::offsets::{OffsetError, KERNEL_BTF};
+pub use self::{
+    offsets::{OffsetError, KERNEL_BTF},
+    tracepoint_btf::TracepointBtfError,
+};
 use crate::{
     record::{LearnedArgs, Recording},
     syscalls::Arch,
@@ -28,6 +32,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pr
 pub enum TracerError {
     #[error(transparent)]
     Offsets(#[from] OffsetError),
+    #[error(transparent)]
+    TracepointBtf(#[from] TracepointBtfError),
     #[error("this binary was built without its eBPF programs (AYA_BUILD_SKIP was set)")]
     NoObject,
     #[error("loading the eBPF object: {0}")]
@@ -138,16 +144,53 @@ pub struct Tracer {
     generations: u64,
 }
 
-/// Kernel-BTF offsets and a fresh loader. `EbpfLoader::new` parses all of kernel BTF (aya 0.14
-/// does it eagerly, though the programs need none of it); our own offsets are read meanwhile, on
-/// another thread.
-fn start_loading<'a>(btf_path: &Path) -> Result<(TaskOffsets, EbpfLoader<'a>), TracerError> {
-    let (offsets, loader) = std::thread::scope(|scope| {
-        let offsets = scope.spawn(|| offsets::task_offsets(btf_path));
+/// What the programs need from kernel BTF, and a fresh loader. `EbpfLoader::new` parses all of
+/// kernel BTF (aya 0.14 does it eagerly, though the programs need none of it); our own reads
+/// happen meanwhile, on another thread: the offsets, and the BTF that loading a program on BTF
+/// tracepoint `tp_btf` takes.
+fn start_loading<'a>(
+    btf_path: &Path,
+    tp_btf: Option<&str>,
+) -> Result<(TaskOffsets, Option<aya::Btf>, EbpfLoader<'a>), TracerError> {
+    let (read, loader) = std::thread::scope(|scope| {
+        let read = scope.spawn(|| -> Result<_, TracerError> {
+            let offsets = offsets::task_offsets(btf_path)?;
+            let btf = tp_btf
+                .map(|tracepoint| tracepoint_btf::for_tracepoint(btf_path, tracepoint))
+                .transpose()?;
+            Ok((offsets, btf))
+        });
         let loader = EbpfLoader::new();
-        (offsets.join().expect("reading offsets panicked"), loader)
+        (read.join().expect("reading kernel BTF panicked"), loader)
     });
-    Ok((offsets?, loader))
+    let (offsets, btf) = read?;
+    Ok((offsets, btf, loader))
+}
+
+/// Program `name` of the loaded object, as program type `T`.
+fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, TracerError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(TracerError::Program {
+            name,
+            source: aya::programs::ProgramError::UnexpectedProgramType,
+        })?
+        .try_into()
+        .map_err(|source| TracerError::Program { name, source })
+}
+
+/// Loads raw tracepoint program `name` and attaches it to `tracepoint`.
+fn attach_raw(ebpf: &mut Ebpf, name: &'static str, tracepoint: &str) -> Result<(), TracerError> {
+    let program: &mut RawTracePoint = program_mut(ebpf, name)?;
+    program
+        .load()
+        .map_err(|source| TracerError::Program { name, source })?;
+    program
+        .attach(tracepoint)
+        .map_err(|source| TracerError::Program { name, source })?;
+    Ok(())
 }
 
 /// What every load of the object sets: no BTF (the programs use no CO-RE relocations), the
@@ -173,7 +216,10 @@ impl Tracer {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
-        let (offsets, mut loader) = start_loading(btf_path)?;
+        // Process trees only: `sys_enter` is a BTF tracepoint program (it says why);
+        // `sys_enter_cgroup` a raw one.
+        let tp_btf = (config.cgroups == CgroupMode::None).then_some("sys_enter");
+        let (offsets, btf, mut loader) = start_loading(btf_path, tp_btf)?;
         let global = config.global();
         configure(&mut loader, &offsets, &global);
         // Maps a mode does not use get one entry: the per-CPU hash of a cgroup root is
@@ -187,31 +233,21 @@ impl Tracer {
         // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
         loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
         let mut ebpf = loader.load(OBJECT)?;
-        // Without cgroup targets the plain `sys_enter` is attached, whose unwatched path is
-        // one helper call and one lookup; `sys_enter_cgroup` adds the cgroup check.
-        let sys_enter = match config.cgroups {
-            CgroupMode::None => "sys_enter",
-            _ => "sys_enter_cgroup",
-        };
-        for (name, tracepoint) in [
-            (sys_enter, "sys_enter"),
-            ("sched_process_fork", "sched_process_fork"),
-            ("sched_process_exit", "sched_process_exit"),
-        ] {
-            let program: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or(TracerError::Program {
-                    name,
-                    source: aya::programs::ProgramError::UnexpectedProgramType,
-                })?
-                .try_into()
-                .map_err(|source| TracerError::Program { name, source })?;
-            program
-                .load()
-                .map_err(|source| TracerError::Program { name, source })?;
-            program
-                .attach(tracepoint)
-                .map_err(|source| TracerError::Program { name, source })?;
+        match btf {
+            Some(btf) => {
+                let name = "sys_enter";
+                let program: &mut BtfTracePoint = program_mut(&mut ebpf, name)?;
+                program
+                    .load(name, &btf)
+                    .map_err(|source| TracerError::Program { name, source })?;
+                program
+                    .attach()
+                    .map_err(|source| TracerError::Program { name, source })?;
+            }
+            None => attach_raw(&mut ebpf, "sys_enter_cgroup", "sys_enter")?,
+        }
+        for name in ["sched_process_fork", "sched_process_exit"] {
+            attach_raw(&mut ebpf, name, name)?;
         }
         Ok(Tracer {
             ebpf,

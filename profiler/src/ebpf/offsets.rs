@@ -115,6 +115,32 @@ mod tests {
         assert!(offsets.seccomp_mode > offsets.tgid, "{offsets:?}");
     }
 
+    /// The programs read `struct pt_regs` at fixed offsets (profiler_common::pt_regs): the
+    /// running kernel must agree. `cs` sits in an anonymous union on kernels with FRED.
+    #[test]
+    fn pt_regs_offsets_match_the_running_kernel() {
+        use profiler_common::pt_regs::*;
+        let btf = Btf::from_file_with_backend(KERNEL_BTF, Backend::Mmap).unwrap();
+        for (name, offset) in [
+            ("bp", BP),
+            ("bx", BX),
+            ("r11", R11),
+            ("r10", R10),
+            ("r9", R9),
+            ("r8", R8),
+            ("cx", CX),
+            ("dx", DX),
+            ("si", SI),
+            ("di", DI),
+            ("ip", IP),
+            ("cs", CS),
+            ("flags", FLAGS),
+        ] {
+            let found = member_offset(&btf, "pt_regs", name).unwrap();
+            assert_eq!(found as usize, offset, "pt_regs.{name}");
+        }
+    }
+
     #[test]
     fn a_missing_file_is_a_clear_error() {
         let err = task_offsets(Path::new("/nonexistent/vmlinux")).unwrap_err();
