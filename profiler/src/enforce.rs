@@ -1,10 +1,9 @@
-//! `profile run`: a command confined by a compiled filter, installed between fork and exec.
-use std::{ffi::OsString, io};
+//! `profile run`: a command confined by a compiled filter, installed right before its exec.
+use std::ffi::OsString;
 
 use crate::{
-    child,
     seccomp::{bpf::SockFilter, install},
-    sys::{self, CommandError, Signals},
+    sys::{self, CommandError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -13,11 +12,6 @@ pub enum RunError {
     Command(#[from] CommandError),
     #[error("unsupported seccomp flag {0} (known: SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW)")]
     Flag(String),
-    #[error("{what}: {source}")]
-    Io {
-        what: &'static str,
-        source: io::Error,
-    },
 }
 
 impl RunError {
@@ -30,7 +24,7 @@ impl RunError {
 }
 
 /// The `seccomp(2)` flags for a profile's `flags`. TSYNC only matters for threads that exist at
-/// install time, and the child has one.
+/// install time, and `profile run` has one (an exec ends any others anyway).
 pub fn filter_flags(names: &[String]) -> Result<u32, RunError> {
     names.iter().try_fold(0, |flags, name| match name.as_str() {
         "SECCOMP_FILTER_FLAG_TSYNC" => Ok(flags),
@@ -40,29 +34,17 @@ pub fn filter_flags(names: &[String]) -> Result<u32, RunError> {
     })
 }
 
-/// Runs `command` under `program` and returns its exit code (128 + N when killed by signal N).
-pub async fn run_command(
-    program: &[SockFilter],
-    flags: u32,
-    command: &[OsString],
-    signals: Signals,
-) -> Result<i32, RunError> {
+/// Replaces this process with `command` confined by `program`, as runc and setpriv do: the
+/// command keeps our pid, gets its signals directly and its exit status is its own. Returns only
+/// when that failed. Nothing runs between the filter and the exec but the `execve` itself,
+/// which the profile must allow (a forked child would need the same).
+pub fn exec_confined(program: &[SockFilter], flags: u32, command: &[OsString]) -> RunError {
     let (name, _) = command.split_first().expect("clap requires a command");
-    let path = sys::resolve_program(name, std::env::var_os("PATH").as_deref())?;
-    let pid = sys::spawn_prepared(&path, command, &signals.original_mask, || {
-        install::install(program, flags).map_err(|err| err.raw_os_error().unwrap_or(libc::EINVAL))
-    })?;
-    let signal_fd = child::poll_readable(signals).map_err(|source| RunError::Io {
-        what: "polling signals",
-        source,
-    })?;
-    let status = child::wait(pid, &signal_fd)
-        .await
-        .map_err(|source| RunError::Io {
-            what: "waiting for the command",
-            source,
-        })?;
-    Ok(sys::exit_code(status))
+    let path = match sys::resolve_program(name, std::env::var_os("PATH").as_deref()) {
+        Ok(path) => path,
+        Err(err) => return err.into(),
+    };
+    sys::exec_prepared(&path, command, || install::install(program, flags)).into()
 }
 
 #[cfg(test)]

@@ -94,11 +94,7 @@ pub fn spawn_held(
     args: &[OsString],
     child_mask: &libc::sigset_t,
 ) -> Result<HeldChild, CommandError> {
-    let (pid, exec_status) = fork_exec(path, args, child_mask, || {
-        // SAFETY: async-signal-safe calls only.
-        unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
-        Ok(())
-    })?;
+    let (pid, exec_status) = fork_stopped(path, args, child_mask)?;
     let program = path.display().to_string();
     let mut status = 0;
     loop {
@@ -121,41 +117,79 @@ pub fn spawn_held(
     })
 }
 
-/// Forks a child that restores `child_mask`, runs `prepare` (which must only make
-/// async-signal-safe calls, e.g. installing a seccomp filter) and execs `path`. Returns once
-/// the exec has happened.
-pub fn spawn_prepared(
+/// Runs `prepare` (e.g. installing a seccomp filter) and replaces this process with `path`.
+/// Returns only when one of them failed.
+pub fn exec_prepared(
     path: &Path,
     args: &[OsString],
-    child_mask: &libc::sigset_t,
-    prepare: impl Fn() -> Result<(), i32>,
-) -> Result<libc::pid_t, CommandError> {
-    let (pid, exec_status) = fork_exec(path, args, child_mask, prepare)?;
-    wait_for_exec(pid, &exec_status, path.display().to_string())?;
-    Ok(pid)
+    prepare: impl FnOnce() -> io::Result<()>,
+) -> CommandError {
+    let argv = match Argv::new(path, args) {
+        Ok(argv) => argv,
+        Err(err) => return err,
+    };
+    if let Err(source) = prepare() {
+        return CommandError::Prepare {
+            program: argv.program,
+            source,
+        };
+    }
+    let source = argv.exec();
+    exec_failed(argv.program, source)
 }
 
-/// What the child reports through its close-on-exec pipe when it fails before the exec.
-const STAGE_PREPARE: u8 = 1;
-const STAGE_EXEC: u8 = 2;
+/// A program and its arguments as `execve` takes them, built before any fork, so that the
+/// child only makes async-signal-safe calls.
+struct Argv {
+    program: String,
+    path: CString,
+    _args: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
 
-fn fork_exec(
+impl Argv {
+    fn new(path: &Path, args: &[OsString]) -> Result<Argv, CommandError> {
+        let program = path.display().to_string();
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| CommandError::Nul(program.clone()))?;
+        let c_args: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| CommandError::Nul(program.clone())))
+            .collect::<Result<_, _>>()?;
+        let mut pointers: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Ok(Argv {
+            program,
+            path: c_path,
+            _args: c_args,
+            pointers,
+        })
+    }
+
+    /// execve with the current environment; returns only its error.
+    fn exec(&self) -> io::Error {
+        extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        // SAFETY: both arrays are NUL-terminated and outlive the call; async-signal-safe.
+        unsafe {
+            libc::execve(self.path.as_ptr(), self.pointers.as_ptr(), environ);
+        }
+        io::Error::last_os_error()
+    }
+}
+
+/// Forks a child that restores `child_mask`, stops itself and, once continued, execs `path`;
+/// an exec error comes back as its errno through a close-on-exec pipe, whose read end is
+/// returned.
+fn fork_stopped(
     path: &Path,
     args: &[OsString],
     child_mask: &libc::sigset_t,
-    prepare: impl Fn() -> Result<(), i32>,
 ) -> Result<(libc::pid_t, OwnedFd), CommandError> {
-    let program = path.display().to_string();
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| CommandError::Nul(program.clone()))?;
-    let c_args: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| CommandError::Nul(program.clone())))
-        .collect::<Result<_, _>>()?;
-    let mut argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
+    let argv = Argv::new(path, args)?;
     let not_executable = |source| CommandError::NotExecutable {
-        program: program.clone(),
+        program: argv.program.clone(),
         source,
     };
 
@@ -174,28 +208,16 @@ fn fork_exec(
         return Err(not_executable(io::Error::last_os_error()));
     }
     if pid == 0 {
-        let report = |stage: u8, errno: i32| -> ! {
-            let mut msg = [0u8; 5];
-            msg[0] = stage;
-            msg[1..].copy_from_slice(&errno.to_ne_bytes());
-            // SAFETY: write and _exit are async-signal-safe.
-            unsafe {
-                libc::write(write_end.as_raw_fd(), msg.as_ptr().cast(), msg.len());
-                libc::_exit(127)
-            }
-        };
+        // SAFETY: async-signal-safe calls only.
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, child_mask, std::ptr::null_mut());
+            libc::kill(libc::getpid(), libc::SIGSTOP);
         }
-        if let Err(errno) = prepare() {
-            report(STAGE_PREPARE, errno);
-        }
+        let errno = argv.exec().raw_os_error().unwrap_or(libc::EINVAL);
+        // SAFETY: write and _exit are async-signal-safe.
         unsafe {
-            extern "C" {
-                static environ: *const *const libc::c_char;
-            }
-            libc::execve(c_path.as_ptr(), argv.as_ptr(), environ);
-            report(STAGE_EXEC, *libc::__errno_location());
+            libc::write(write_end.as_raw_fd(), (&raw const errno).cast(), 4);
+            libc::_exit(127)
         }
     }
     drop(write_end);
@@ -208,24 +230,35 @@ fn wait_for_exec(
     exec_status: &OwnedFd,
     program: String,
 ) -> Result<(), CommandError> {
-    let mut msg = [0u8; 5];
+    let mut errno = [0u8; 4];
     let n = loop {
-        // SAFETY: reading into a 5-byte buffer.
-        let n = unsafe { libc::read(exec_status.as_raw_fd(), msg.as_mut_ptr().cast(), msg.len()) };
+        // SAFETY: reading into a 4-byte buffer.
+        let n = unsafe {
+            libc::read(
+                exec_status.as_raw_fd(),
+                errno.as_mut_ptr().cast(),
+                errno.len(),
+            )
+        };
         if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             break n;
         }
     };
-    if n != 5 {
+    if n != 4 {
         return Ok(());
     }
     reap(pid);
-    let source = io::Error::from_raw_os_error(i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]));
-    Err(match (msg[0], source.kind()) {
-        (STAGE_PREPARE, _) => CommandError::Prepare { program, source },
-        (_, io::ErrorKind::NotFound) => CommandError::NotFound(program),
+    Err(exec_failed(
+        program,
+        io::Error::from_raw_os_error(i32::from_ne_bytes(errno)),
+    ))
+}
+
+fn exec_failed(program: String, source: io::Error) -> CommandError {
+    match source.kind() {
+        io::ErrorKind::NotFound => CommandError::NotFound(program),
         _ => CommandError::NotExecutable { program, source },
-    })
+    }
 }
 
 impl HeldChild {

@@ -1,5 +1,5 @@
 //! `profile run --profile P -- CMD` on the real kernel (root).
-use std::{path::Path, process::Command};
+use std::{os::unix::process::ExitStatusExt as _, path::Path, process::Command};
 
 use tests::*;
 
@@ -70,7 +70,8 @@ fn exit_status_and_kill_action() {
         Some(7)
     );
 
-    // Under KILL_PROCESS a syscall the profile lacks ends the process with SIGSYS.
+    // Under KILL_PROCESS a syscall the profile lacks ends the process with SIGSYS: the command
+    // replaced `profile run`, so its death by signal is the status we see.
     let (_, profile) = record(
         "run-kill",
         &["--default-action", "kill"],
@@ -78,10 +79,44 @@ fn exit_status_and_kill_action() {
     );
     let output = run_under(&write_profile("run-kill", &profile), &[&exe, "tree"]);
     assert_eq!(
-        output.status.code(),
-        Some(128 + libc::SIGSYS),
+        output.status.signal(),
+        Some(libc::SIGSYS),
         "{}",
         describe(&output)
+    );
+}
+
+/// `profile run` execs the command in its own place, as runc does: no process in between to
+/// keep a pid, hold signals or outlive the command.
+#[test]
+fn the_command_takes_the_place_of_profile_run() {
+    require_root();
+    let child = Command::new(profile_bin())
+        .args(["run", "--profile"])
+        .arg(reference("moby-default.json"))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo $$; grep ^Seccomp: /proc/self/status",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some(pid.to_string().as_str()), "{stdout}");
+    // The shell's own `grep` child runs under the filter (mode 2).
+    assert_eq!(
+        lines
+            .next()
+            .map(str::split_whitespace)
+            .and_then(|mut w| w.nth(1)),
+        Some("2"),
+        "{stdout}"
     );
 }
 

@@ -1,20 +1,19 @@
 use std::{ffi::OsString, path::PathBuf};
 
-use anyhow::Context as _;
 use clap::Args;
-use profiler::{enforce, seccomp, sys::Signals};
+use profiler::{enforce, seccomp};
 
 use super::check::{load, TargetArgs};
 
-/// Run a command confined by a profile: compile it, install it with seccomp, exec.
+/// Run a command confined by a profile: compile it, install it with seccomp, exec in place.
 #[derive(Args)]
 #[command(after_help = "\
 Examples:
   profile run --profile app.json -- ./app --flag
   profile run --profile /usr/share/containers/seccomp.json -- ls /
 
-Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable,
-2 invalid profile.")]
+The command replaces `profile` (same pid, signals reach it directly). Exit status: the
+command's own; 127 not found, 126 not executable, 2 invalid profile.")]
 pub struct RunArgs {
     /// The profile (any dialect `profile check` reads).
     #[arg(long, value_name = "FILE")]
@@ -27,8 +26,6 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
-    // Before the runtime exists, so that no thread has the stop signals unblocked.
-    let signals = Signals::block().context("blocking signals")?;
     let checked = load(&args.profile, &args.target).map_err(anyhow::Error::msg)?;
     let prepared = seccomp::compile(&checked.resolved, checked.target.arch)
         .map_err(|err| err.to_string())
@@ -44,20 +41,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    match runtime.block_on(enforce::run_command(
-        &program,
-        flags,
-        &args.command,
-        signals,
-    )) {
-        Ok(code) => Ok(code),
-        Err(err) => {
-            log::error!("{err}");
-            Ok(err.exit_code())
-        }
-    }
+    let err = enforce::exec_confined(&program, flags, &args.command);
+    log::error!("{err}");
+    Ok(err.exit_code())
 }
