@@ -647,12 +647,14 @@ fn instruction_counts(prepared: &Prepared, scratch: &Path) -> Result<(u64, u64)>
     Ok((insns(&ours)?, insns(&theirs)?))
 }
 
-/// Stops a background tracer with SIGINT (as a user would) and reaps it.
+/// Stops a background tracer with SIGTERM and reaps it. Not SIGINT: a bench started in the
+/// background of a script has SIGINT ignored, which its children inherit, so the recorder's
+/// `sleep` would never end.
 struct Stop(Child);
 
 impl Drop for Stop {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
     }
 }
