@@ -491,7 +491,7 @@ fn start(beside: Beside, prepared: &Prepared) -> Result<Option<Background>> {
                 .spawn()
                 .context("starting bpftrace")?;
             let stdout = tracer.stdout.take().expect("piped");
-            let tracer = Stop(tracer);
+            let tracer = Stop(tracer, libc::SIGINT);
             // bpftrace prints "Attaching N probes..." once its probes are in place.
             let mut line = String::new();
             BufReader::new(stdout).read_line(&mut line)?;
@@ -647,14 +647,15 @@ fn instruction_counts(prepared: &Prepared, scratch: &Path) -> Result<(u64, u64)>
     Ok((insns(&ours)?, insns(&theirs)?))
 }
 
-/// Stops a background tracer with SIGTERM and reaps it. Not SIGINT: a bench started in the
-/// background of a script has SIGINT ignored, which its children inherit, so the recorder's
-/// `sleep` would never end.
-struct Stop(Child);
+/// A background tracer, stopped with its signal and reaped when dropped: SIGINT for bpftrace,
+/// which ends on it (and in one run out of a hundred missed a SIGTERM); SIGTERM for our recorder,
+/// because a bench started in the background of a script has SIGINT ignored, which the
+/// recorder's `sleep` inherits and which the recorder passes on to it.
+struct Stop(Child, libc::c_int);
 
 impl Drop for Stop {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.0.id() as i32, self.1) };
         let _ = self.0.wait();
     }
 }
@@ -666,6 +667,7 @@ fn idle_recorder(prepared: &Prepared) -> Result<Stop> {
             .args(["record", "-q", "-o", "/dev/null", "--", "sleep", "600"])
             .spawn()
             .context("starting profile record")?,
+        libc::SIGTERM,
     );
     wait_for_exec(recorder.0.id(), Path::new("/usr/bin/sleep"))?;
     Ok(recorder)
