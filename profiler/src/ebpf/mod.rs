@@ -266,14 +266,7 @@ impl Tracer {
     }
 
     fn watched(&mut self) -> Result<HashMap<&mut MapData, u32, u32>, TracerError> {
-        let map = self
-            .ebpf
-            .map_mut("WATCHED")
-            .ok_or(TracerError::MissingMap("WATCHED"))?;
-        HashMap::try_from(map).map_err(|source| TracerError::Map {
-            name: "WATCHED",
-            source,
-        })
+        self.map_mut("WATCHED")
     }
 
     /// Counts every syscall of process `tgid` and of its future children in `slot`.
@@ -281,29 +274,17 @@ impl Tracer {
         check_slot(slot)?;
         self.watched()?
             .insert(tgid, slot, 0)
-            .map_err(|source| TracerError::Map {
-                name: "WATCHED",
-                source,
-            })?;
+            .map_err(map_error("WATCHED"))?;
         self.next_generation()
     }
 
     /// Invalidates the per-CPU decisions the programs cached from `WATCHED` before it changed,
     /// with a value no program stores (see `next_generation` in the programs).
     fn next_generation(&mut self) -> Result<(), TracerError> {
-        let map = self
-            .ebpf
-            .map_mut("GENERATION")
-            .ok_or(TracerError::MissingMap("GENERATION"))?;
-        let err = |source| TracerError::Map {
-            name: "GENERATION",
-            source,
-        };
-        let mut generation: Array<&mut MapData, u64> = Array::try_from(map).map_err(err)?;
         self.generations += 1;
-        generation
-            .set(0, self.generations << 8 | GENERATION_USER, 0)
-            .map_err(err)
+        let value = self.generations << 8 | GENERATION_USER;
+        let mut generation: Array<&mut MapData, u64> = self.map_mut("GENERATION")?;
+        generation.set(0, value, 0).map_err(map_error("GENERATION"))
     }
 
     /// How many processes of `slot` are still alive.
@@ -316,10 +297,7 @@ impl Tracer {
         let watched = self.watched()?;
         let mut live = Vec::new();
         for entry in watched.iter() {
-            let (tgid, s) = entry.map_err(|source| TracerError::Map {
-                name: "WATCHED",
-                source,
-            })?;
+            let (tgid, s) = entry.map_err(map_error("WATCHED"))?;
             if s == slot {
                 live.push(tgid);
             }
@@ -331,21 +309,10 @@ impl Tracer {
     /// [`CgroupMode::Targets`], whose level must be the cgroup's depth.
     pub fn watch_cgroup(&mut self, id: u64, slot: u32) -> Result<(), TracerError> {
         check_slot(slot)?;
-        let map = self
-            .ebpf
-            .map_mut("CGROUP_TARGETS")
-            .ok_or(TracerError::MissingMap("CGROUP_TARGETS"))?;
-        let mut targets: HashMap<&mut MapData, u64, u32> =
-            HashMap::try_from(map).map_err(|source| TracerError::Map {
-                name: "CGROUP_TARGETS",
-                source,
-            })?;
+        let mut targets: HashMap<&mut MapData, u64, u32> = self.map_mut("CGROUP_TARGETS")?;
         targets
             .insert(id, slot, 0)
-            .map_err(|source| TracerError::Map {
-                name: "CGROUP_TARGETS",
-                source,
-            })
+            .map_err(map_error("CGROUP_TARGETS"))
     }
 
     /// With [`CgroupMode::Root`]: everything counted so far, per cgroup id.
@@ -353,10 +320,7 @@ impl Tracer {
         let counts: PerCpuHashMap<&MapData, CgroupSyscallKey, u64> = self.map("CGROUP_COUNTS")?;
         let mut recordings: BTreeMap<u64, Recording> = BTreeMap::new();
         for entry in counts.iter() {
-            let (key, per_cpu) = entry.map_err(|source| TracerError::Map {
-                name: "CGROUP_COUNTS",
-                source,
-            })?;
+            let (key, per_cpu) = entry.map_err(map_error("CGROUP_COUNTS"))?;
             if let Some(abi) = Arch::from_index(key.abi) {
                 recordings
                     .entry(key.cgroup)
@@ -378,10 +342,7 @@ impl Tracer {
         let mut learned: BTreeMap<u64, LearnedArgs> = BTreeMap::new();
         let values: HashMap<&MapData, ArgValueKey, u8> = self.map("ARG_VALUES")?;
         for entry in values.iter() {
-            let (key, _) = entry.map_err(|source| TracerError::Map {
-                name: "ARG_VALUES",
-                source,
-            })?;
+            let (key, _) = entry.map_err(map_error("ARG_VALUES"))?;
             learned
                 .entry(key.target)
                 .or_default()
@@ -389,10 +350,7 @@ impl Tracer {
         }
         let sets: HashMap<&MapData, ArgSetKey, ArgSet> = self.map("ARG_SETS")?;
         for entry in sets.iter() {
-            let (key, set) = entry.map_err(|source| TracerError::Map {
-                name: "ARG_SETS",
-                source,
-            })?;
+            let (key, set) = entry.map_err(map_error("ARG_SETS"))?;
             if set.overflow != 0 {
                 learned.entry(key.target).or_default().overflow(key.kind);
             }
@@ -410,10 +368,7 @@ impl Tracer {
                     &(slot * ABI_COUNT + abi.index().expect("a recorded ABI")),
                     0,
                 )
-                .map_err(|source| TracerError::Map {
-                    name: "COUNTS",
-                    source,
-                })?;
+                .map_err(map_error("COUNTS"))?;
             let mut sums: BTreeMap<u64, u64> = BTreeMap::new();
             for cpu in per_cpu.iter() {
                 for (nr, &n) in cpu.counts.iter().enumerate() {
@@ -428,10 +383,7 @@ impl Tracer {
         }
         let odd: PerCpuHashMap<&MapData, OddSyscallKey, u64> = self.map("ODD_COUNTS")?;
         for entry in odd.iter() {
-            let (key, per_cpu) = entry.map_err(|source| TracerError::Map {
-                name: "ODD_COUNTS",
-                source,
-            })?;
+            let (key, per_cpu) = entry.map_err(map_error("ODD_COUNTS"))?;
             if key.slot != slot {
                 continue;
             }
@@ -452,10 +404,7 @@ impl Tracer {
     pub fn losses(&self) -> Result<Losses, TracerError> {
         let events: PerCpuArray<&MapData, u64> = self.map("EVENTS")?;
         let sum = |index: u32| -> Result<u64, TracerError> {
-            let per_cpu = events.get(&index, 0).map_err(|source| TracerError::Map {
-                name: "EVENTS",
-                source,
-            })?;
+            let per_cpu = events.get(&index, 0).map_err(map_error("EVENTS"))?;
             Ok(per_cpu.iter().sum())
         };
         Ok(Losses {
@@ -472,6 +421,22 @@ impl Tracer {
         M: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
     {
         let map = self.ebpf.map(name).ok_or(TracerError::MissingMap(name))?;
-        M::try_from(map).map_err(|source| TracerError::Map { name, source })
+        M::try_from(map).map_err(map_error(name))
     }
+
+    fn map_mut<'a, M>(&'a mut self, name: &'static str) -> Result<M, TracerError>
+    where
+        M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(TracerError::MissingMap(name))?;
+        M::try_from(map).map_err(map_error(name))
+    }
+}
+
+/// `TracerError::Map` for map `name`, for `map_err`.
+fn map_error(name: &'static str) -> impl Fn(aya::maps::MapError) -> TracerError {
+    move |source| TracerError::Map { name, source }
 }
