@@ -37,7 +37,7 @@ pub fn filter_flags(names: &[String]) -> Result<u32, RunError> {
 /// Replaces this process with `command` confined by `program`, as runc and setpriv do: the
 /// command keeps our pid, gets its signals directly and its exit status is its own. Returns only
 /// when that failed. Nothing runs between the filter and the exec but the `execve` itself,
-/// which the profile must allow (a forked child would need the same).
+/// which the profile must allow.
 pub fn exec_confined(program: &[SockFilter], flags: u32, command: &[OsString]) -> RunError {
     let (name, _) = command.split_first().expect("clap requires a command");
     let path = match sys::resolve_program(name, std::env::var_os("PATH").as_deref()) {

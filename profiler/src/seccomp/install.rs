@@ -8,8 +8,8 @@ pub const FLAG_LOG: u32 = 1 << 1;
 /// `SECCOMP_FILTER_FLAG_SPEC_ALLOW`: keep speculative store bypass mitigation off.
 pub const FLAG_SPEC_ALLOW: u32 = 1 << 2;
 
-/// Sets no_new_privs and installs `program` for the calling thread. Meant for a forked child
-/// right before execve: it only makes the two syscalls.
+/// Sets no_new_privs and installs `program` for the calling thread. Meant for right before
+/// execve: it only makes the two syscalls.
 pub fn install(program: &[SockFilter], flags: u32) -> io::Result<()> {
     let fprog = libc::sock_fprog {
         len: program.len() as u16,
