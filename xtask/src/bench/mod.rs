@@ -238,7 +238,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let daemon = daemon::measure(&prepared.profile)?;
     std::fs::remove_dir_all(&scratch)?;
 
-    let loops: Vec<Option<f64>> = loops.iter().map(|s| median(s)).collect();
+    let samples = loops;
+    let loops: Vec<Option<f64>> = samples.iter().map(|s| median(s)).collect();
+    // Ratios are taken within each round, whose runs are side by side, and then their median:
+    // the VM's drift between rounds cancels out, which a ratio of medians would keep.
+    // A configuration that is not installed here has no samples: NaN, left out.
+    let rounds: Vec<Vec<f64>> = (0..args.rounds)
+        .map(|round| {
+            let sample = |s: &Vec<f64>| s.get(round).copied().unwrap_or(f64::NAN);
+            samples.iter().map(sample).collect()
+        })
+        .collect();
+    let per_round = |f: &dyn Fn(&[f64]) -> f64| -> Option<f64> {
+        let ratios: Vec<f64> = rounds
+            .iter()
+            .map(|r| f(r))
+            .filter(|x| x.is_finite())
+            .collect();
+        median(&ratios)
+    };
+    let paired = |a: usize, b: usize| per_round(&|r: &[f64]| r[a] / r[b]);
     let starts: Vec<f64> = starts
         .iter()
         .map(|s| median(s).unwrap_or(f64::NAN))
@@ -249,30 +268,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "rounds": args.rounds,
         "calls": args.calls,
         "getppid_loop": LOOP.iter().enumerate().map(|(i, c)| {
-            let base = loops[if c.threads == 2 { UNTRACED_2 } else { UNTRACED }];
-            let ratio = |b: Option<f64>| loops[i].zip(b).map(|(ns, b)| ns / b);
+            let base = if c.threads == 2 { UNTRACED_2 } else { UNTRACED };
             json!({
                 "name": c.name,
                 "ns_per_call": loops[i],
-                "ratio_untraced": ratio(base),
-                "added_ns": loops[i].zip(base).map(|(ns, b)| ns - b),
+                "ratio_untraced": paired(i, base),
+                "added_ns": loops[i].zip(loops[base]).map(|(ns, b)| ns - b),
                 "ratio_floor": (c.beside != Beside::Floor && c.threads == 1 && i != UNTRACED)
-                    .then(|| ratio(loops[FLOOR])).flatten(),
+                    .then(|| paired(i, FLOOR)).flatten(),
             })
         }).collect::<Vec<_>>(),
         "goals": {
-            "recorded_over_floor": ratio_of(loops[RECORDED], loops[FLOOR]),
-            "not_watching_over_floor": ratio_of(loops[NOT_WATCHING], loops[FLOOR]),
-            "two_threads_over_one": ratio_of(
-                ratio_of(loops[RECORDED_2], loops[UNTRACED_2]),
-                ratio_of(loops[RECORDED], loops[UNTRACED]),
-            ),
-            "moby_over_allow_all": ratio_of(loops[OUR_MOBY], loops[ALLOW_ALL]),
-            "our_moby_over_libseccomp": ratio_of(loops[OUR_MOBY], loops[LIBSECCOMP_MOBY]),
-            "bpftrace_added_over_ours": ratio_of(
-                loops[BPFTRACE].zip(loops[UNTRACED]).map(|(b, u)| b - u),
-                loops[RECORDED].zip(loops[UNTRACED]).map(|(r, u)| r - u),
-            ),
+            "recorded_over_floor": paired(RECORDED, FLOOR),
+            "not_watching_over_floor": paired(NOT_WATCHING, FLOOR),
+            "two_threads_over_one": per_round(&|r: &[f64]| {
+                (r[RECORDED_2] / r[UNTRACED_2]) / (r[RECORDED] / r[UNTRACED])
+            }),
+            "moby_over_allow_all": paired(OUR_MOBY, ALLOW_ALL),
+            "our_moby_over_libseccomp": paired(OUR_MOBY, LIBSECCOMP_MOBY),
+            "bpftrace_added_over_ours": per_round(&|r: &[f64]| {
+                (r[BPFTRACE] - r[UNTRACED]) / (r[RECORDED] - r[UNTRACED])
+            }),
         },
         "program": cost,
         "startup_ms": {
