@@ -747,14 +747,9 @@ fn replicas_of_a_workload_share_one_profile() {
         .collect();
     assert!(!base_names.is_empty() && !base.is_empty());
     let web_refs: Vec<&Pod> = web.iter().collect();
+    let db_refs: Vec<&Pod> = db.iter().collect();
     assert_merged(&out, "shop_web_app", "web", &web_refs, &base);
-    assert_merged(
-        &out,
-        "shop_db_postgres",
-        "db",
-        &db.iter().collect::<Vec<_>>(),
-        &base,
-    );
+    assert_merged(&out, "shop_db_postgres", "db", &db_refs, &base);
     assert_merged(&out, "default_toolbox_shell", "toolbox", &[&toolbox], &base);
     // The sandboxes (no log symlink) of the 3 web pods: one workload of the pods' owner.
     let sandboxes = replicas(&out.join("shop_web_POD.json.meta"));
@@ -799,11 +794,5 @@ fn replicas_of_a_workload_share_one_profile() {
     let mut all = web_refs;
     all.push(&fourth);
     assert_merged(&out, "shop_web_app", "web", &all, &base);
-    assert_merged(
-        &out,
-        "shop_db_postgres",
-        "db",
-        &db.iter().collect::<Vec<_>>(),
-        &base,
-    );
+    assert_merged(&out, "shop_db_postgres", "db", &db_refs, &base);
 }

@@ -21,7 +21,7 @@ use profiler_common::{
     SYSCALL_TABLE_SIZE,
 };
 
-use super::{configure, program_mut, start_loading, TracerError, OBJECT};
+use super::{configure, program_error, program_mut, start_loading, TracerError, OBJECT};
 use crate::syscalls::Arch;
 
 /// The program, and the maps the daemon reads, by the names they are pinned under.
@@ -285,10 +285,7 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         let mut info: Array<_, DaemonInfo> = Array::try_from(map).map_err(map_err(INFO))?;
         info.set(0, spec.info(), 0).map_err(map_err(INFO))?;
     }
-    let program_err = |source| TracerError::Program {
-        name: PROGRAM,
-        source,
-    };
+    let program_err = program_error(PROGRAM);
     let program: &mut RawTracePoint = program_mut(&mut ebpf, PROGRAM)?;
     program.load().map_err(program_err)?;
     let program_pin = dir.join(PROGRAM);

@@ -173,23 +173,23 @@ where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
     ebpf.program_mut(name)
-        .ok_or(TracerError::Program {
-            name,
-            source: aya::programs::ProgramError::UnexpectedProgramType,
-        })?
+        .ok_or_else(|| program_error(name)(aya::programs::ProgramError::UnexpectedProgramType))?
         .try_into()
-        .map_err(|source| TracerError::Program { name, source })
+        .map_err(program_error(name))
+}
+
+/// `TracerError::Program` for program `name`, for `map_err`.
+pub(super) fn program_error(
+    name: &'static str,
+) -> impl Fn(aya::programs::ProgramError) -> TracerError + Copy {
+    move |source| TracerError::Program { name, source }
 }
 
 /// Loads raw tracepoint program `name` and attaches it to `tracepoint`.
 fn attach_raw(ebpf: &mut Ebpf, name: &'static str, tracepoint: &str) -> Result<(), TracerError> {
     let program: &mut RawTracePoint = program_mut(ebpf, name)?;
-    program
-        .load()
-        .map_err(|source| TracerError::Program { name, source })?;
-    program
-        .attach(tracepoint)
-        .map_err(|source| TracerError::Program { name, source })?;
+    program.load().map_err(program_error(name))?;
+    program.attach(tracepoint).map_err(program_error(name))?;
     Ok(())
 }
 
@@ -237,12 +237,8 @@ impl Tracer {
             Some(btf) => {
                 let name = "sys_enter";
                 let program: &mut BtfTracePoint = program_mut(&mut ebpf, name)?;
-                program
-                    .load(name, &btf)
-                    .map_err(|source| TracerError::Program { name, source })?;
-                program
-                    .attach()
-                    .map_err(|source| TracerError::Program { name, source })?;
+                program.load(name, &btf).map_err(program_error(name))?;
+                program.attach().map_err(program_error(name))?;
             }
             None => attach_raw(&mut ebpf, "sys_enter_cgroup", "sys_enter")?,
         }
