@@ -663,10 +663,17 @@ mod tests {
         dir
     }
 
-    const LINE: &str = "type=SECCOMP msg=audit(1795379407.866:SERIAL): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=1 comm=\"init\" exe=\"/sbin/init\" sig=0 arch=c000003e syscall=39 compat=0 ip=0x7f6dc2b71829 code=0x7ffc0000\x1dAUID=\"unset\" ARCH=x86_64 SYSCALL=getpid\n";
+    /// A record stamped now, so that every live process (pid 1 included) started before it,
+    /// whenever and on whichever machine the test runs.
+    const LINE: &str = "type=SECCOMP msg=audit(NOW.866:SERIAL): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=1 comm=\"init\" exe=\"/sbin/init\" sig=0 arch=c000003e syscall=39 compat=0 ip=0x7f6dc2b71829 code=0x7ffc0000\x1dAUID=\"unset\" ARCH=x86_64 SYSCALL=getpid\n";
 
     fn line(serial: u32) -> String {
-        LINE.replace("SERIAL", &serial.to_string())
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        LINE.replace("NOW", &now.to_string())
+            .replace("SERIAL", &serial.to_string())
     }
 
     #[test]
@@ -674,7 +681,7 @@ mod tests {
         let dir = scratch("file");
         let path = dir.join("audit.log");
         let text = format!(
-            "{}type=SYSCALL msg=audit(1795379407.866:1): arch=c000003e syscall=1\n{}garbage\n{}",
+            "{}type=SYSCALL msg=audit(1.866:1): arch=c000003e syscall=1\n{}garbage\n{}",
             line(1),
             line(2),
             // The last line is still being written.
