@@ -51,11 +51,13 @@ fn init_logging(verbose: u8, quiet: bool) {
         .filter_module("profiler", ours)
         .parse_env("RUST_LOG")
         .format(|buf, record| {
+            // Messages carry names from profiles, audit records and cgroups: one line each,
+            // whatever those contain.
             writeln!(
                 buf,
                 "profile: {}: {}",
                 record.level().as_str().to_lowercase(),
-                record.args()
+                profiler::output::escape(&record.args().to_string())
             )
         })
         .init();

@@ -8,6 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::output::escape;
 use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -217,7 +218,7 @@ impl Status {
             self.scans, self.flushes, self.profiles_written, self.write_errors
         );
         if let Some(err) = &self.last_error {
-            let _ = writeln!(out, "last error: {err}");
+            let _ = writeln!(out, "last error: {}", escape(err));
         }
         if self.lost_map_full + self.lost_odd_full + self.read_failures > 0 {
             let _ = writeln!(
@@ -230,10 +231,10 @@ impl Status {
             let _ = writeln!(
                 out,
                 "  {}{}  replicas {} ({} live)  syscalls {}{}",
-                w.name,
+                escape(&w.name),
                 w.kubernetes
                     .as_ref()
-                    .map(|key| format!(" ({key})"))
+                    .map(|key| format!(" ({})", escape(key)))
                     .unwrap_or_default(),
                 w.replicas,
                 w.live,

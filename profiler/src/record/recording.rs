@@ -47,8 +47,16 @@ impl Recording {
     }
 
     /// The ABIs seen, in a fixed order.
+    /// The ABIs of the syscalls seen that have a name. A number without one allows nothing,
+    /// so it must not add its ABI to the profile either: a program making bogus i386 or x32
+    /// calls while it is learned would otherwise open every allowed name to that ABI.
     pub fn abis(&self) -> Vec<Arch> {
-        let mut abis: Vec<Arch> = self.counts.keys().map(|(abi, _)| *abi).collect();
+        let mut abis: Vec<Arch> = self
+            .counts
+            .keys()
+            .filter(|(abi, nr)| abi.name(*nr).is_some())
+            .map(|(abi, _)| *abi)
+            .collect();
         abis.dedup();
         abis
     }
@@ -222,6 +230,20 @@ mod tests {
         assert_eq!(p.default_action, Action::Log);
         // i386 64 is getppid; it must not show up as x86_64's semget.
         assert_eq!(p.syscalls[0].names, ["getppid"]);
+    }
+
+    /// Bogus i386 and x32 numbers (no name in their tables) must not open the profile's names
+    /// to those ABIs.
+    #[test]
+    fn numbers_without_a_name_add_no_architecture() {
+        let r = recording(&[
+            (Arch::X86_64, 110, 1),
+            (Arch::X86, 5000, 7),
+            (Arch::X32, 4000, 7),
+        ]);
+        let p = r.to_profile(DefaultAction::Errno(1));
+        assert_eq!(p.architectures, [Arch::X86_64]);
+        assert_eq!(r.unknown().len(), 2);
     }
 
     #[test]
