@@ -29,8 +29,19 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        // The reader of stdout went away (`profile status | head -c1`): quiet, as a program
+        // killed by SIGPIPE would be.
+        Err(err)
+            if err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<profiler::output::WriteError>()
+                    .is_some_and(profiler::output::WriteError::is_broken_pipe)
+            }) =>
+        {
+            ExitCode::from(128 + libc::SIGPIPE as u8)
+        }
         Err(err) => {
-            log::error!("{err:#}");
+            log::error!("{}", profiler::output::error_text(err.chain()));
             ExitCode::from(2)
         }
     }

@@ -32,13 +32,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<i32> {
             args.control_socket.display()
         )
     })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).expect("status serialises")
-        );
+    let text = if args.json {
+        serde_json::to_string_pretty(&status).expect("status serialises") + "\n"
     } else {
-        print!("{}", status.to_text());
-    }
+        status.to_text()
+    };
+    profiler::output::emit(None, &text)?;
     Ok(0)
 }
