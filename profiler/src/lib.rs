@@ -2,6 +2,7 @@
 pub mod audit;
 pub mod child;
 pub mod daemon;
+pub mod duration;
 pub mod ebpf;
 pub mod enforce;
 pub mod output;

@@ -36,7 +36,7 @@ pub struct AuditArgs {
     #[arg(long)]
     follow: bool,
     /// Collect new records for this long (e.g. 30s, 10m), then stop.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = profiler::duration::parse)]
     duration: Option<Duration>,
     /// Skip the records already in the log file or kernel log; take only new ones.
     #[arg(long)]
