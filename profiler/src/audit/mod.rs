@@ -132,7 +132,8 @@ impl Collector {
             Line::Seccomp(record) => record,
             Line::Other => return,
             Line::Suppressed(n) => {
-                self.findings.suppressed += n;
+                // The number is the log's word, whatever it says.
+                self.findings.suppressed = self.findings.suppressed.saturating_add(n);
                 return;
             }
             Line::Malformed(reason) => {
@@ -438,6 +439,14 @@ mod tests {
                 None,
             ),
         ]
+    }
+
+    #[test]
+    fn suppressed_counts_do_not_overflow() {
+        let huge =
+            || parse_kmsg("4,1,1,-;kauditd_printk_skb: 18446744073709551615 callbacks suppressed");
+        let findings = collect(Filters::default(), vec![(huge(), None), (huge(), None)]);
+        assert_eq!(findings.suppressed, u64::MAX);
     }
 
     #[test]

@@ -284,7 +284,11 @@ fn parse_stamp(stamp: &str) -> Option<RecordId> {
         return None;
     }
     Some(RecordId {
-        millis: secs.parse::<u64>().ok()?.checked_mul(1000)? + millis.parse::<u64>().ok()?,
+        millis: secs
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(1000)?
+            .checked_add(millis.parse().ok()?)?,
         serial: serial.parse().ok()?,
     })
 }
@@ -585,6 +589,9 @@ mod tests {
             "type=SECCOMP msg=audit(1795379407.866:649): pid=1 arch=dead syscall=1 code=0x0",
             "type=SECCOMP msg=audit(1795379407.866:649): pid=1 arch=c000003e syscall=-1 code=0x0",
             "type=SECCOMP msg=audit(garbage): pid=1 arch=c000003e syscall=1 code=0x0",
+            // Seconds that fit in 64 bits, milliseconds that do not.
+            "type=SECCOMP msg=audit(18446744073709551.999:1): pid=1 arch=c000003e syscall=1 code=0x0",
+            "type=SECCOMP msg=audit(18446744073709552.000:1): pid=1 arch=c000003e syscall=1 code=0x0",
             "type=SECCOMP msg=audit(1.0:1 pid=1",
             "type=SECCOMP",
             "garbage without a type",

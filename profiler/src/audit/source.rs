@@ -97,7 +97,7 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
     let mut reader = open(options)?;
     let mut collector = Collector::new(options.filters.clone());
     let mut cgroups = CgroupResolver::new();
-    let deadline = options.duration.map(|d| Instant::now() + d);
+    let deadline = options.duration.and_then(|d| Instant::now().checked_add(d));
     if options.live() {
         note(&format!("listening on {}", reader.name()));
     } else {
@@ -105,12 +105,18 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
     }
     loop {
         reader.drain(&mut collector, &mut cgroups)?;
-        if !options.live() || stop_requested(signals)? {
+        if stop_requested(signals)? {
             break;
         }
         let now = Instant::now();
         let mut timeout = deadline.map(|d| d.saturating_duration_since(now));
         if timeout == Some(Duration::ZERO) {
+            break;
+        }
+        if reader.has_more() {
+            continue;
+        }
+        if !options.live() {
             break;
         }
         let fd = reader.poll_fd();
@@ -142,6 +148,7 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
             }
         }
     }
+    reader.finish(&mut collector, &mut cgroups);
     Ok(collector.findings)
 }
 
@@ -261,12 +268,19 @@ trait Reader {
     fn name(&self) -> String;
     /// A descriptor poll(2) reports readable when there is more; `None` for a regular file.
     fn poll_fd(&self) -> Option<RawFd>;
-    /// Reads everything available now; returns how many lines or messages were read.
+    /// Reads what is available now, or a bounded part of it (see [`Reader::has_more`]); returns
+    /// how many lines or messages were read.
     fn drain(
         &mut self,
         collector: &mut Collector,
         cgroups: &mut CgroupResolver,
     ) -> anyhow::Result<usize>;
+    /// Whether the last `drain` stopped before the end of what was there.
+    fn has_more(&self) -> bool {
+        false
+    }
+    /// Takes what is left when collecting ends (a last line without its newline).
+    fn finish(&mut self, _collector: &mut Collector, _cgroups: &mut CgroupResolver) {}
 }
 
 fn add(collector: &mut Collector, cgroups: &mut CgroupResolver, line: Line, raw: &[u8]) {
@@ -410,13 +424,25 @@ impl Reader for Netlink {
     }
 }
 
+/// The longest log line kept: a kernel record is at most 8970 bytes, auditd's enrichment adds
+/// less than that again. A longer line is counted as malformed and skipped, never held whole.
+const MAX_LINE: usize = 64 << 10;
+/// Read per `drain` of a log file, so that a huge or endless one (`/dev/zero`) is read in bounded
+/// memory and a stop signal is seen meanwhile.
+const DRAIN_BYTES: usize = 1 << 20;
+
 /// auditd's log, read from the start (or the end with `--new-only`) and, when followed,
 /// re-opened from its start when auditd rotates it.
 struct LogFile {
     path: PathBuf,
     file: File,
     inode: u64,
+    /// The start of a line whose newline has not been read yet.
     partial: Vec<u8>,
+    /// Within a line longer than `MAX_LINE`: its rest is skipped up to the next newline.
+    skipping: bool,
+    /// Whether the last read stopped at `DRAIN_BYTES` rather than at the end of the file.
+    more: bool,
 }
 
 impl LogFile {
@@ -431,6 +457,8 @@ impl LogFile {
             file,
             inode,
             partial: Vec::new(),
+            skipping: false,
+            more: false,
         })
     }
 
@@ -439,20 +467,71 @@ impl LogFile {
         collector: &mut Collector,
         cgroups: &mut CgroupResolver,
     ) -> io::Result<usize> {
-        let mut chunk = Vec::new();
-        self.file.read_to_end(&mut chunk)?;
-        self.partial.extend_from_slice(&chunk);
+        let mut chunk = vec![0; 64 << 10];
         let mut lines = 0;
-        let mut start = 0;
-        while let Some(end) = self.partial[start..].iter().position(|&b| b == b'\n') {
-            let raw = &self.partial[start..start + end];
-            let text = String::from_utf8_lossy(raw);
-            add(collector, cgroups, parse::parse_log_line(&text), raw);
-            lines += 1;
-            start += end + 1;
+        let mut read = 0;
+        self.more = false;
+        while read < DRAIN_BYTES {
+            let n = match self.file.read(&mut chunk) {
+                Ok(0) => return Ok(lines),
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            read += n;
+            lines += self.split(&chunk[..n], collector, cgroups);
         }
-        self.partial.drain(..start);
+        self.more = true;
         Ok(lines)
+    }
+
+    /// Takes the complete lines of `bytes` (after what `partial` holds) and keeps the rest.
+    fn split(
+        &mut self,
+        mut bytes: &[u8],
+        collector: &mut Collector,
+        cgroups: &mut CgroupResolver,
+    ) -> usize {
+        let mut lines = 0;
+        while !bytes.is_empty() {
+            let newline = bytes.iter().position(|&b| b == b'\n');
+            let (part, rest) = match newline {
+                Some(end) => (&bytes[..end], &bytes[end + 1..]),
+                None => (bytes, &[][..]),
+            };
+            bytes = rest;
+            if !self.skipping {
+                let room = MAX_LINE - self.partial.len();
+                if part.len() > room {
+                    // Its start is enough to show which line it was.
+                    let mut start = mem::take(&mut self.partial);
+                    start.extend_from_slice(&part[..room]);
+                    start.truncate(200);
+                    add(
+                        collector,
+                        cgroups,
+                        Line::Malformed(format!("a line longer than {} KiB", MAX_LINE >> 10)),
+                        &start,
+                    );
+                    lines += 1;
+                    self.skipping = true;
+                } else {
+                    self.partial.extend_from_slice(part);
+                }
+            }
+            if newline.is_some() && !mem::take(&mut self.skipping) {
+                lines += 1;
+                self.take_partial(collector, cgroups);
+            }
+        }
+        lines
+    }
+
+    /// Parses what `partial` holds as one line.
+    fn take_partial(&mut self, collector: &mut Collector, cgroups: &mut CgroupResolver) {
+        let raw = mem::take(&mut self.partial);
+        let text = String::from_utf8_lossy(&raw);
+        add(collector, cgroups, parse::parse_log_line(&text), &raw);
     }
 }
 
@@ -477,11 +556,7 @@ impl Reader for LogFile {
         let position = self.file.stream_position().unwrap_or(0);
         match fs::metadata(&self.path) {
             Ok(meta) if meta.ino() != self.inode || meta.len() < position => {
-                if !self.partial.is_empty() {
-                    let raw = mem::take(&mut self.partial);
-                    let text = String::from_utf8_lossy(&raw);
-                    add(collector, cgroups, parse::parse_log_line(&text), &raw);
-                }
+                self.finish(collector, cgroups);
                 log::info!("{} was rotated; reading the new file", self.path.display());
                 *self = LogFile::open(&self.path, false)
                     .with_context(|| format!("re-opening {}", self.path.display()))?;
@@ -490,6 +565,16 @@ impl Reader for LogFile {
             _ => {}
         }
         Ok(lines)
+    }
+
+    fn has_more(&self) -> bool {
+        self.more
+    }
+
+    fn finish(&mut self, collector: &mut Collector, cgroups: &mut CgroupResolver) {
+        if !self.partial.is_empty() && !self.skipping {
+            self.take_partial(collector, cgroups);
+        }
     }
 }
 
@@ -713,6 +798,47 @@ mod tests {
         let mut file = LogFile::open(&path, true).unwrap();
         let mut collector = Collector::new(Filters::default());
         assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 0);
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_and_a_last_line_counts() {
+        let dir = scratch("overlong");
+        let path = dir.join("audit.log");
+        let long = "x".repeat(MAX_LINE * 3);
+        fs::write(
+            &path,
+            format!("{}{long}\n{}{}", line(1), line(2), line(3).trim_end()),
+        )
+        .unwrap();
+        let mut collector = Collector::new(Filters::default());
+        let mut cgroups = CgroupResolver::new();
+        let mut file = LogFile::open(&path, false).unwrap();
+        assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 3);
+        assert!(!file.has_more());
+        assert_eq!(collector.findings.malformed, 1);
+        let (reason, raw) = collector.findings.first_malformed.clone().unwrap();
+        assert!(reason.contains("longer than 64 KiB"), "{reason}");
+        assert_eq!(raw.len(), 200);
+        assert_eq!(collector.findings.kept(), 2);
+        // The last line has no newline: it counts once collecting ends.
+        file.finish(&mut collector, &mut cgroups);
+        assert_eq!(collector.findings.kept(), 3);
+    }
+
+    #[test]
+    fn an_endless_file_is_read_in_bounded_parts() {
+        let mut collector = Collector::new(Filters::default());
+        let mut cgroups = CgroupResolver::new();
+        let mut file = LogFile::open(Path::new("/dev/zero"), false).unwrap();
+        for _ in 0..20 {
+            file.drain(&mut collector, &mut cgroups).unwrap();
+            assert!(file.has_more());
+            assert!(file.partial.capacity() <= 2 * MAX_LINE);
+        }
+        // One line of zeros, never ending: malformed once, then skipped.
+        assert_eq!(collector.findings.malformed, 1);
+        file.finish(&mut collector, &mut cgroups);
+        assert_eq!(collector.findings.malformed, 1);
     }
 
     #[test]
