@@ -279,6 +279,10 @@ pub fn profile_file_name(name: &str) -> Result<String, K8sError> {
     if name.contains('\0') {
         return fail("it contains a NUL byte");
     }
+    // The name also goes into the Pod snippet and messages: one line, nothing a terminal acts on.
+    if name.chars().any(char::is_control) {
+        return fail("it contains a control character");
+    }
     if name.contains("..") {
         return fail("it contains '..'");
     }
@@ -288,11 +292,15 @@ pub fn profile_file_name(name: &str) -> Result<String, K8sError> {
     if name == "." || name == ".json" {
         return fail("it names no file");
     }
-    Ok(if name.ends_with(".json") {
+    let file = if name.ends_with(".json") {
         name.to_owned()
     } else {
         format!("{name}.json")
-    })
+    };
+    if file.len() > 255 {
+        return fail("the file name would be longer than 255 bytes");
+    }
+    Ok(file)
 }
 
 /// `securityContext.seccompProfile.localhostProfile` for a profile installed as
@@ -628,7 +636,19 @@ mod tests {
         assert_eq!(profile_file_name("web.json").unwrap(), "web.json");
         assert_eq!(profile_file_name("Web_1.v2").unwrap(), "Web_1.v2.json");
         for bad in [
-            "", "a/b", "../web", "..", "a..b", "we\0b", ".", ".json", "/web",
+            "",
+            "a/b",
+            "../web",
+            "..",
+            "a..b",
+            "we\0b",
+            ".",
+            ".json",
+            "/web",
+            "a\nb",
+            "a\x1b[2Jb",
+            "a\u{9b}b",
+            "w".repeat(251).as_str(),
         ] {
             assert!(profile_file_name(bad).is_err(), "{bad:?}");
         }

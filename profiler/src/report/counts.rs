@@ -90,9 +90,23 @@ impl Counts {
                 file.format
             ));
         }
-        Ok(Counts {
+        let counts = Counts {
             by_arch: file.counts,
-        })
+        };
+        // Every total of a report is a part of this one: none can overflow once it fits.
+        if counts
+            .by_arch
+            .values()
+            .flat_map(|names| names.values())
+            .try_fold(0u64, |sum, &n| sum.checked_add(n))
+            .is_none()
+        {
+            return Err(format!(
+                "{source}: the counts add up to more than {} calls",
+                u64::MAX
+            ));
+        }
+        Ok(counts)
     }
 }
 
@@ -138,6 +152,18 @@ mod tests {
         .unwrap_err();
         assert!(
             err.starts_with("a.counts: format \"profile-counts/9\""),
+            "{err}"
+        );
+        let err = Counts::parse(
+            &format!(
+                r#"{{"format": "{FORMAT}", "counts": {{"SCMP_ARCH_X86_64": {{"read": {max}}}, "SCMP_ARCH_X86": {{"read": 1}}}}}}"#,
+                max = u64::MAX
+            ),
+            "a.counts",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("a.counts: the counts add up to more"),
             "{err}"
         );
         let err = Counts::parse("[1]", "a.counts").unwrap_err();
