@@ -62,7 +62,7 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DIR", default_value = "/var/log")]
     kubelet_logs: PathBuf,
     /// How often changed profiles are written (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = profiler::duration::parse)]
     flush_interval: Duration,
     /// Serve Prometheus metrics over HTTP on this address (keep it on loopback).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -120,9 +120,11 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
         if removed.is_empty() {
             log::warn!("nothing pinned below {}", args.pin_dir.display());
         }
-        for set in removed {
-            println!("unpinned {}", set.display());
-        }
+        let text: String = removed
+            .iter()
+            .map(|set| format!("unpinned {}\n", set.display()))
+            .collect();
+        profiler::output::emit(None, &text)?;
         return Ok(0);
     }
     // Before the runtime exists, so that no thread has the stop signals unblocked.
@@ -159,7 +161,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     match runtime.block_on(daemon::run(&options, signals)) {
         Ok(code) => Ok(code),
         Err(err) => {
-            log::error!("{err}");
+            log::error!("{}", profiler::output::error_chain(&err));
             Ok(2)
         }
     }

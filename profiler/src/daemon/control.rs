@@ -1,18 +1,21 @@
 //! What the daemon tells about itself: a Unix control socket (mode 0600) that answers
-//! `profile status` with a JSON [`Status`], and Prometheus text on a TCP listener.
+//! `profile status` with a JSON [`Status`], and Prometheus text on a TCP listener. Neither lets a
+//! client hold the daemon: a few at once, each for a bounded time.
 use std::{
     fmt::Write as _,
     io,
-    os::unix::fs::PermissionsExt as _,
-    path::Path,
+    os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use crate::output::escape;
 use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::{TcpListener, UnixListener},
+    net::{TcpListener, UnixListener, UnixStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 
 /// Everything `profile status` shows and the metrics export.
@@ -246,58 +249,169 @@ impl Status {
     }
 }
 
-/// Listens on `path` (mode 0600; a stale socket file is replaced) and answers every connection
-/// with the status as JSON.
-pub fn serve_control(path: &Path, status: Shared) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Clients served at once per listener. More wait in the kernel's backlog, where they cost the
+/// daemon no descriptor: whatever a local client does, the store and the cgroup walk keep theirs.
+const MAX_CLIENTS: usize = 16;
+/// How long one client may take, from its accept to the last byte of the answer.
+const CLIENT_TIME: Duration = Duration::from_secs(2);
+/// How long a metrics client has to send its request (which is not read anyway).
+const REQUEST_TIME: Duration = Duration::from_millis(500);
+/// Before the next accept, after one failed (no descriptor left, say).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("control socket {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "control socket {path}: another daemon answers there; stop it, or give this one another \
+         --control-socket"
+    )]
+    Live { path: PathBuf },
+    #[error("control socket {path} exists and is not a socket ({kind}); refusing to replace it")]
+    NotSocket { path: PathBuf, kind: &'static str },
+}
+
+/// The socket this daemon listens on; removed when dropped, unless something else took its
+/// place meanwhile.
+pub struct ControlSocket {
+    path: PathBuf,
+    inode: (u64, u64),
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|meta| (meta.dev(), meta.ino()) == self.inode)
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
-        _ => {}
+}
+
+fn kind(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a device or FIFO"
+    }
+}
+
+/// Listens on `path` (mode 0600) and answers every connection with the status as JSON. A socket
+/// left there by a daemon that died is replaced; one a live daemon answers on, or anything that
+/// is not a socket, is refused.
+pub async fn serve_control(path: &Path, status: Shared) -> Result<ControlSocket, ControlError> {
+    let err = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+        Ok(meta) if meta.file_type().is_socket() => {
+            match tokio::time::timeout(CLIENT_TIME, UnixStream::connect(path)).await {
+                // Nobody listens: a daemon that died left it.
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                    match std::fs::remove_file(path) {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
+                        _ => {}
+                    }
+                }
+                Ok(Err(e)) => return Err(err(e)),
+                // Answered, or accepted and too busy to answer: alive either way.
+                Ok(Ok(_)) | Err(_) => {
+                    return Err(ControlError::Live {
+                        path: path.to_owned(),
+                    })
+                }
+            }
+        }
+        Ok(meta) => {
+            return Err(ControlError::NotSocket {
+                path: path.to_owned(),
+                kind: kind(meta.file_type()),
+            })
+        }
     }
     // Created 0600 from the start: no window in which another user could connect.
     let old = unsafe { libc::umask(0o177) };
     let listener = UnixListener::bind(path);
     unsafe { libc::umask(old) };
-    let listener = listener?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let listener = listener.map_err(err)?;
+    let meta = std::fs::symlink_metadata(path).map_err(err)?;
+    let socket = ControlSocket {
+        path: path.to_owned(),
+        inode: (meta.dev(), meta.ino()),
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
     tokio::spawn(async move {
+        let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
+            let (permit, (mut stream, _)) = admit(&clients, || listener.accept()).await;
             let text = serde_json::to_string(&*status.lock().expect("status lock"))
                 .expect("status serialises");
-            let _ = stream.write_all(text.as_bytes()).await;
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(CLIENT_TIME, stream.write_all(text.as_bytes())).await;
+                drop(permit);
+            });
         }
     });
-    Ok(())
+    Ok(socket)
 }
 
 /// Serves Prometheus text to any HTTP request on `listener`.
 pub fn serve_metrics(listener: TcpListener, status: Shared) {
     tokio::spawn(async move {
+        let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
+            let (permit, (mut stream, _)) = admit(&clients, || listener.accept()).await;
             let status = status.clone();
             tokio::spawn(async move {
-                // The request itself does not matter; read what has arrived of it.
-                let mut buf = [0u8; 1024];
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf))
-                        .await;
-                let body = status.lock().expect("status lock").metrics();
-                let response = format!(
-                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
+                let answer = async {
+                    // The request itself does not matter; read what has arrived of it.
+                    let mut buf = [0u8; 1024];
+                    let _ = tokio::time::timeout(REQUEST_TIME, stream.read(&mut buf)).await;
+                    let body = status.lock().expect("status lock").metrics();
+                    let response = format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.write_all(response.as_bytes()).await
+                };
+                let _ = tokio::time::timeout(CLIENT_TIME, answer).await;
+                drop(permit);
             });
         }
     });
+}
+
+/// The next client of `accept`, once fewer than `MAX_CLIENTS` are being served (the permit
+/// counts it until dropped).
+async fn admit<T, F>(clients: &Arc<Semaphore>, accept: impl Fn() -> F) -> (OwnedSemaphorePermit, T)
+where
+    F: std::future::Future<Output = io::Result<T>>,
+{
+    loop {
+        let permit = clients
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        match accept().await {
+            Ok(client) => return (permit, client),
+            Err(_) => {
+                drop(permit);
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+            }
+        }
+    }
 }
 
 /// `profile status`: the daemon's status from its control socket.

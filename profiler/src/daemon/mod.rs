@@ -34,7 +34,7 @@ use log::{error, info, warn};
 use profiler_common::SEEN_WORDS;
 
 use self::{
-    control::{Shared, Status, WorkloadStatus},
+    control::{ControlError, Shared, Status, WorkloadStatus},
     identity::Identity,
     kubelet::KubeletLogs,
     store::{OutputFormat, Place, Store},
@@ -84,6 +84,8 @@ pub enum DaemonError {
     Bpffs { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Kernel(#[from] PinError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }
@@ -110,6 +112,19 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         path: options.pin_dir.clone(),
         source,
     })?;
+    let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
+    let Some(_lock) = lock_pins(&options.pin_dir, &signal_fd).await? else {
+        return Ok(0);
+    };
+    // Before anything is loaded: a daemon that may not answer here does not touch the pins.
+    let status: Shared = Arc::new(Mutex::new(Status {
+        pid: std::process::id(),
+        root: root.path.display().to_string(),
+        out_dir: options.out_dir.display().to_string(),
+        pin_dir: kernel::set_dir(&options.pin_dir).display().to_string(),
+        ..Status::default()
+    }));
+    let _control = control::serve_control(&options.control_socket, status.clone()).await?;
     let spec = DaemonSpec {
         root_id: root.id,
         root_level: root.level,
@@ -126,27 +141,16 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
             format!("replaced pinned programs ({why})")
         }
     };
-    let store = Store::open(&options.out_dir, options.format, options.default_action);
-    if let Err(err) = store::check_writable(&options.out_dir) {
-        error!(
-            "output directory {} is not writable ({err}); learning goes on and writes are retried at every flush",
-            options.out_dir.display()
-        );
+    {
+        let mut status = status.lock().expect("status lock");
+        status.started = started.clone();
+        status.map_capacity = maps.max_cgroups;
+        status.map_memory = maps.seen_memory;
     }
-    let status: Shared = Arc::new(Mutex::new(Status {
-        pid: std::process::id(),
-        root: root.path.display().to_string(),
-        out_dir: options.out_dir.display().to_string(),
-        pin_dir: kernel::set_dir(&options.pin_dir).display().to_string(),
-        started: started.clone(),
-        map_capacity: maps.max_cgroups,
-        map_memory: maps.seen_memory,
-        ..Status::default()
-    }));
-    control::serve_control(&options.control_socket, status.clone()).map_err(io_err(format!(
-        "control socket {}",
-        options.control_socket.display()
-    )))?;
+    let store = Store::open(&options.out_dir, options.format, options.default_action);
+    if let Err(err) = crate::output::check_dir_writable(&options.out_dir) {
+        error!("{err}: the output directory is not writable; learning goes on and writes are retried at every flush");
+    }
     if let Some(addr) = options.listen {
         if !addr.ip().is_loopback() {
             warn!("--listen {addr} is not a loopback address: metrics are visible to the network");
@@ -184,15 +188,14 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         kubelet_state: None,
     };
     daemon.reload_kubelet_logs();
-    let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
     let mut scan = tokio::time::interval(SCAN.min(options.flush_interval));
     scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut flush = tokio::time::interval(options.flush_interval);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = scan.tick() => daemon.scan()?,
-            _ = flush.tick() => daemon.flush(),
+            _ = scan.tick() => daemon.scan(),
+            _ = flush.tick() => daemon.flush(true),
             guard = signal_fd.readable() => {
                 let mut guard = guard.map_err(io_err("polling signals"))?;
                 if let Some(sig) = signal_fd.get_ref().read().map_err(io_err("reading signals"))? {
@@ -203,15 +206,81 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
             }
         }
     }
-    daemon.scan()?;
-    daemon.flush();
-    let _ = std::fs::remove_file(&options.control_socket);
-    Ok(if daemon.store.workloads.values().any(|w| w.dirty) {
-        error!("some profiles could not be written; what they hold stays in the kernel maps for the next daemon");
-        1
-    } else {
+    daemon.scan();
+    daemon.flush(true);
+    let unwritten: Vec<&str> = daemon
+        .store
+        .workloads
+        .iter()
+        .filter(|(_, w)| w.dirty)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    Ok(if unwritten.is_empty() {
         0
+    } else {
+        error!(
+            "{} profile(s) could not be written ({}); what the kernel maps hold of them stays there for the next daemon",
+            unwritten.len(),
+            unwritten.join(", ")
+        );
+        1
     })
+}
+
+/// How often a daemon waiting for the pins checks whether the other one has stopped.
+const LOCK_POLL: Duration = Duration::from_millis(200);
+
+/// Takes the pin directory for this daemon, waiting while another daemon holds it (an update
+/// that starts the new daemon before the old one stopped: the kernel counts meanwhile, and the
+/// new one adopts the pins once the old one has written its profiles). `None` when a stop signal
+/// came first.
+async fn lock_pins(
+    pin_dir: &Path,
+    signal_fd: &tokio::io::unix::AsyncFd<Signals>,
+) -> Result<Option<pins::PinLock>, DaemonError> {
+    let mut said = false;
+    loop {
+        let held = pins::try_lock(pin_dir).map_err(|source| DaemonError::Bpffs {
+            path: pin_dir.to_owned(),
+            source,
+        })?;
+        if let Some(lock) = held {
+            if said {
+                info!(
+                    "the other daemon has stopped: taking over {}",
+                    pin_dir.display()
+                );
+            }
+            return Ok(Some(lock));
+        }
+        if !said {
+            warn!(
+                "another daemon holds {}: waiting until it stops (its programs keep counting)",
+                pin_dir.display()
+            );
+            said = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LOCK_POLL) => {}
+            guard = signal_fd.readable() => {
+                let mut guard = guard.map_err(io_err("polling signals"))?;
+                if let Some(sig) = signal_fd.get_ref().read().map_err(io_err("reading signals"))? {
+                    info!("signal {} while waiting for the pins: nothing learned, nothing to write", sig.signo);
+                    return Ok(None);
+                }
+                guard.clear_ready();
+            }
+        }
+    }
+}
+
+/// What can fail while the daemon runs, each retried on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trouble {
+    Scan,
+    Walk,
+    Write,
+    Free,
 }
 
 struct Daemon {
@@ -226,7 +295,8 @@ struct Daemon {
     written: u64,
     write_errors: u64,
     scans: u64,
-    last_error: Option<String>,
+    /// The error the status shows, until what failed works again.
+    last_error: Option<(Trouble, String)>,
     tracked: usize,
     /// What the last walk found: id → (path with the root's name, path below the root).
     names: BTreeMap<u64, (String, String)>,
@@ -240,7 +310,42 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn scan(&mut self) -> Result<(), DaemonError> {
+    /// One scan; what fails is logged and tried again at the next one, and everything learned
+    /// so far stays (in memory, in the kernel maps).
+    fn scan(&mut self) {
+        match self.try_scan() {
+            Ok(()) => self.resolved(Trouble::Scan),
+            Err(err) => self.note_error(
+                Trouble::Scan,
+                format!("scan: {}", crate::output::error_chain(&err)),
+            ),
+        }
+        self.update_status(self.tracked);
+    }
+
+    /// Logs `text` (once while the same error repeats) and shows it in the status until what
+    /// failed works again.
+    fn note_error(&mut self, trouble: Trouble, text: String) {
+        if self
+            .last_error
+            .as_ref()
+            .is_none_or(|(_, last)| *last != text)
+        {
+            error!("{text}");
+        }
+        self.last_error = Some((trouble, text));
+    }
+
+    /// What failed as `trouble` works again: its error leaves the status.
+    fn resolved(&mut self, trouble: Trouble) {
+        if self.last_error.as_ref().is_some_and(|(t, _)| *t == trouble) {
+            if let Some((_, was)) = self.last_error.take() {
+                info!("recovered from: {was}");
+            }
+        }
+    }
+
+    fn try_scan(&mut self) -> Result<(), DaemonError> {
         self.scans += 1;
         // The maps first, then the tree: an id read here and missing from the walk is gone.
         let seen = self.maps.seen()?;
@@ -258,29 +363,56 @@ impl Daemon {
             || self
                 .last_walk
                 .is_none_or(|last| self.scans - last >= walk_every);
-        if walk {
-            self.names = targets::walk(&self.root.path)
-                .into_iter()
-                .map(|(rel, id)| {
-                    let below_root = rel.display().to_string();
-                    (id, (self.full_name(&below_root), below_root))
-                })
-                .collect();
-            self.names
-                .insert(self.root.id, (self.root.name.clone(), String::new()));
-            self.last_walk = Some(self.scans);
-        }
+        // A walk that fails tells nothing: no id is taken for gone (nor named) until one
+        // succeeds.
+        let walked = if walk {
+            let found = targets::walk(&self.root.path);
+            match &found {
+                Ok(found) => {
+                    self.names = found
+                        .iter()
+                        .map(|(rel, id)| {
+                            let below_root = rel.display().to_string();
+                            (*id, (self.full_name(&below_root), below_root))
+                        })
+                        .collect();
+                    self.names
+                        .insert(self.root.id, (self.root.name.clone(), String::new()));
+                    self.last_walk = Some(self.scans);
+                    self.resolved(Trouble::Walk);
+                }
+                Err(err) => self.note_error(
+                    Trouble::Walk,
+                    format!(
+                        "walking the cgroup tree: {}; removals are noticed once it works again",
+                        crate::output::error_chain(err)
+                    ),
+                ),
+            }
+            found.is_ok()
+        } else {
+            false
+        };
         self.tracked = seen.len();
+        // A new cgroup the failed walk would have named waits in the kernel map for the next
+        // walk, rather than being named after its id for good.
+        let unnamed = |daemon: &Daemon, id: u64| {
+            walk && !walked
+                && !daemon.names.contains_key(&id)
+                && daemon.store.workload_of(id).is_none()
+        };
         for (id, bitmap) in seen {
-            if self.merged.get(&id) != Some(&bitmap.bits) {
+            if self.merged.get(&id) != Some(&bitmap.bits) && !unnamed(self, id) {
                 self.observe(id, &kernel::syscalls_of(&bitmap));
                 self.merged.insert(id, bitmap.bits);
             }
         }
         for (id, syscalls) in &odd {
-            self.observe(*id, syscalls);
+            if !unnamed(self, *id) {
+                self.observe(*id, syscalls);
+            }
         }
-        let gone: BTreeSet<u64> = if walk {
+        let gone: BTreeSet<u64> = if walked {
             ids.into_iter()
                 .filter(|id| !self.names.contains_key(id))
                 .collect()
@@ -297,11 +429,10 @@ impl Daemon {
                 self.pending.insert(id);
             }
             info!("{} cgroup(s) removed: writing their profiles", gone.len());
-            self.flush();
+            self.flush(false);
         }
         self.forget_written()?;
         self.report_losses()?;
-        self.update_status(self.tracked);
         Ok(())
     }
 
@@ -388,23 +519,34 @@ impl Daemon {
         Ok(())
     }
 
-    fn flush(&mut self) {
+    /// Writes what changed (with `verify`, also what is missing from disk).
+    fn flush(&mut self, verify: bool) {
         self.flushes += 1;
-        let (written, errors) = self.store.flush();
+        let (written, errors) = self.store.flush(verify);
         self.written += written as u64;
         self.write_errors += errors.len() as u64;
         if let Some(first) = errors.first() {
-            let text = format!(
-                "writing {} profile(s) failed, kept for the next flush; first: {}: {}",
-                errors.len(),
-                first.workload,
-                first.error
+            self.note_error(
+                Trouble::Write,
+                format!(
+                    "writing {} profile(s) failed, kept for the next flush; first: {}: {}",
+                    errors.len(),
+                    first.workload,
+                    first.error
+                ),
             );
-            error!("{text}");
-            self.last_error = Some(text);
+        } else if self.store.workloads.values().all(|w| !w.dirty) {
+            self.resolved(Trouble::Write);
         }
-        if let Err(err) = self.forget_written() {
-            error!("freeing kernel entries of removed cgroups: {err}");
+        match self.forget_written() {
+            Ok(()) => self.resolved(Trouble::Free),
+            Err(err) => self.note_error(
+                Trouble::Free,
+                format!(
+                    "freeing kernel entries of removed cgroups: {}",
+                    crate::output::error_chain(&err)
+                ),
+            ),
         }
         self.update_status(self.tracked);
     }
@@ -451,7 +593,7 @@ impl Daemon {
         status.flushes = self.flushes;
         status.profiles_written = self.written;
         status.write_errors = self.write_errors;
-        status.last_error = self.last_error.clone();
+        status.last_error = self.last_error.as_ref().map(|(_, text)| text.clone());
         status.lost_map_full = self.reported.seen_full;
         status.lost_odd_full = self.reported.odd_full;
         status.read_failures = self.reported.read_failed;

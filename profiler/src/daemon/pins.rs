@@ -1,5 +1,5 @@
 //! bpffs: pins need it, and many hosts do not mount it.
-use std::{ffi::CString, io, os::unix::ffi::OsStrExt as _, path::Path};
+use std::{ffi::CString, io, os::fd::AsRawFd as _, os::unix::ffi::OsStrExt as _, path::Path};
 
 use log::info;
 
@@ -58,4 +58,28 @@ pub fn ensure_bpffs(pin_root: &Path) -> io::Result<()> {
     }
     info!("mounted bpffs at {BPFFS}");
     Ok(())
+}
+
+/// The pin directory, held by one daemon: two daemons on one set of pins would each free the
+/// kernel entries of removed cgroups once their own profiles are written, losing what the other
+/// had not read yet. Held until dropped, or until the process dies (`kill -9` included).
+pub struct PinLock {
+    _held: std::fs::File,
+}
+
+/// Takes `pin_root` (created when missing) for this daemon; `None` while another process holds
+/// it.
+pub fn try_lock(pin_root: &Path) -> io::Result<Option<PinLock>> {
+    std::fs::create_dir_all(pin_root)?;
+    let dir = std::fs::File::open(pin_root)?;
+    // SAFETY: flock on a descriptor we own; the lock goes with it.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(PinLock { _held: dir }));
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(None)
+    } else {
+        Err(err)
+    }
 }

@@ -6,8 +6,10 @@
 //! between the two writes kept out of it (entries are freed only after both writes). Each write
 //! is atomic (temp file, fsync, rename, fsync of the directory).
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
+    ffi::{OsStr, OsString},
     fs, io,
+    os::unix::ffi::OsStrExt as _,
     path::{Path, PathBuf},
 };
 
@@ -145,13 +147,23 @@ impl Store {
                 return store;
             }
         };
+        // Writes a killed daemon never finished; nobody else's files.
+        match output::remove_stale_temps(dir, |target| {
+            let target = target.as_bytes();
+            target.ends_with(b".json") || target.ends_with(META_SUFFIX.as_bytes())
+        }) {
+            Ok(removed) if !removed.is_empty() => info!(
+                "removed {} temporary file(s) of unfinished writes from {}",
+                removed.len(),
+                dir.display()
+            ),
+            Ok(_) => {}
+            Err(err) => warn!("output directory {}: {err}", dir.display()),
+        }
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if name.starts_with('.') && name.contains(".tmp.") {
-                // output::write_atomic's temporary name: a write that never reached its rename.
-                let _ = fs::remove_file(&path);
-            } else if let Some(stem) = name.strip_suffix(META_SUFFIX) {
+            if let Some(stem) = name.strip_suffix(META_SUFFIX) {
                 if let Err(err) = store.load(stem, &path) {
                     let aside = path.with_extension("meta.unreadable");
                     warn!(
@@ -301,8 +313,28 @@ impl Store {
     }
 
     /// Writes every changed workload; returns how many were written and what failed (those stay
-    /// changed and are tried again at the next flush).
-    pub fn flush(&mut self) -> (usize, Vec<FlushError>) {
+    /// changed and are tried again at the next flush). The output directory is created again
+    /// when it is gone; with `verify`, workloads whose files are missing from it (deleted, or gone
+    /// with the directory) are written again too, from what memory holds: the kernel entries of
+    /// removed cgroups were freed once their files were first written.
+    pub fn flush(&mut self, verify: bool) -> (usize, Vec<FlushError>) {
+        // When it cannot be created, the writes below say why.
+        if !self.dir.is_dir() && fs::create_dir_all(&self.dir).is_ok() {
+            warn!(
+                "output directory {} was gone: created it again",
+                self.dir.display()
+            );
+        }
+        if verify {
+            match self.mark_missing() {
+                Ok(0) => {}
+                Ok(n) => warn!(
+                    "{n} workload(s) have files missing from {}: writing them again",
+                    self.dir.display()
+                ),
+                Err(err) => warn!("reading output directory {}: {err}", self.dir.display()),
+            }
+        }
         let dirty: Vec<String> = self
             .workloads
             .iter()
@@ -324,6 +356,25 @@ impl Store {
             }
         }
         (written, errors)
+    }
+
+    /// Marks changed every written workload whose profile or meta file is not in the directory;
+    /// returns how many.
+    fn mark_missing(&mut self) -> io::Result<usize> {
+        let present: HashSet<OsString> = fs::read_dir(&self.dir)?
+            .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+            .collect();
+        let mut marked = 0;
+        for (stem, workload) in &mut self.workloads {
+            let missing = [format!("{stem}.json"), format!("{stem}{META_SUFFIX}")]
+                .iter()
+                .any(|name| !present.contains(OsStr::new(name)));
+            if !workload.dirty && missing {
+                workload.dirty = true;
+                marked += 1;
+            }
+        }
+        Ok(marked)
     }
 
     fn write(&self, stem: &str) -> Result<(), String> {
@@ -389,13 +440,6 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
-/// Whether `dir` takes a new file now (for the start-up message).
-pub fn check_writable(dir: &Path) -> io::Result<()> {
-    let probe = dir.join(format!(".profile-daemon-probe.{}", std::process::id()));
-    fs::write(&probe, b"")?;
-    fs::remove_file(&probe)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,20 +458,27 @@ mod tests {
         store.observe(7, path(), &[(Arch::X86_64, 0), (Arch::X86_64, 1)]);
         store.observe(8, path(), &[(Arch::X86_64, 2)]);
         store.observe(9, None, &[(Arch::X86, 20), (Arch::X86_64, 5000)]);
-        assert_eq!(store.flush().0, 2);
+        assert_eq!(store.flush(true).0, 2);
         assert!(store.is_written(7) && store.is_written(9));
         assert_eq!(store.odd_of(9), vec![(Arch::X86_64, 5000)]);
         fs::write(dir.join(".web.json.tmp.1"), "half").unwrap();
+        fs::write(dir.join(".web.json.meta.tmp.1.7"), "half").unwrap();
+        // Not ours: a file of another program that happens to look alike.
+        fs::write(dir.join(".notes.txt.tmp.1.2"), "theirs").unwrap();
+        fs::write(dir.join(".cache.tmp.x"), "theirs").unwrap();
 
         let mut again = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
         assert!(!dir.join(".web.json.tmp.1").exists());
+        assert!(!dir.join(".web.json.meta.tmp.1.7").exists());
+        assert!(dir.join(".notes.txt.tmp.1.2").exists());
+        assert!(dir.join(".cache.tmp.x").exists());
         assert_eq!(again.workload_of(8), Some("web"));
         assert_eq!(again.workload_of(9), Some("cgroup-9"));
         assert!(!again.needs_place(8) && again.needs_place(9) && again.needs_place(10));
         again.observe(8, path(), &[(Arch::X86_64, 3)]);
         again.mark_removed(7);
         assert!(!again.is_written(7));
-        assert_eq!(again.flush().0, 1);
+        assert_eq!(again.flush(true).0, 1);
         let profile = fs::read_to_string(dir.join("web.json")).unwrap();
         let parsed = crate::profile::parse(&profile, "web.json").unwrap().profile;
         // clone3 is the ENOSYS fallback rule every recorded profile has.
@@ -476,11 +527,40 @@ mod tests {
         let dir = scratch("missing");
         let mut store = Store::open(&dir, OutputFormat::Kubelet, DefaultAction::Errno(1));
         store.observe(1, Some(Place::by_path("/a", "a")), &[(Arch::X86_64, 0)]);
-        store.flush();
+        store.flush(true);
         fs::remove_file(dir.join("a.json")).unwrap();
         let mut again = Store::open(&dir, OutputFormat::Kubelet, DefaultAction::Errno(1));
-        assert_eq!(again.flush().0, 1);
+        assert_eq!(again.flush(true).0, 1);
         assert!(dir.join("a.json").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_removed_directory_is_created_again_and_filled() {
+        let dir = scratch("removed");
+        let mut store = Store::open(&dir, OutputFormat::Oci, DefaultAction::Errno(1));
+        for id in 1..=12 {
+            let stem = format!("w{id}");
+            store.observe(
+                id,
+                Some(Place::by_path(&stem, &stem)),
+                &[(Arch::X86_64, id)],
+            );
+        }
+        assert_eq!(store.flush(true).0, 12);
+        fs::remove_dir_all(&dir).unwrap();
+        // Only two change: all twelve are written again.
+        store.observe(1, None, &[(Arch::X86_64, 100)]);
+        store.observe(2, None, &[(Arch::X86_64, 100)]);
+        let (written, errors) = store.flush(true);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(written, 12);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 24);
+        // One file deleted: its workload is written again.
+        fs::remove_file(dir.join("w5.json.meta")).unwrap();
+        assert_eq!(store.flush(false).0, 0);
+        assert_eq!(store.flush(true).0, 1);
+        assert!(dir.join("w5.json.meta").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -385,11 +385,12 @@ impl DaemonMaps {
         Ok(all)
     }
 
-    /// Frees a removed cgroup's entries (after what they held is on disk).
+    /// Frees a removed cgroup's entries (after what they held is on disk). An entry already gone
+    /// (freed by another daemon on the same pins, or `--unpin`) is fine.
     pub fn forget(&mut self, id: u64, odd: &[(Arch, u64)]) -> Result<(), PinError> {
         match self.seen.remove(&id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(err) => return Err(map_err(SEEN)(err)),
+            Err(err) if !absent(&err) => return Err(map_err(SEEN)(err)),
+            _ => {}
         }
         for (abi, nr) in odd {
             let key = CgroupSyscallKey {
@@ -399,8 +400,8 @@ impl DaemonMaps {
                 _pad: 0,
             };
             match self.odd.remove(&key) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(err) => return Err(map_err(ODD)(err)),
+                Err(err) if !absent(&err) => return Err(map_err(ODD)(err)),
+                _ => {}
             }
         }
         Ok(())
@@ -418,7 +419,15 @@ impl DaemonMaps {
     }
 }
 
-/// The syscalls a bitmap has bits for.
+/// Whether a map error says the key is not there: `bpf_map_delete_elem` reports it as ENOENT.
+fn absent(err: &aya::maps::MapError) -> bool {
+    match err {
+        aya::maps::MapError::KeyNotFound => true,
+        aya::maps::MapError::SyscallError(err) => err.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}
+
 /// The syscalls a bitmap holds.
 pub fn syscalls_of(bits: &SeenSyscalls) -> Syscalls {
     const PER_ABI: usize = SYSCALL_TABLE_SIZE / 64;
@@ -465,6 +474,27 @@ mod tests {
                 (Arch::X86, 66),
                 (Arch::X32, 1023)
             ]
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_not_an_error() {
+        let enoent = aya::maps::MapError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_map_delete_elem",
+            io_error: io::Error::from_raw_os_error(libc::ENOENT),
+        });
+        assert!(absent(&enoent));
+        assert!(absent(&aya::maps::MapError::KeyNotFound));
+        let eperm = aya::maps::MapError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_map_delete_elem",
+            io_error: io::Error::from_raw_os_error(libc::EPERM),
+        });
+        assert!(!absent(&eperm));
+        // Its errno is in what is printed.
+        let text = crate::output::error_chain(&map_err(SEEN)(eperm));
+        assert!(
+            text.contains("Operation not permitted (os error 1)"),
+            "{text}"
         );
     }
 
