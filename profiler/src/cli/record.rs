@@ -81,7 +81,7 @@ pub struct RecordArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4094))]
     errno: u32,
     /// Stop waiting for descendants that outlive the command after this long (e.g. 2s, 500ms).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = profiler::duration::parse)]
     linger: Option<Duration>,
     /// Record this running process (all its threads) and its future children.
     #[arg(long, value_name = "PID")]
@@ -105,7 +105,7 @@ pub struct RecordArgs {
     )]
     out_dir: Option<PathBuf>,
     /// Stop recording after this long (e.g. 60s, 5m) and write.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = profiler::duration::parse)]
     duration: Option<Duration>,
     /// Count only calls of tasks already under a seccomp filter (default for --cgroup,
     /// --container and --cgroup-root).
@@ -259,7 +259,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
     match result {
         Ok(code) => Ok(code),
         Err(err) => {
-            log::error!("{err}");
+            log::error!("{}", profiler::output::error_chain(&err));
             Ok(err.exit_code())
         }
     }

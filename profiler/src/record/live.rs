@@ -9,14 +9,14 @@ use std::{
     time::Duration,
 };
 
-use log::{info, warn};
+use log::{error, info, warn};
 use tokio::time::Instant;
 
 use super::{
     recording::DefaultAction,
     session::{
-        io_err, progress_ticks, report_losses, report_restrictions, report_unknown, write, Format,
-        RecordError,
+        check_destination, io_err, progress_ticks, report_losses, report_restrictions,
+        report_unknown, write, Format, RecordError,
     },
     targets::{self, Cgroup, TargetError},
     Recording,
@@ -71,6 +71,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
         return Err(RecordError::Privileges(cap));
     }
     let resolved = resolve(&options.target)?;
+    check_destination(options.output.as_deref())?;
     let cgroups = match &resolved {
         Resolved::Process { .. } => CgroupMode::None,
         Resolved::Cgroup(cgroup) => CgroupMode::Targets {
@@ -107,7 +108,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             // Walked after the programs are attached: a cgroup created in between is counted
             // from its first call but taken for an existing one (not written), never the
             // other way round.
-            known = names_below(root);
+            known = names_below(root)?;
             existing = known.keys().copied().collect();
             log::debug!("existing cgroups below the root: {known:?}");
             info!(
@@ -128,7 +129,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
         .map_err(io_err("polling the eBPF log"))?;
     let signal_fd = child::poll_readable(signals).map_err(io_err("polling signals"))?;
 
-    let deadline = options.duration.map(|d| Instant::now() + d);
+    let deadline = options.duration.and_then(|d| Instant::now().checked_add(d));
     let mut seen_populated = false;
     let mut tick = tokio::time::interval(POLL);
     let mut progress = Progress::start();
@@ -174,7 +175,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                             info!("cgroup {} is gone", root.path.display());
                             break;
                         }
-                        known.extend(names_below(root));
+                        rename_below(root, &mut known);
                     }
                 }
                 if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -205,7 +206,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
 
     match &resolved {
         Resolved::Root { root, out_dir } => {
-            known.extend(names_below(root));
+            rename_below(root, &mut known);
             let recordings = tracer.cgroup_recordings()?;
             write_per_cgroup(options, out_dir, &recordings, &known, &existing)?;
         }
@@ -273,7 +274,7 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
         }
         Target::Container(id) => {
             let mount = targets::v2_mount()?;
-            let cgroups = targets::walk(&mount.path);
+            let cgroups = targets::walk(&mount.path)?;
             let rel = targets::find_container(cgroups.keys(), id, &mount.path)?;
             let cgroup = Cgroup::resolve(&rel, &mount)?;
             info!("container {id}: cgroup {}", cgroup.path.display());
@@ -287,6 +288,7 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
                 path: out_dir.clone(),
                 source,
             })?;
+            crate::output::check_dir_writable(out_dir)?;
             Resolved::Root {
                 root,
                 out_dir: out_dir.clone(),
@@ -318,11 +320,20 @@ fn pollin(fd: &OwnedFd) -> bool {
 }
 
 /// Cgroup id → its path below `root`.
-fn names_below(root: &Cgroup) -> BTreeMap<u64, String> {
-    targets::walk(&root.path)
+fn names_below(root: &Cgroup) -> Result<BTreeMap<u64, String>, TargetError> {
+    Ok(targets::walk(&root.path)?
         .into_iter()
         .map(|(rel, id)| (id, rel.display().to_string()))
-        .collect()
+        .collect())
+}
+
+/// Adds the cgroups below `root` now to `known`; a walk that fails names nothing new (a cgroup
+/// it missed is named after its id when written), and says why.
+fn rename_below(root: &Cgroup, known: &mut BTreeMap<u64, String>) {
+    match names_below(root) {
+        Ok(names) => known.extend(names),
+        Err(err) => warn!("{err}; new cgroups are named at the next look"),
+    }
 }
 
 fn write_per_cgroup(
@@ -337,7 +348,7 @@ fn write_per_cgroup(
         _ => "json",
     };
     let mut used = BTreeSet::new();
-    let mut written = 0;
+    let (mut total, mut failed) = (0, 0);
     for (id, recording) in recordings {
         if existing.contains(id) {
             continue;
@@ -361,21 +372,30 @@ fn write_per_cgroup(
         let path = out_dir.join(format!("{stem}.{extension}"));
         report_unknown(recording);
         report_restrictions(&format!("{stem}: "), recording);
-        write(
+        total += 1;
+        // One file that cannot be written does not keep the others from being written.
+        match write(
             recording,
             &options.format,
             options.default_action,
             Some(&path),
-        )?;
-        info!(
-            "{}: {}",
-            known.get(id).map_or("?", String::as_str),
-            path.display()
-        );
-        written += 1;
+        ) {
+            Ok(()) => info!(
+                "{}: {}",
+                known.get(id).map_or("?", String::as_str),
+                path.display()
+            ),
+            Err(err) => {
+                error!("{}", crate::output::error_chain(&err));
+                failed += 1;
+            }
+        }
     }
-    if written == 0 {
+    if total == 0 {
         warn!("no new cgroup below the root made a recorded call; nothing written");
+    }
+    if failed > 0 {
+        return Err(RecordError::NotAllWritten { failed, total });
     }
     Ok(())
 }

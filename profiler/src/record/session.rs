@@ -1,6 +1,11 @@
 //! Drives a recording of a command: start it held, watch it, let it exec, wait for it and its
 //! descendants, then write what they did.
-use std::{ffi::OsString, io, path::PathBuf, time::Duration};
+use std::{
+    ffi::OsString,
+    io,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
@@ -63,6 +68,18 @@ pub enum RecordError {
     },
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("{source}; {}", match kept {
+        Some(path) => format!("the recording is kept in {} (move it into place)", path.display()),
+        None => "it could not be kept anywhere else either".to_owned(),
+    })]
+    NotWritten {
+        source: WriteError,
+        kept: Option<PathBuf>,
+    },
+    #[error(
+        "{failed} of {total} profiles could not be written (each is kept in the file named above)"
+    )]
+    NotAllWritten { failed: usize, total: usize },
     #[error(transparent)]
     Kubernetes(#[from] crate::profile::k8s::K8sError),
     #[error(transparent)]
@@ -96,6 +113,7 @@ pub async fn record_command(
         .split_first()
         .expect("clap requires a command");
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
+    check_destination(options.output.as_deref())?;
     let held = sys::spawn_held(&path, &options.command, &signals.original_mask)?;
 
     let config = TracerConfig {
@@ -174,7 +192,7 @@ async fn linger(
     limit: Option<Duration>,
     signal_fd: &AsyncFd<Signals>,
 ) -> Result<(), RecordError> {
-    let deadline = limit.map(|limit| Instant::now() + limit);
+    let deadline = limit.and_then(|limit| Instant::now().checked_add(limit));
     loop {
         let live = tracer.live_processes(SLOT)?;
         if live == 0 {
@@ -198,16 +216,35 @@ async fn linger(
     }
 }
 
+/// Fails when `output` cannot be written now, before anything is recorded: a recording that
+/// cannot be written is work lost.
+pub(super) fn check_destination(output: Option<&Path>) -> Result<(), RecordError> {
+    match output {
+        Some(path) => Ok(output::check_writable(path)?),
+        None => Ok(()),
+    }
+}
+
 /// Writes a recording in the requested format, to `output` or stdout. A profile written to a
 /// file gets its counts beside it (`FILE.counts`, read by `profile report`): runtimes read the
-/// profile itself, so it carries nothing they do not know.
+/// profile itself, so it carries nothing they do not know. What cannot be written is kept aside
+/// ([`output::keep_aside`]) and the error says where.
 pub(super) fn write(
     recording: &Recording,
     format: &Format,
     default_action: DefaultAction,
-    output: Option<&std::path::Path>,
+    output: Option<&Path>,
 ) -> Result<(), RecordError> {
-    output::emit(output, &render(recording, format, default_action)?)?;
+    let profile = render(recording, format, default_action)?;
+    output::emit(output, &profile).map_err(|source| {
+        let name = output
+            .and_then(Path::file_name)
+            .map_or_else(|| "profile".into(), |name| name.to_string_lossy());
+        RecordError::NotWritten {
+            kept: output::keep_aside(&name, profile.as_bytes()),
+            source,
+        }
+    })?;
     if let Format::Kubelet { name } = format {
         let snippet =
             crate::profile::k8s::pod_snippet(&crate::profile::k8s::localhost_profile(name)?);
@@ -221,7 +258,14 @@ pub(super) fn write(
     }
     if let (Some(path), Format::Oci | Format::Kubelet { .. }) = (output, format) {
         let counts = crate::report::Counts::from_recording(recording).to_json();
-        output::write_atomic(&crate::report::counts::side_file(path), counts.as_bytes())?;
+        let side = crate::report::counts::side_file(path);
+        output::write_atomic(&side, counts.as_bytes()).map_err(|source| {
+            let name = side.file_name().unwrap_or_default().to_string_lossy();
+            RecordError::NotWritten {
+                kept: output::keep_aside(&name, counts.as_bytes()),
+                source,
+            }
+        })?;
     }
     Ok(())
 }

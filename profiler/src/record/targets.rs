@@ -204,29 +204,43 @@ pub fn parse_populated(events: &str) -> Option<bool> {
     })
 }
 
-/// Every cgroup below `root` (not `root` itself): path relative to `root` → id. Directories that
-/// vanish during the walk are skipped.
-pub fn walk(root: &Path) -> BTreeMap<PathBuf, u64> {
+/// Every cgroup below `root` (not `root` itself): path relative to `root` → id. A directory that
+/// vanishes during the walk was removed: it is left out with what was below it. Any other error
+/// (the root itself missing, no descriptor left) fails the walk: what it could not see is not
+/// known to be gone.
+pub fn walk(root: &Path) -> Result<BTreeMap<PathBuf, u64>, TargetError> {
     let mut found = BTreeMap::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(rel) = pending.pop() {
-        let Ok(entries) = fs::read_dir(root.join(&rel)) else {
-            continue;
+        let dir = root.join(&rel);
+        let vanished =
+            |err: &io::Error| !rel.as_os_str().is_empty() && err.kind() == io::ErrorKind::NotFound;
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if vanished(&err) => continue,
+            Err(err) => return Err(io_err("cgroup directory", &dir)(err)),
         };
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) if vanished(&err) => break,
+                Err(err) => return Err(io_err("cgroup directory", &dir)(err)),
+            };
             // file_type does not follow symlinks; cgroup directories are never symlinks.
             if !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let Ok(meta) = entry.metadata() else {
-                continue;
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(io_err("cgroup", &entry.path())(err)),
             };
             let child = rel.join(entry.file_name());
             found.insert(child.clone(), meta.ino());
             pending.push(child);
         }
     }
-    found
+    Ok(found)
 }
 
 /// How a runtime names a container's cgroup directory, systemd driver (`PREFIX-ID.scope`) or
@@ -508,8 +522,11 @@ mod tests {
         fs::create_dir_all(&leaf).unwrap();
         fs::create_dir_all(root.join("kubepods.slice/kubepods-pod9.slice")).unwrap();
         fs::write(root.join("kubepods/cgroup.procs"), "").unwrap();
-        let found = walk(&root);
+        let found = walk(&root).unwrap();
         assert_eq!(found.len(), 6, "{found:?}");
+        // What cannot be read is an error, never an empty tree.
+        assert!(walk(&root.join("missing")).is_err());
+        assert!(walk(&root.join("kubepods/cgroup.procs")).is_err());
         let rel = find_container(found.keys(), "3f2a9c", &root).unwrap();
         assert_eq!(found[&rel], fs::metadata(&leaf).unwrap().ino());
 
