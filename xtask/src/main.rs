@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
 mod bench;
+mod fuzz;
 mod man;
 mod setup;
 
@@ -26,14 +27,24 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build, and run every test (unit tests and the end-to-end tests; needs root).
+    /// Set up, build, and run every test (unit tests, the end-to-end tests, which need root, and
+    /// the fuzz targets for a fixed number of runs).
     Test {
-        /// Passed to `cargo test` (e.g. a test name filter).
+        /// Passed to `cargo test` (e.g. a test name filter); with any, the fuzz targets are not
+        /// run.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Measure the syscall overhead of recording next to other tracers.
     Bench(bench::BenchArgs),
+    /// Run the fuzz targets (profile, audit_line, duration) from their corpus in fuzz/corpus.
+    Fuzz {
+        /// Only this target.
+        target: Option<String>,
+        /// Runs per target.
+        #[arg(long, default_value_t = fuzz::TEST_RUNS)]
+        runs: u64,
+    },
     /// Regenerate the man pages in docs/man from the CLI definitions (--check: only compare).
     Man {
         #[arg(long)]
@@ -66,12 +77,20 @@ fn main() -> Result<()> {
             // Every test target runs even when one fails, so a run shows all failures.
             let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
-            cargo(&test)
+            cargo(&test)?;
+            if args.is_empty() {
+                fuzz::run(fuzz::TEST_RUNS, None)?;
+            }
+            Ok(())
         }
         Task::Bench(args) => {
             setup::run()?;
             cargo(&["build", "--release"])?;
             bench::run(args)
+        }
+        Task::Fuzz { target, runs } => {
+            setup::run()?;
+            fuzz::run(runs, target.as_deref())
         }
         Task::Man { check } => man::run(check),
     }

@@ -8,6 +8,8 @@ use crate::output;
 
 /// The bpf-linker release known to build against nightly's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// cargo-fuzz, which builds and runs the fuzz targets of fuzz/ with nightly.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// Debian packages the tests and the benchmark use.
 const PACKAGES: [&str; 7] = [
     "strace",
@@ -23,6 +25,7 @@ const PACKAGES: [&str; 7] = [
 pub fn run() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     debian_packages()?;
     python_packages()
 }
@@ -152,6 +155,22 @@ fn bpf_linker() -> Result<()> {
     output(Command::new(&linker).arg("--version"))
         .context("the freshly built bpf-linker does not start")?;
     Ok(())
+}
+
+fn cargo_fuzz() -> Result<()> {
+    if output(Command::new("cargo").args(["fuzz", "--version"]))
+        .is_ok_and(|version| version.contains(CARGO_FUZZ_VERSION))
+    {
+        return Ok(());
+    }
+    eprintln!("setup: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+    run_checked(Command::new("cargo").args([
+        "install",
+        "--locked",
+        "cargo-fuzz",
+        "--version",
+        CARGO_FUZZ_VERSION,
+    ]))
 }
 
 fn debian_packages() -> Result<()> {
