@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end tests, which run the real `profile` binary as root against the
 //! running kernel. Tests panic with context rather than return errors.
+pub mod daemon;
 pub mod meaning;
 
 use std::{
