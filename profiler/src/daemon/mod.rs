@@ -25,6 +25,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     io,
     net::SocketAddr,
+    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
@@ -366,7 +367,17 @@ impl Daemon {
         // A walk that fails tells nothing: no id is taken for gone (nor named) until one
         // succeeds.
         let walked = if walk {
-            let found = targets::walk(&self.root.path);
+            // Without its root (removed, or replaced by another cgroup of the same path) every
+            // cgroup below is gone; an error of the walk itself is no such news.
+            let root_gone = match std::fs::metadata(&self.root.path) {
+                Err(err) => err.kind() == io::ErrorKind::NotFound,
+                Ok(meta) => meta.ino() != self.root.id,
+            };
+            let found = if root_gone {
+                Ok(BTreeMap::new())
+            } else {
+                targets::walk(&self.root.path)
+            };
             match &found {
                 Ok(found) => {
                     self.names = found
@@ -376,8 +387,10 @@ impl Daemon {
                             (*id, (self.full_name(&below_root), below_root))
                         })
                         .collect();
-                    self.names
-                        .insert(self.root.id, (self.root.name.clone(), String::new()));
+                    if !root_gone {
+                        self.names
+                            .insert(self.root.id, (self.root.name.clone(), String::new()));
+                    }
                     self.last_walk = Some(self.scans);
                     self.resolved(Trouble::Walk);
                 }

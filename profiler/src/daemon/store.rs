@@ -327,12 +327,15 @@ impl Store {
         }
         if verify {
             match self.mark_missing() {
-                Ok(0) => {}
-                Ok(n) => warn!(
+                (0, _) => {}
+                (n, None) => warn!(
                     "{n} workload(s) have files missing from {}: writing them again",
                     self.dir.display()
                 ),
-                Err(err) => warn!("reading output directory {}: {err}", self.dir.display()),
+                (n, Some(err)) => warn!(
+                    "reading output directory {}: {err}; writing {n} workload(s) again",
+                    self.dir.display()
+                ),
             }
         }
         let dirty: Vec<String> = self
@@ -358,12 +361,18 @@ impl Store {
         (written, errors)
     }
 
-    /// Marks changed every written workload whose profile or meta file is not in the directory;
-    /// returns how many.
-    fn mark_missing(&mut self) -> io::Result<usize> {
-        let present: HashSet<OsString> = fs::read_dir(&self.dir)?
-            .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
-            .collect();
+    /// Marks changed every written workload whose profile or meta file is not in the directory
+    /// (all of them when it cannot be read); returns how many, and why it could not be read.
+    fn mark_missing(&mut self) -> (usize, Option<io::Error>) {
+        let (present, error): (HashSet<OsString>, _) = match fs::read_dir(&self.dir) {
+            Ok(entries) => (
+                entries
+                    .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+                    .collect(),
+                None,
+            ),
+            Err(err) => (HashSet::new(), Some(err)),
+        };
         let mut marked = 0;
         for (stem, workload) in &mut self.workloads {
             let missing = [format!("{stem}.json"), format!("{stem}{META_SUFFIX}")]
@@ -374,7 +383,7 @@ impl Store {
                 marked += 1;
             }
         }
-        Ok(marked)
+        (marked, error)
     }
 
     fn write(&self, stem: &str) -> Result<(), String> {
