@@ -3,7 +3,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
-    os::unix::fs::MetadataExt as _,
+    os::unix::{fs::MetadataExt as _, process::CommandExt as _},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -98,12 +98,33 @@ impl Daemon {
 
     /// Starts it and returns at once.
     pub fn spawn(args: &[String]) -> Daemon {
-        let mut child = Command::new(profile_bin())
+        Daemon::spawn_limited(args, None)
+    }
+
+    /// Starts it with at most `nofile` descriptors (RLIMIT_NOFILE), and returns at once.
+    pub fn spawn_limited(args: &[String], nofile: Option<u64>) -> Daemon {
+        let mut command = Command::new(profile_bin());
+        command
             .args(["daemon", "-v"])
             .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting profile daemon");
+            .stderr(Stdio::piped());
+        if let Some(limit) = nofile {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: only setrlimit, which is async-signal-safe, between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().expect("starting profile daemon");
         let lines = lines_of(child.stderr.take().expect("piped"));
         Daemon {
             child,
@@ -169,6 +190,16 @@ impl Daemon {
         let status = self.child.wait().expect("waiting for the daemon");
         self.log.extend(self.lines.iter());
         (status.code(), self.log.join("\n"))
+    }
+}
+
+impl Drop for Daemon {
+    /// A daemon a failed test left running is killed (its pins go with the test's `Pins`).
+    fn drop(&mut self) {
+        if self.child.try_wait().is_ok_and(|status| status.is_none()) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
