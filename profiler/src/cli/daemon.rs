@@ -41,9 +41,14 @@ pinned program: a daemon started with another root, --after-seccomp, --max-cgrou
 --max-odd, or of another layout version, replaces the pinned set (and says so). --unpin removes
 the pins (which stops the counting) and exits.
 
+One daemon at a time uses a --pin-dir: a second one waits until the first has stopped (an
+update that starts the new daemon first), then adopts the pins. A removed --out-dir is created
+again and every profile missing from it written again.
+
 --after-seccomp (the default) counts only calls of tasks already under a seccomp filter, as
 `profile record --cgroup-root` does. `profile status` asks the daemon what it tracks through
-its control socket (mode 0600); --listen serves Prometheus metrics.
+its control socket (mode 0600; a live daemon's socket or a file that is not a socket is never
+replaced); --listen serves Prometheus metrics (16 clients at once, 2 s each).
 
 Exit status: 0 after a stop signal with every profile written; 1 when some could not be written
 (what they hold stays in the kernel maps); 2 when the daemon could not start.")]

@@ -50,10 +50,13 @@ unrestricted and a warning says so. clone3 is then always refused with ENOSYS (i
 memory seccomp cannot read), so glibc falls back to clone. See docs/profiles.md.
 
 With -o FILE a profile's per-syscall counts go to FILE.counts, which `profile report` reads.
+-o FILE and --out-dir are checked before recording starts (missing directory, read-only or full
+file system); a profile that still cannot be written at the end is kept in $TMPDIR (the error
+names the file), and with --cgroup-root the other profiles are written all the same.
 Long recordings show a progress line on a terminal (not when piped, not with -q).
 
 Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable;
-0 for other targets; 2 when recording could not start.")]
+0 for other targets; 2 when recording could not start or a profile could not be written.")]
 pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
