@@ -99,6 +99,15 @@ impl Workloads {
     }
 }
 
+/// A test's cgroups, output directory (`out`, not created), pins and daemon arguments.
+fn scene(name: &str, flush: &str, extra: &[&str]) -> (Workloads, PathBuf, Pins, Vec<String>) {
+    let w = Workloads::new(name);
+    let out = scratch(name).join("out");
+    let pins = Pins::new(name);
+    let args = daemon_args(w.path(), &out, &pins, flush, extra);
+    (w, out, pins, args)
+}
+
 fn files_in(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
         .map(|entries| {
@@ -124,10 +133,7 @@ fn wait_for(what: &str, done: impl Fn() -> bool) {
 /// a SIGKILL after that loses nothing.
 #[test]
 fn a_removed_output_dir_is_created_again_and_refilled() {
-    let mut w = Workloads::new("faultrm");
-    let out = scratch("faultrm").join("out");
-    let pins = Pins::new("faultrm");
-    let args = daemon_args(w.path(), &out, &pins, "200ms", &[]);
+    let (mut w, out, _pins, args) = scene("faultrm", "200ms", &[]);
     let mut daemon = Daemon::start(&args);
     w.base();
     let live: Vec<u64> = (0..6).map(|i| w.add(&format!("live{i}"), false)).collect();
@@ -170,10 +176,7 @@ fn a_removed_output_dir_is_created_again_and_refilled() {
 /// once the directory can be made, writes all that the kernel kept.
 #[test]
 fn an_output_dir_that_cannot_be_made_exits_1_and_the_kernel_keeps_the_rest() {
-    let mut w = Workloads::new("faultblock");
-    let out = scratch("faultblock").join("out");
-    let pins = Pins::new("faultblock");
-    let args = daemon_args(w.path(), &out, &pins, "200ms", &[]);
+    let (mut w, out, _pins, args) = scene("faultblock", "200ms", &[]);
     let daemon = Daemon::start(&args);
     w.base();
     let written = w.add("written", true);
@@ -227,11 +230,8 @@ fn fault_then_sigkill(
     repair: impl Fn(&Tmpfs, &Path),
     message: &str,
 ) {
-    let mut w = Workloads::new(name);
-    let out = scratch(name).join("out");
+    let (mut w, out, _pins, args) = scene(name, "200ms", &[]);
     let tmpfs = Tmpfs::mount(&out, tmpfs_options);
-    let pins = Pins::new(name);
-    let args = daemon_args(w.path(), &out, &pins, "200ms", &[]);
     let mut daemon = Daemon::start(&args);
     w.base();
     let live = w.add("live", false);
@@ -348,12 +348,9 @@ fn open_fds(pid: u32) -> usize {
 /// a SIGKILL and a restart under the flood lose nothing.
 #[test]
 fn a_hostile_local_client_cannot_exhaust_the_daemon() {
-    let mut w = Workloads::new("faultfd");
-    let out = scratch("faultfd").join("out");
-    let pins = Pins::new("faultfd");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let args = daemon_args(w.path(), &out, &pins, "200ms", &["--listen", &listen]);
+    let (mut w, out, _pins, args) = scene("faultfd", "200ms", &["--listen", &listen]);
     // A small descriptor limit, as a service manager may set: what a flood would exhaust.
     let mut daemon = Daemon::spawn_limited(&args, Some(256));
     daemon.wait_ready();
@@ -423,10 +420,7 @@ fn a_hostile_local_client_cannot_exhaust_the_daemon() {
 /// is complete; a third one stopped while waiting leaves the running one alone.
 #[test]
 fn two_daemons_on_one_pin_dir_take_turns_and_lose_nothing() {
-    let mut w = Workloads::new("faulttwo");
-    let out = scratch("faulttwo").join("out");
-    let pins = Pins::new("faulttwo");
-    let args = daemon_args(w.path(), &out, &pins, "100ms", &[]);
+    let (mut w, out, _pins, args) = scene("faulttwo", "100ms", &[]);
     let first = Daemon::start(&args);
     w.base();
     let mut second = Daemon::spawn(&args);
@@ -483,12 +477,9 @@ fn run_briefly(cmd: &mut Command) -> std::process::Output {
 /// replaced. `profile status` into a closed pipe ends quietly.
 #[test]
 fn the_control_socket_is_never_taken_from_its_owner() {
-    let w = Workloads::new("faultsock");
-    let out = scratch("faultsock").join("out");
-    let pins = Pins::new("faultsock");
+    let (w, out, pins, args) = scene("faultsock", "1s", &[]);
     let socket = out.with_extension("sock");
     fs::write(&socket, "precious").unwrap();
-    let args = daemon_args(w.path(), &out, &pins, "1s", &[]);
     let output = run_briefly(Command::new(profile_bin()).arg("daemon").args(&args));
     assert_refused(&output, "is not a socket");
     assert_eq!(fs::read_to_string(&socket).unwrap(), "precious");
