@@ -1,13 +1,24 @@
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeSet,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
+    profile::groups,
+    profile::Profile,
     record::{
-        record_command, record_target, CommandOptions, DefaultAction, Format, Target, TargetOptions,
+        record_command, record_target, CommandOptions, DefaultAction, Destination, Format,
+        ProfileOptions, Target, TargetOptions,
     },
-    sys::Signals,
+    report::Counts,
+    sys::{Credentials, Signals},
 };
+
+use super::check::{load, TargetArgs};
 
 /// Record every syscall of a command (its threads and children), or of something already
 /// running: a process tree, a cgroup, a container, or every cgroup that appears below a root.
@@ -24,6 +35,9 @@ Examples:
   profile record --container 3f2a --duration 60s --format spo --name web -o web.yaml --yaml
   profile record --cgroup /sys/fs/cgroup/kubepods.slice/… --duration 5m -o web.json
   profile record --cgroup-root kubepods.slice --out-dir profiles/
+  profile record --into app.json -- ./app --fresh      # merge another run into app.json
+  profile record --user postgres -o pg.json -- postgres -D /var/lib/pg
+  profile record --allow-group @sync -o app.json -- ./app
 
 With a command, its exit status becomes profile's (128+N when signal N killed it); after the
 command exits, recording goes on until its last descendant exits (or --linger expires, or
@@ -49,8 +63,27 @@ allows only those; past 16 values, or when a call could not be inspected, the sy
 unrestricted and a warning says so. clone3 is then always refused with ENOSYS (its flags are in
 memory seccomp cannot read), so glibc falls back to clone. See docs/profiles.md.
 
-With -o FILE a profile's per-syscall counts go to FILE.counts, which `profile report` reads.
-Long recordings show a progress line on a terminal (not when piped, not with -q).
+Every profile also allows the calls the kernel and the C library imply although a recording
+rarely sees them: restart_syscall, rt_sigreturn once a signal handler was installed, a thread's
+exit, the vDSO's fallbacks, the vectored forms of the reads and writes seen (the rules and their
+reasons are in docs/profiles.md; --no-implied leaves them out). --allow-group adds one of
+systemd's syscall groups (@basic-io, @file-system, @io-event, @signal, @sync …, as
+`systemd-analyze syscall-filter` lists them); --format report and `profile report` name the
+groups of unseen calls that are likely on another path of the program.
+
+--into FILE merges this recording into the profile FILE (created when missing) by `profile
+merge`'s rules, counts included, atomically: record the warm start, the fresh start and the
+shutdown into one file.
+
+--user USER[:GROUP] runs the command as that user (names or numbers; its supplementary groups
+from the group database; the environment is left as it is), switched before recording starts,
+so what a wrapper such as runuser or setpriv would call (setuid, setgroups, capset) stays out
+of the profile.
+
+Without -o (or --into) the result goes to stdout and the command's own stdout to stderr, so
+the two never mix. With -o FILE a profile's per-syscall counts and what was added without being
+seen go to FILE.counts, which `profile report` reads. Long recordings show a progress line on a
+terminal (not when piped, not with -q).
 
 Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable;
 0 for other targets; 2 when recording could not start.")]
@@ -58,6 +91,20 @@ pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Merge the recording into this profile (created when missing), as `profile merge` does.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "out_dir"])]
+    into: Option<PathBuf>,
+    /// Leave out the calls the kernel and the C library imply (restart_syscall, rt_sigreturn
+    /// after a handler was installed, …; see docs/profiles.md).
+    #[arg(long)]
+    no_implied: bool,
+    /// Also allow a systemd syscall group (@basic-io, @file-system, @io-event, @signal, @sync
+    /// …); repeat or separate with commas.
+    #[arg(long, value_name = "@GROUP", value_delimiter = ',')]
+    allow_group: Vec<String>,
+    /// Run the command as this user (and group), switched before recording starts.
+    #[arg(long, value_name = "USER[:GROUP]", requires = "command")]
+    user: Option<String>,
     #[arg(long, value_enum, default_value_t = FormatChoice::Oci)]
     format: FormatChoice,
     /// The SeccompProfile resource's or the Localhost profile's name, with --format spo or kubelet.
@@ -223,6 +270,23 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
     if args.linger.is_some() && target.is_some() {
         anyhow::bail!("--linger applies to a command; use --duration for other targets");
     }
+    let profile = ProfileOptions {
+        default: default_action,
+        implied: !args.no_implied,
+        groups: allow_groups(&args.allow_group)?,
+    };
+    if args.into.is_some() && format != Format::Oci {
+        anyhow::bail!("--into merges into an OCI profile; it goes with --format oci (the default)");
+    }
+    let output = match (args.into, args.output) {
+        (Some(path), _) => Destination::Into {
+            existing: existing(&path)?,
+            path,
+        },
+        (None, Some(path)) => Destination::File(path),
+        (None, None) => Destination::Stdout,
+    };
+    let user = args.user.as_deref().map(Credentials::lookup).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -231,9 +295,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         Some(target) => {
             let options = TargetOptions {
                 target,
-                output: args.output,
+                output,
                 format,
-                default_action,
+                profile,
                 duration: args.duration,
                 after_seccomp,
                 args: args.args,
@@ -246,9 +310,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             }
             let options = CommandOptions {
                 command: args.command,
-                output: args.output,
+                output,
                 format,
-                default_action,
+                profile,
+                user,
                 linger: args.linger,
                 after_seccomp,
                 args: args.args,
@@ -263,4 +328,31 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             Ok(err.exit_code())
         }
     }
+}
+
+/// `--allow-group` values, expanded; an unknown group is an error listing systemd's.
+pub(super) fn allow_groups(
+    names: &[String],
+) -> anyhow::Result<Vec<(String, BTreeSet<&'static str>)>> {
+    names
+        .iter()
+        .map(|name| Ok((name.clone(), groups::expand(name)?)))
+        .collect()
+}
+
+/// The profile `--into` merges into and its counts, read and checked before recording starts;
+/// `None` when the file does not exist yet.
+fn existing(path: &Path) -> anyhow::Result<Option<(Profile, Option<Counts>)>> {
+    if !path.exists() {
+        log::info!(
+            "{}: not there yet; written from this recording",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let checked = load(path, &TargetArgs::default()).map_err(anyhow::Error::msg)?;
+    let counts = super::report::read_counts(path, None, false)
+        .map_err(anyhow::Error::msg)?
+        .map(|(_, counts)| counts);
+    Ok(Some((checked.resolved, counts)))
 }

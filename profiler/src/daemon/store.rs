@@ -347,7 +347,7 @@ impl Store {
             },
         };
         let profile =
-            render(&recording, &format, self.default_action).map_err(|e| e.to_string())?;
+            render(&recording, &format, &self.default_action.into()).map_err(|e| e.to_string())?;
         let mut meta_text = serde_json::to_string_pretty(&meta).expect("meta serialises");
         meta_text.push('\n');
         output::write_atomic(&self.profile_path(stem), profile.as_bytes())
@@ -430,11 +430,15 @@ mod tests {
         assert_eq!(again.flush().0, 1);
         let profile = fs::read_to_string(dir.join("web.json")).unwrap();
         let parsed = crate::profile::parse(&profile, "web.json").unwrap().profile;
-        // clone3 is the ENOSYS fallback rule every recorded profile has.
+        // clone3 is the ENOSYS fallback rule every recorded profile has; the implied calls
+        // are added as to every learned profile.
+        let seen = ["read", "write", "open", "close"];
+        let implied = crate::profile::implied::implied(&seen.into(), &[Arch::X86_64]);
         assert_eq!(
             parsed.names(),
-            ["read", "write", "open", "close", "clone3"]
-                .into_iter()
+            seen.into_iter()
+                .chain(["clone3"])
+                .chain(implied.into_keys())
                 .collect()
         );
         let meta: Meta =

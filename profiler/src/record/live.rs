@@ -13,10 +13,10 @@ use log::{info, warn};
 use tokio::time::Instant;
 
 use super::{
-    recording::DefaultAction,
+    recording::ProfileOptions,
     session::{
-        io_err, progress_ticks, report_losses, report_restrictions, report_unknown, write, Format,
-        RecordError,
+        io_err, progress_ticks, report_losses, report_restrictions, report_unknown, write,
+        Destination, Format, RecordError,
     },
     targets::{self, Cgroup, TargetError},
     Recording,
@@ -47,10 +47,10 @@ pub enum Target {
 
 pub struct TargetOptions {
     pub target: Target,
-    /// Single targets: write here instead of stdout.
-    pub output: Option<PathBuf>,
+    /// Single targets: where the profile goes (`--cgroup-root` writes to its directory).
+    pub output: Destination,
     pub format: Format,
-    pub default_action: DefaultAction,
+    pub profile: ProfileOptions,
     pub duration: Option<Duration>,
     /// Count only calls of tasks already under a seccomp filter.
     pub after_seccomp: bool,
@@ -228,8 +228,8 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             write(
                 &recording,
                 &options.format,
-                options.default_action,
-                options.output.as_deref(),
+                &options.profile,
+                &options.output,
             )?;
         }
     }
@@ -364,8 +364,8 @@ fn write_per_cgroup(
         write(
             recording,
             &options.format,
-            options.default_action,
-            Some(&path),
+            &options.profile,
+            &Destination::File(path.clone()),
         )?;
         info!(
             "{}: {}",

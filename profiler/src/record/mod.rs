@@ -9,7 +9,7 @@ pub mod targets;
 pub use self::{
     args::{listed_names, LearnedArgs, Outcome, Restriction, ValueSet, Why},
     live::{record_target, Target, TargetOptions},
-    recording::{DefaultAction, Recording, UnknownSyscall},
+    recording::{Additions, DefaultAction, ProfileOptions, Recording, UnknownSyscall},
     report::render as render_report,
-    session::{record_command, render, CommandOptions, Format, RecordError},
+    session::{record_command, render, CommandOptions, Destination, Format, RecordError},
 };

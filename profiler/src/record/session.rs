@@ -5,13 +5,14 @@ use std::{ffi::OsString, io, path::PathBuf, time::Duration};
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
 
-use super::{recording::DefaultAction, report, targets::TargetError, Recording};
+use super::{recording::ProfileOptions, report, targets::TargetError, Recording};
 use crate::{
     child,
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
     output::{self, WriteError},
-    report::progress::Progress,
-    sys::{self, CommandError, Signals},
+    profile::{ops, Profile},
+    report::{counts, progress::Progress, Counts},
+    sys::{self, CommandError, Credentials, Signals},
 };
 
 /// The tracer slot a single-command recording uses.
@@ -34,12 +35,28 @@ pub enum Format {
     Kubelet { name: String },
 }
 
+/// Where a recording goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Destination {
+    Stdout,
+    /// This file (atomically); a profile gets its counts beside it.
+    File(PathBuf),
+    /// Merged into the profile at `path` by `profile merge`'s rules (`--into`), counts too;
+    /// `existing` is that profile (resolved) and its counts, `None` when there is none yet.
+    Into {
+        path: PathBuf,
+        existing: Option<(Profile, Option<Counts>)>,
+    },
+}
+
 pub struct CommandOptions {
     /// Program and arguments.
     pub command: Vec<OsString>,
-    pub output: Option<PathBuf>,
+    pub output: Destination,
     pub format: Format,
-    pub default_action: DefaultAction,
+    pub profile: ProfileOptions,
+    /// Run the command as this user and group (`--user`).
+    pub user: Option<Credentials>,
     /// How long to keep recording descendants that outlive the command; `None` waits for all.
     pub linger: Option<Duration>,
     /// Count only calls made under a seccomp filter (e.g. the command installs one itself).
@@ -67,6 +84,8 @@ pub enum RecordError {
     Kubernetes(#[from] crate::profile::k8s::K8sError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error("{0}: {1}")]
+    Merge(String, ops::OpError),
 }
 
 impl RecordError {
@@ -96,7 +115,17 @@ pub async fn record_command(
         .split_first()
         .expect("clap requires a command");
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
-    let held = sys::spawn_held(&path, &options.command, &signals.original_mask)?;
+    // A result on stdout must not mix with the command's output: the command's goes to stderr.
+    let stdout_to_stderr = options.output == Destination::Stdout;
+    let held = sys::spawn_held(
+        &path,
+        &options.command,
+        &signals.original_mask,
+        &sys::ChildSetup {
+            user: options.user.as_ref(),
+            stdout_to_stderr,
+        },
+    )?;
 
     let config = TracerConfig {
         after_seccomp: options.after_seccomp,
@@ -153,8 +182,8 @@ pub async fn record_command(
     write(
         &recording,
         &options.format,
-        options.default_action,
-        options.output.as_deref(),
+        &options.profile,
+        &options.output,
     )?;
     Ok(sys::exit_code(status))
 }
@@ -198,16 +227,56 @@ async fn linger(
     }
 }
 
-/// Writes a recording in the requested format, to `output` or stdout. A profile written to a
-/// file gets its counts beside it (`FILE.counts`, read by `profile report`): runtimes read the
-/// profile itself, so it carries nothing they do not know.
+/// Writes a recording in the requested format to `output`. A profile written to a file gets its
+/// counts beside it (`FILE.counts`, read by `profile report`): runtimes read the profile itself,
+/// so it carries nothing they do not know.
 pub(super) fn write(
     recording: &Recording,
     format: &Format,
-    default_action: DefaultAction,
-    output: Option<&std::path::Path>,
+    options: &ProfileOptions,
+    output: &Destination,
 ) -> Result<(), RecordError> {
-    output::emit(output, &render(recording, format, default_action)?)?;
+    let counts = || Counts::from_recording(recording, &recording.additions(options));
+    match output {
+        Destination::Stdout => output::emit(None, &render(recording, format, options)?)?,
+        Destination::File(path) => {
+            output::emit(Some(path), &render(recording, format, options)?)?;
+            if matches!(format, Format::Oci | Format::Kubelet { .. }) {
+                write_counts(path, &counts())?;
+            }
+        }
+        Destination::Into { path, existing } => {
+            let learned = recording.to_profile(options);
+            let mut counts = counts();
+            let profile = match existing {
+                None => learned,
+                Some((profile, existing_counts)) => {
+                    let source = path.display().to_string();
+                    let inputs = [
+                        ops::Input {
+                            source: &source,
+                            profile,
+                        },
+                        ops::Input {
+                            source: "this recording",
+                            profile: &learned,
+                        },
+                    ];
+                    let merged =
+                        ops::merge(&inputs).map_err(|err| RecordError::Merge(source, err))?;
+                    for conflict in &merged.conflicts {
+                        warn!("{conflict}");
+                    }
+                    if let Some(existing_counts) = existing_counts {
+                        counts.merge(existing_counts);
+                    }
+                    merged.profile
+                }
+            };
+            output::write_atomic(path, profile.to_canonical_json().as_bytes())?;
+            write_counts(path, &counts)?;
+        }
+    }
     if let Format::Kubelet { name } = format {
         let snippet =
             crate::profile::k8s::pod_snippet(&crate::profile::k8s::localhost_profile(name)?);
@@ -219,10 +288,11 @@ pub(super) fn write(
             );
         }
     }
-    if let (Some(path), Format::Oci | Format::Kubelet { .. }) = (output, format) {
-        let counts = crate::report::Counts::from_recording(recording).to_json();
-        output::write_atomic(&crate::report::counts::side_file(path), counts.as_bytes())?;
-    }
+    Ok(())
+}
+
+fn write_counts(profile: &std::path::Path, counts: &Counts) -> Result<(), RecordError> {
+    output::write_atomic(&counts::side_file(profile), counts.to_json().as_bytes())?;
     Ok(())
 }
 
@@ -230,14 +300,14 @@ pub(super) fn write(
 pub fn render(
     recording: &Recording,
     format: &Format,
-    default_action: DefaultAction,
+    options: &ProfileOptions,
 ) -> Result<String, RecordError> {
     Ok(match format {
-        Format::Oci | Format::Kubelet { .. } => recording.to_profile(default_action).to_json(),
-        Format::Report => report::render(recording),
+        Format::Oci | Format::Kubelet { .. } => recording.to_profile(options).to_json(),
+        Format::Report => report::render(recording, &recording.additions(options)),
         Format::Spo { name, yaml } => {
             let (resource, warnings) =
-                crate::profile::k8s::spo_resource(&recording.to_profile(default_action), name)?;
+                crate::profile::k8s::spo_resource(&recording.to_profile(options), name)?;
             for warning in warnings {
                 warn!("{warning}");
             }
