@@ -408,3 +408,80 @@ pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::R
     });
     rx
 }
+
+/// What enforces a profile in the end-to-end tests: our `profile run`, or libseccomp as runc
+/// builds its filter (tests/scripts/libseccomp_bpf.py --exec).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcer {
+    Ours,
+    Libseccomp,
+}
+
+impl Enforcer {
+    pub const BOTH: [Enforcer; 2] = [Enforcer::Ours, Enforcer::Libseccomp];
+
+    /// The argv that runs `command` (an absolute path first) under `profile`; with `user`, as
+    /// that user (setpriv switches before the filter is installed, and sets no_new_privs, which
+    /// an unprivileged filter needs).
+    pub fn argv(self, profile: &Path, user: Option<&str>, command: &[&str]) -> Vec<String> {
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(user) = user {
+            argv.extend([
+                "setpriv".to_owned(),
+                format!("--reuid={user}"),
+                format!("--regid={user}"),
+                "--init-groups".to_owned(),
+                "--no-new-privs".to_owned(),
+            ]);
+        }
+        match self {
+            Enforcer::Ours => argv.extend([
+                profile_bin().display().to_string(),
+                "run".to_owned(),
+                "--profile".to_owned(),
+            ]),
+            Enforcer::Libseccomp => argv.extend([
+                "/usr/bin/python3".to_owned(),
+                script("libseccomp_bpf.py").display().to_string(),
+                "--exec".to_owned(),
+            ]),
+        }
+        argv.push(profile.display().to_string());
+        argv.push("--".to_owned());
+        argv.extend(command.iter().map(|a| a.to_string()));
+        argv
+    }
+
+    /// [`Enforcer::argv`] as a `Command`.
+    pub fn command(self, profile: &Path, user: Option<&str>, command: &[&str]) -> Command {
+        let argv = self.argv(profile, user, command);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
+/// Waits for `child` up to `timeout`; kills it (and fails) when it takes longer.
+pub fn wait_timeout(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} still running after {timeout:?}", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

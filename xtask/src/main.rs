@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
+//! Project tasks: `cargo xtask setup|build|run|test|bench|man|syscall-groups`.
 mod bench;
 mod man;
 mod setup;
@@ -39,6 +39,8 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Rewrite profiler/data/systemd-syscall-groups.txt from this machine's systemd-analyze.
+    SyscallGroups,
 }
 
 fn main() -> Result<()> {
@@ -74,7 +76,32 @@ fn main() -> Result<()> {
             bench::run(args)
         }
         Task::Man { check } => man::run(check),
+        Task::SyscallGroups => syscall_groups(),
     }
+}
+
+/// systemd-analyze's group listing with a header naming the systemd that printed it, cut before
+/// the lists of ungrouped and unlisted calls (those depend on the running kernel).
+fn syscall_groups() -> Result<()> {
+    let version = output(Command::new("systemd-analyze").arg("--version"))?;
+    let version = version.lines().next().unwrap_or_default().trim().to_owned();
+    let listing = output(Command::new("systemd-analyze").args(["syscall-filter", "--no-pager"]))?;
+    let groups: String = listing
+        .lines()
+        .take_while(|line| !line.starts_with("# Ungrouped"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let text = format!(
+        "# systemd's system call groups, as `systemd-analyze syscall-filter` of {version}\n\
+         # prints them, cut before its lists of ungrouped and unlisted calls (those depend on the\n\
+         # running kernel). profile uses the groups' names and members as they are: hints in\n\
+         # reports and --allow-group. tests/tests/groups.rs compares this file with the machine's\n\
+         # systemd-analyze; `cargo xtask syscall-groups` regenerates it.\n\n{groups}"
+    );
+    let path = workspace_root().join("profiler/data/systemd-syscall-groups.txt");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {} ({version})", path.display());
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {
