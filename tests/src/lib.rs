@@ -485,3 +485,19 @@ pub fn wait_timeout(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A copy of the recorded profile at `profile` without the names its counts side file lists as
+/// implied (what `record --no-implied` would have written), next to it as `*.no-implied.json`:
+/// the control that shows what the implied calls are for.
+pub fn without_implied(profile: &Path) -> PathBuf {
+    let mut side = profile.as_os_str().to_owned();
+    side.push(".counts");
+    let counts = read_json(Path::new(&side));
+    let mut bare = read_json(profile);
+    for name in counts["implied"].as_array().expect("implied listed") {
+        bare = without(&bare, name.as_str().expect("name"));
+    }
+    let path = profile.with_extension("no-implied.json");
+    write_json(&path, &bare);
+    path
+}

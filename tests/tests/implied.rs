@@ -3,6 +3,7 @@
 //! `profile run` and by libseccomp.
 use std::{
     io::{BufRead, BufReader},
+    os::unix::process::ExitStatusExt as _,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -46,6 +47,18 @@ fn a_handler_never_run_while_recording_returns_under_enforcement() {
     assert!(!allowed(&profile).is_empty());
     let path = scratch("handler-enforce").join("p.json");
     write_json(&path, &profile);
+    std::fs::copy(
+        scratch_path("handler").join("profile.json.counts"),
+        path.with_extension("json.counts"),
+    )
+    .unwrap();
+    // The control: without the implied calls the handler cannot return.
+    let sleep = python_handler("3");
+    let sleep: Vec<&str> = sleep.iter().map(String::as_str).collect();
+    let (mut child, _) = start_ready(&Enforcer::Ours.argv(&without_implied(&path), None, &sleep));
+    signal(child.id(), libc::SIGUSR1);
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{status:?}");
     for enforcer in Enforcer::BOTH {
         let sleep = python_handler("3");
         let sleep: Vec<&str> = sleep.iter().map(String::as_str).collect();
@@ -70,16 +83,27 @@ fn sleep_stopped_and_continued_under_its_profile() {
     assert!(output.status.success(), "{}", describe(&output));
     let path = scratch("sleep-enforce").join("p.json");
     write_json(&path, &profile);
-    for enforcer in Enforcer::BOTH {
+    std::fs::copy(
+        scratch_path("sleep").join("profile.json.counts"),
+        path.with_extension("json.counts"),
+    )
+    .unwrap();
+    let stopped_and_continued = |enforcer: Enforcer, profile: &std::path::Path| {
         let mut child = enforcer
-            .command(&path, None, &["/bin/sleep", "2"])
+            .command(profile, None, &["/bin/sleep", "2"])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(700));
         signal(child.id(), libc::SIGSTOP);
         std::thread::sleep(Duration::from_millis(300));
         signal(child.id(), libc::SIGCONT);
-        let status = wait_timeout(&mut child, Duration::from_secs(20));
+        wait_timeout(&mut child, Duration::from_secs(20))
+    };
+    // The control: without restart_syscall, the resumed sleep fails.
+    let control = stopped_and_continued(Enforcer::Ours, &without_implied(&path));
+    assert_eq!(control.code(), Some(1), "{control:?}");
+    for enforcer in Enforcer::BOTH {
+        let status = stopped_and_continued(enforcer, &path);
         assert!(status.success(), "{enforcer:?}: {status:?}");
     }
 }
