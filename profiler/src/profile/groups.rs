@@ -206,9 +206,9 @@ pub struct Hint {
 }
 
 /// For a profile that allows `allowed` on `arches`: per group, the members of each family one
-/// of whose members is allowed and which are not allowed themselves (names none of `arches`
-/// has are left out). Sorted by group.
-pub fn hints(allowed: &BTreeSet<&str>, arches: &[Arch]) -> Vec<Hint> {
+/// of whose members is allowed and which are neither allowed nor `blocked` on purpose (the
+/// clone3 ENOSYS rule); names none of `arches` has are left out. Sorted by group.
+pub fn hints(allowed: &BTreeSet<&str>, blocked: &BTreeSet<&str>, arches: &[Arch]) -> Vec<Hint> {
     let exists = |name: &str| arches.iter().any(|arch| arch.number(name).is_some());
     let mut by_group: BTreeMap<&'static str, (BTreeSet<&'static str>, BTreeSet<&'static str>)> =
         BTreeMap::new();
@@ -221,7 +221,7 @@ pub fn hints(allowed: &BTreeSet<&str>, arches: &[Arch]) -> Vec<Hint> {
         let unseen: Vec<&'static str> = family
             .iter()
             .copied()
-            .filter(|name| !allowed.contains(name) && exists(name))
+            .filter(|name| !allowed.contains(name) && !blocked.contains(name) && exists(name))
             .collect();
         if like.is_empty() || unseen.is_empty() {
             continue;
@@ -300,8 +300,14 @@ mod tests {
 
     #[test]
     fn groups_hints_name_unseen_siblings_by_group() {
-        let allowed: BTreeSet<&str> = ["write", "poll", "newfstatat", "exit_group"].into();
-        let hints = hints(&allowed, &[Arch::X86_64]);
+        let allowed: BTreeSet<&str> = ["write", "poll", "newfstatat", "exit_group", "clone"].into();
+        let hints = hints(&allowed, &["clone3"].into(), &[Arch::X86_64]);
+        let process = hints.iter().find(|h| h.group == "@process").unwrap();
+        assert_eq!(
+            process.unseen,
+            ["fork", "vfork"],
+            "clone3 is blocked on purpose"
+        );
         let basic = hints.iter().find(|h| h.group == "@basic-io").unwrap();
         assert_eq!(
             basic.unseen,

@@ -101,8 +101,10 @@ pub fn render(recording: &Recording, additions: &Additions) -> String {
         .into_iter()
         .chain(additions.names())
         .collect();
+    // clone3 is either seen or refused with ENOSYS on purpose.
     out.push_str(&hints_text(&groups::hints(
         &allowed,
+        &["clone3"].into(),
         &recording.architectures(),
     )));
     out

@@ -292,7 +292,7 @@ impl Report {
             }
         });
         let names = allowed.rows.iter().map(|row| row.name.as_str()).collect();
-        let hints = groups::hints(&names, &allowed.arches);
+        let hints = groups::hints(&names, &profile.names(), &allowed.arches);
         Report {
             source: source.to_owned(),
             known: native.has_table().then(|| native.table().len()),
