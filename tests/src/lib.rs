@@ -107,6 +107,22 @@ pub fn allowed(profile: &serde_json::Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The rules of a profile that name `name`, whatever their action.
+pub fn rules_naming<'a>(profile: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    profile["syscalls"]
+        .as_array()
+        .expect("syscalls array")
+        .iter()
+        .filter(|rule| {
+            rule["names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .any(|n| n == name)
+        })
+        .collect()
+}
+
 pub fn architectures(profile: &serde_json::Value) -> Vec<String> {
     profile["architectures"]
         .as_array()

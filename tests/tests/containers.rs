@@ -158,18 +158,7 @@ fn runc_container_learned_through_cgroup_root() {
 fn runc_container_learned_with_args_refuses_other_socket_families() {
     let workload = format!("/bin/busybox logger hello && {WORKLOAD}");
     let (bundle, learned) = learn_runc("runc-args", &workload, &["--args"]);
-    let socket_rules: Vec<&Value> = learned["syscalls"]
-        .as_array()
-        .expect("syscalls")
-        .iter()
-        .filter(|rule| {
-            rule["names"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|n| n == "socket")
-        })
-        .collect();
+    let socket_rules = rules_naming(&learned, "socket");
     assert!(!socket_rules.is_empty(), "{learned:#}");
     for rule in &socket_rules {
         assert_eq!(rule["args"][0]["value"], libc::AF_UNIX, "{learned:#}");

@@ -107,18 +107,7 @@ fn record_and_promote_allow_a_group() {
         "{names:?}"
     );
     // ioctl keeps its condition: a group never widens a restricted syscall.
-    let ioctl: Vec<_> = profile["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|rule| {
-            rule["names"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|n| n == "ioctl")
-        })
-        .collect();
+    let ioctl = rules_naming(&profile, "ioctl");
     assert_eq!(ioctl.len(), 1, "{profile:#}");
     assert_eq!(ioctl[0]["args"][0]["value"], 21505);
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");

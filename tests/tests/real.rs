@@ -59,25 +59,49 @@ impl Service {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// Waits until `ready` holds, failing with the log when the service exits or takes too long.
-    fn wait_ready(&mut self, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + START;
-        while !ready() {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "{}: exited before it was ready ({status:?}):\n{}",
-                    self.what,
-                    self.log()
-                );
+    /// Calls `done` until it gives a value, failing with the log after `limit`.
+    fn poll<T>(
+        &mut self,
+        limit: Duration,
+        waiting_for: &str,
+        mut done: impl FnMut(&mut Child) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(value) = done(&mut self.child) {
+                return value;
             }
             assert!(
                 Instant::now() < deadline,
-                "{}: not ready after {START:?}:\n{}",
+                "{}: {waiting_for} after {limit:?}:\n{}",
                 self.what,
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits until `ready` holds, failing with the log when the service exits or takes too long.
+    fn wait_ready(&mut self, mut ready: impl FnMut() -> bool) {
+        let exited = self.poll(START, "not ready", |child| {
+            if ready() {
+                return Some(None);
+            }
+            child.try_wait().unwrap().map(Some)
+        });
+        if let Some(status) = exited {
+            panic!(
+                "{}: exited before it was ready ({status:?}):\n{}",
+                self.what,
+                self.log()
+            );
+        }
+    }
+
+    /// Sends `signo` and waits for a successful exit.
+    fn stop(&mut self, signo: i32) {
+        signal(self.pid(), signo);
+        self.expect_success();
     }
 
     /// Waits for the exit, which must be a success.
@@ -92,19 +116,7 @@ impl Service {
     }
 
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + STOP;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: still running {STOP:?} after being told to stop:\n{}",
-                self.what,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.poll(STOP, "still running", |child| child.try_wait().unwrap())
     }
 
     /// SIGSTOP, a pause, SIGCONT: what a debugger or a job-control shell does to a service.
@@ -163,16 +175,24 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `curl -fsS URL`: the body, or `None` when the request failed.
-fn get(url: &str) -> Option<String> {
-    let output = Command::new("curl")
-        .args(["-fsS", "--max-time", "10", url])
-        .output()
-        .ok()?;
+/// A client's stdout, or `None` when it failed.
+fn answer(client: &mut Command) -> Option<String> {
+    let output = client.stderr(Stdio::null()).output().ok()?;
     output
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `curl -fsS URL`: the body, or `None` when the request failed.
+fn get(url: &str) -> Option<String> {
+    answer(Command::new("curl").args(["-fsS", "--max-time", "10", url]))
+}
+
+/// The HTTP service still answers `url` with `body`, and exits 0 on `stop`.
+fn answers_then_stops(service: &mut Service, url: &str, body: &str, stop: i32) {
+    assert_eq!(get(url).as_deref(), Some(body), "{}", service.what);
+    service.stop(stop);
 }
 
 fn chown(path: &Path, user: &str) {
@@ -253,14 +273,8 @@ fn nginx() {
                 "stop-continue" => service.stop_and_continue(),
                 _ => {}
             }
-            assert_eq!(get(&url).as_deref(), Some("hello from nginx\n"), "{what}");
-            let stop = if scenario == "sigterm" {
-                libc::SIGTERM
-            } else {
-                libc::SIGQUIT
-            };
-            signal(service.pid(), stop);
-            service.expect_success();
+            let stop = [libc::SIGQUIT, libc::SIGTERM][usize::from(scenario == "sigterm")];
+            answers_then_stops(&mut service, &url, "hello from nginx\n", stop);
         }
     }
 }
@@ -291,16 +305,13 @@ fn redis_argv(dir: &Path) -> Vec<String> {
 }
 
 fn redis_cli(dir: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new("redis-cli")
-        .arg("-s")
-        .arg(dir.join("redis.sock"))
-        .args(args)
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    let answer = answer(
+        Command::new("redis-cli")
+            .arg("-s")
+            .arg(dir.join("redis.sock"))
+            .args(args),
+    )?;
+    Some(answer.trim().to_owned())
 }
 
 /// Recorded (as the redis user): SET, GET, `redis-cli shutdown`. Enforced: stopped by SIGTERM
@@ -362,8 +373,7 @@ fn redis() {
                 Some("v"),
                 "{what}"
             );
-            signal(service.pid(), libc::SIGTERM);
-            service.expect_success();
+            service.stop(libc::SIGTERM);
         }
     }
 }
@@ -399,18 +409,15 @@ fn pg_argv(dir: &Path) -> Vec<String> {
 }
 
 fn psql(dir: &Path, sql: &str) -> Option<String> {
-    let output = Command::new("setpriv")
-        .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
-        .arg(format!("{PG_BIN}/psql"))
-        .arg("-h")
-        .arg(dir)
-        .args(["-U", "postgres", "-qAt", "-c", sql])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    let answer = answer(
+        Command::new("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+            .arg(format!("{PG_BIN}/psql"))
+            .arg("-h")
+            .arg(dir)
+            .args(["-U", "postgres", "-qAt", "-c", sql]),
+    )?;
+    Some(answer.trim().to_owned())
 }
 
 /// Writes, then switches WAL segments and checkpoints, three times: a new segment is created
@@ -461,8 +468,7 @@ fn postgresql() {
         for _ in 0..3 {
             pg_work(&warm, "warm-up");
         }
-        signal(warmup.pid(), libc::SIGINT);
-        warmup.expect_success();
+        warmup.stop(libc::SIGINT);
     }
     let mut rec = Service::start(
         "postgres (recorded)",
@@ -526,8 +532,7 @@ fn postgresql() {
             } else {
                 libc::SIGINT
             };
-            signal(service.pid(), stop);
-            service.expect_success();
+            service.stop(stop);
             assert!(
                 !std::fs::read_to_string(&service.log)
                     .unwrap()
@@ -626,14 +631,13 @@ fn go_http_server() {
     let server = goserver().display().to_string();
     let mut rec = Service::start(
         "go (recorded)",
-        &record_argv(&profile, None, &[server.clone()]),
+        &record_argv(&profile, None, std::slice::from_ref(&server)),
         &dir.join("rec.log"),
     );
     let addr = go_address(&mut rec);
     assert_eq!(get(&format!("http://{addr}/")).as_deref(), Some("hello\n"));
     // Sent to `profile record` alone, SIGTERM is passed on to the command.
-    signal(rec.pid(), libc::SIGTERM);
-    rec.expect_success();
+    rec.stop(libc::SIGTERM);
 
     for enforcer in Enforcer::BOTH {
         for scenario in ["sigint", "load", "stop-continue"] {
@@ -661,14 +665,8 @@ fn go_http_server() {
                 "stop-continue" => service.stop_and_continue(),
                 _ => {}
             }
-            assert_eq!(get(&url).as_deref(), Some("hello\n"), "{what}");
-            let stop = if scenario == "sigint" {
-                libc::SIGINT
-            } else {
-                libc::SIGTERM
-            };
-            signal(service.pid(), stop);
-            service.expect_success();
+            let stop = [libc::SIGTERM, libc::SIGINT][usize::from(scenario == "sigint")];
+            answers_then_stops(&mut service, &url, "hello\n", stop);
         }
     }
 }

@@ -9,12 +9,10 @@ use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
     profile::groups,
-    profile::Profile,
     record::{
-        record_command, record_target, CommandOptions, DefaultAction, Destination, Format,
-        ProfileOptions, Target, TargetOptions,
+        record_command, record_target, CommandOptions, DefaultAction, Destination, Existing,
+        Format, ProfileOptions, Target, TargetOptions,
     },
-    report::Counts,
     sys::{Credentials, Signals},
 };
 
@@ -342,7 +340,7 @@ pub(super) fn allow_groups(
 
 /// The profile `--into` merges into and its counts, read and checked before recording starts;
 /// `None` when the file does not exist yet.
-fn existing(path: &Path) -> anyhow::Result<Option<(Profile, Option<Counts>)>> {
+fn existing(path: &Path) -> anyhow::Result<Option<Box<Existing>>> {
     if !path.exists() {
         log::info!(
             "{}: not there yet; written from this recording",
@@ -354,5 +352,8 @@ fn existing(path: &Path) -> anyhow::Result<Option<(Profile, Option<Counts>)>> {
     let counts = super::report::read_counts(path, None, false)
         .map_err(anyhow::Error::msg)?
         .map(|(_, counts)| counts);
-    Ok(Some((checked.resolved, counts)))
+    Ok(Some(Box::new(Existing {
+        profile: checked.resolved,
+        counts,
+    })))
 }

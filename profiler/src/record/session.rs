@@ -42,11 +42,20 @@ pub enum Destination {
     /// This file (atomically); a profile gets its counts beside it.
     File(PathBuf),
     /// Merged into the profile at `path` by `profile merge`'s rules (`--into`), counts too;
-    /// `existing` is that profile (resolved) and its counts, `None` when there is none yet.
+    /// `existing` is `None` when there is no profile there yet.
     Into {
         path: PathBuf,
-        existing: Option<(Profile, Option<Counts>)>,
+        existing: Option<Box<Existing>>,
     },
+}
+
+/// The profile `--into` merges into, read before recording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Existing {
+    /// Resolved to plain OCI.
+    pub profile: Profile,
+    /// Its counts side file, if it has one.
+    pub counts: Option<Counts>,
 }
 
 pub struct CommandOptions {
@@ -250,7 +259,11 @@ pub(super) fn write(
             let mut counts = counts();
             let profile = match existing {
                 None => learned,
-                Some((profile, existing_counts)) => {
+                Some(existing) => {
+                    let Existing {
+                        profile,
+                        counts: existing_counts,
+                    } = existing.as_ref();
                     let source = path.display().to_string();
                     let inputs = [
                         ops::Input {
