@@ -27,6 +27,14 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// One line to stderr that is neither a warning nor an error (what a command did), shown
+/// unless `-q` asked for errors only.
+pub fn notice(message: &str) {
+    if log::log_enabled!(log::Level::Warn) {
+        eprintln!("profile: {}", escape(message));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("writing {path}: {source}")]
 pub struct WriteError {

@@ -35,7 +35,7 @@ pub struct CheckArgs {
 }
 
 /// Who the profile is resolved for, shared by `check` and `export`.
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct TargetArgs {
     /// Drop syscall names no table knows, with a warning, instead of failing (runc and crun drop
     /// them silently, which turns an allow into a deny).

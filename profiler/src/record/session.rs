@@ -67,12 +67,16 @@ pub enum RecordError {
     Kubernetes(#[from] crate::profile::k8s::K8sError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The target made no call that counts: nothing is written.
+    #[error("nothing was recorded, nothing written: {0}")]
+    Nothing(String),
 }
 
 impl RecordError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RecordError::Command(err) => err.exit_code(),
+            RecordError::Nothing(_) => 1,
             _ => 2,
         }
     }
@@ -223,6 +227,11 @@ pub(super) fn write(
         let counts = crate::report::Counts::from_recording(recording).to_json();
         output::write_atomic(&crate::report::counts::side_file(path), counts.as_bytes())?;
     }
+    output::notice(&format!(
+        "{}: {}",
+        output.map_or("stdout".into(), |p| p.display().to_string()),
+        recording.summary()
+    ));
     Ok(())
 }
 
