@@ -217,13 +217,19 @@ pub fn parse_populated(events: &str) -> Option<bool> {
 pub fn processes(dir: &Path) -> Vec<u32> {
     std::iter::once(dir.to_owned())
         .chain(walk(dir).into_keys().map(|rel| dir.join(rel)))
-        .filter_map(|cgroup| fs::read_to_string(cgroup.join("cgroup.procs")).ok())
-        .flat_map(|text| {
+        .flat_map(|cgroup| processes_here(&cgroup))
+        .collect()
+}
+
+/// The processes in cgroup directory `dir` itself.
+pub fn processes_here(dir: &Path) -> Vec<u32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|text| {
             text.lines()
                 .filter_map(|line| line.trim().parse().ok())
-                .collect::<Vec<u32>>()
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 /// The `Seccomp:` mode of `/proc/PID/status` text: 0 none, 1 strict, 2 filter.
