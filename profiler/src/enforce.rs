@@ -2,8 +2,13 @@
 use std::ffi::OsString;
 
 use crate::{
-    seccomp::{bpf::SockFilter, install},
+    seccomp::{
+        bpf::{self, SeccompData, SockFilter},
+        expand::audit_arch,
+        install, RET_ALLOW, RET_LOG,
+    },
     sys::{self, CommandError},
+    syscalls::Arch,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +17,13 @@ pub enum RunError {
     Command(#[from] CommandError),
     #[error("unsupported seccomp flag {0} (known: SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW)")]
     Flag(String),
+    #[error("the profile does not allow execve on {arch} ({action}), which starts the command once the filter is in: add execve to the profile")]
+    NoExec { arch: &'static str, action: String },
+    #[error("profile run enforces on this machine ({native}), not on {asked}: use `profile compile --arch {asked}` for a filter for another architecture")]
+    ForeignArch {
+        native: &'static str,
+        asked: &'static str,
+    },
 }
 
 impl RunError {
@@ -34,6 +46,29 @@ pub fn filter_flags(names: &[String]) -> Result<u32, RunError> {
     })
 }
 
+/// Checks that `program`, compiled for this machine's architecture `native`, lets the
+/// `execve` that starts the command through: otherwise the command would die of the filter
+/// before it starts, with nothing said.
+pub fn check_exec(program: &[SockFilter], native: Arch) -> Result<(), RunError> {
+    let no_exec = |action: String| RunError::NoExec {
+        arch: native.short_name(),
+        action,
+    };
+    let (Ok(token), Some(nr)) = (audit_arch(native), native.number("execve")) else {
+        return Err(no_exec("no execve on this architecture".into()));
+    };
+    let data = SeccompData {
+        nr: nr as u32,
+        arch: token,
+        ..SeccompData::default()
+    };
+    match bpf::run(program, &data) {
+        Ok(ret) if ret == RET_ALLOW || ret == RET_LOG => Ok(()),
+        Ok(ret) => Err(no_exec(crate::seccomp::action_name(ret))),
+        Err(err) => Err(no_exec(err)),
+    }
+}
+
 /// Replaces this process with `command` confined by `program`, as runc and setpriv do: the
 /// command keeps our pid, gets its signals directly and its exit status is its own. Returns only
 /// when that failed. Nothing runs between the filter and the exec but the `execve` itself,
@@ -50,6 +85,26 @@ pub fn exec_confined(program: &[SockFilter], flags: u32, command: &[OsString]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_without_execve_is_refused() {
+        use crate::profile::{Action, Profile, SyscallRule};
+        let profile = |names: &[&str]| Profile {
+            default_action: Action::Errno,
+            syscalls: vec![SyscallRule {
+                names: names.iter().map(|n| n.to_string()).collect(),
+                action: Action::Allow,
+                ..SyscallRule::default()
+            }],
+            ..Profile::default()
+        };
+        let with = crate::seccomp::compile(&profile(&["execve", "read"]), Arch::X86_64).unwrap();
+        assert!(check_exec(&with, Arch::X86_64).is_ok());
+        let without = crate::seccomp::compile(&profile(&["read"]), Arch::X86_64).unwrap();
+        let err = check_exec(&without, Arch::X86_64).unwrap_err();
+        assert!(err.to_string().contains("execve"), "{err}");
+        assert!(err.to_string().contains("ERRNO(1)"), "{err}");
+    }
 
     #[test]
     fn flags() {

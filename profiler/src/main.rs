@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(args),
         Command::Export(args) => cli::export::run(args),
         Command::Install(args) => cli::install::run(args),
+        Command::Hook(args) => cli::hook::run(args),
         Command::Stage(args) => cli::stage::run(args),
         Command::Merge(args) => cli::merge::run(args),
         Command::Diff(args) => cli::diff::run(args),
@@ -51,11 +52,13 @@ fn init_logging(verbose: u8, quiet: bool) {
         .filter_module("profiler", ours)
         .parse_env("RUST_LOG")
         .format(|buf, record| {
+            // Messages carry names from profiles, audit records and cgroups: one line each,
+            // whatever those contain.
             writeln!(
                 buf,
                 "profile: {}: {}",
                 record.level().as_str().to_lowercase(),
-                record.args()
+                profiler::output::escape(&record.args().to_string())
             )
         })
         .init();

@@ -8,6 +8,33 @@ use std::{
     path::Path,
 };
 
+/// `text` fit for a terminal: control characters (newlines and escape sequences included) as
+/// Rust escapes, so that a name from a profile, an audit record or a cgroup can neither move
+/// the cursor nor forge a line of the output it is part of.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// One line to stderr that is neither a warning nor an error (what a command did), shown
+/// unless `-q` asked for errors only.
+pub fn notice(message: &str) {
+    if log::log_enabled!(log::Level::Warn) {
+        eprintln!("profile: {}", escape(message));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("writing {path}: {source}")]
 pub struct WriteError {
@@ -88,6 +115,15 @@ pub fn emit(path: Option<&Path>, contents: &str) -> Result<(), WriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("getppid"), "getppid");
+        assert_eq!(
+            escape("a\nb\x1b[2Jc\td\u{9b}"),
+            "a\\nb\\u{1b}[2Jc\\td\\u{9b}"
+        );
+    }
 
     fn scratch(name: &str) -> std::path::PathBuf {
         let dir =

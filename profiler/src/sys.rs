@@ -6,7 +6,10 @@ use std::{
     mem::MaybeUninit,
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::{ffi::OsStrExt, fs::PermissionsExt},
+        unix::{
+            ffi::OsStrExt,
+            fs::{OpenOptionsExt as _, PermissionsExt},
+        },
     },
     path::{Path, PathBuf},
 };
@@ -452,6 +455,76 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Which side of [`fork_detached`] this is.
+pub enum Forked {
+    Parent(libc::pid_t),
+    /// With the descriptor that was given to keep.
+    Child(OwnedFd),
+}
+
+/// Forks a child that outlives the caller: a session of its own, stdin from /dev/null,
+/// stdout and stderr to `log` (appended, created 0600), every descriptor but `keep` closed, so
+/// that nothing of whoever started us (a runtime's pipes) stays open in it; the parent's
+/// `keep` is closed. Only while this process has one thread.
+pub fn fork_detached(log: &Path, keep: OwnedFd) -> io::Result<Forked> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(log)?;
+    let null = fs::File::open("/dev/null")?;
+    // SAFETY: single-threaded (the caller's promise): the child may run anything.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            const KEPT: i32 = 3;
+            // SAFETY: plain calls on descriptors this process owns. Every descriptor from 4 up
+            // is closed, so the values owning them are forgotten, not dropped.
+            unsafe {
+                libc::setsid();
+                libc::dup2(null.as_raw_fd(), 0);
+                libc::dup2(log.as_raw_fd(), 1);
+                libc::dup2(log.as_raw_fd(), 2);
+                if keep.as_raw_fd() != KEPT && libc::dup2(keep.as_raw_fd(), KEPT) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::syscall(libc::SYS_close_range, KEPT + 1, u32::MAX, 0);
+                std::mem::forget((log, null, keep));
+                Ok(Forked::Child(OwnedFd::from_raw_fd(KEPT)))
+            }
+        }
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// A pipe (read end, write end), both close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Whether a byte arrives on `fd` within `timeout` (false at end of file: the writer is gone).
+pub fn wait_for_byte(fd: &OwnedFd, timeout: std::time::Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, millis) } != 1 {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    // SAFETY: reads into a one-byte buffer we own.
+    unsafe { libc::read(fd.as_raw_fd(), byte.as_mut_ptr().cast(), 1) == 1 }
 }
 
 /// Reaps `pid` if it has exited, returning its wait status.

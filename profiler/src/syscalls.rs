@@ -5,6 +5,10 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
+/// Set in the number of every x32 syscall (`__X32_SYSCALL_BIT`), which shares x86_64's audit
+/// architecture.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
 /// A seccomp architecture, by libseccomp's name. On an x86_64 kernel a syscall arrives through
 /// one of three of them (x86_64, i386 via `int $0x80`, x32); profiles may name any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,5 +1,7 @@
 //! Helpers for the end-to-end tests, which run the real `profile` binary as root against the
 //! running kernel. Tests panic with context rather than return errors.
+pub mod meaning;
+
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
@@ -332,14 +334,48 @@ impl Drop for TestCgroup {
     }
 }
 
-/// A busybox-static OCI bundle in `dir` (made by `runc spec`): `sh -c SCRIPT` as the process,
-/// no terminal.
-pub fn busybox_bundle(dir: &Path, script: &str) -> PathBuf {
+/// A busybox-static root filesystem in `dir/rootfs`, with a page to serve in /www.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let rootfs = dir.join("rootfs");
-    for sub in ["bin", "proc", "dev", "tmp", "sys"] {
+    for sub in ["bin", "proc", "dev", "tmp", "sys", "etc", "www"] {
         std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs dirs");
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+    std::fs::write(rootfs.join("www/index.html"), "served under its profile\n").unwrap();
+    rootfs
+}
+
+/// The answer of the HTTP server on 127.0.0.1:`port` to `GET /`, asked until it answers (20 s).
+pub fn http_get(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok() {
+                let mut answer = String::new();
+                if stream.read_to_string(&mut answer).is_ok() && !answer.is_empty() {
+                    return answer;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answers on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A loopback port for this test process's `n`th server.
+pub fn test_port(n: u16) -> u16 {
+    20_000 + (std::process::id() % 10_000) as u16 * 4 + n
+}
+
+/// A busybox-static OCI bundle in `dir` (made by `runc spec`): `sh -c SCRIPT` as the process,
+/// no terminal.
+pub fn busybox_bundle(dir: &Path, script: &str) -> PathBuf {
+    busybox_rootfs(dir);
     let _ = std::fs::remove_file(dir.join("config.json"));
     let output = run(Command::new("runc").arg("spec").current_dir(dir));
     assert!(output.status.success(), "runc spec: {}", describe(&output));

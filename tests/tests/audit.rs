@@ -338,6 +338,41 @@ fn auditd_log_file_with_malformed_lines() {
     );
 }
 
+/// An executable whose name carries a newline and an escape sequence (the kernel hex-encodes
+/// it in the record) cannot forge a row of the report or clear the terminal.
+#[test]
+fn hostile_names_are_escaped_in_reports() {
+    let dir = scratch("audit-hostile");
+    let log = dir.join("audit.log");
+    let exe: String = "/tmp/x\ngetppid 999 LOG\x1b[2J"
+        .bytes()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    std::fs::write(
+        &log,
+        format!(
+            "type=SECCOMP msg=audit(1795379407.866:1): auid=4294967295 uid=0 gid=0 \
+             ses=4294967295 pid=29110 comm=\"x\" exe={exe} sig=0 arch=c000003e syscall=39 \
+             compat=0 ip=0x7f6dc2b71829 code=0x7ffc0000\n"
+        ),
+    )
+    .unwrap();
+    let source = format!("file:{}", log.display());
+    let output =
+        run(Command::new(profile_bin()).args(["audit", "--source", &source, "--format", "report"]));
+    assert!(output.status.success(), "{}", describe(&output));
+    let report = stdout(&output);
+    assert!(!report.contains('\u{1b}'), "{report:?}");
+    assert!(
+        report.contains("/tmp/x\\ngetppid 999 LOG\\u{1b}[2J"),
+        "{report}"
+    );
+    assert!(
+        report.lines().all(|line| !line.starts_with("getppid")),
+        "{report}"
+    );
+}
+
 /// The whole staged rollout of issue 4 on the real kernel: record one path, stage, run both
 /// paths under the staged profile while `profile audit` listens, fold the findings in, promote,
 /// and enforce.

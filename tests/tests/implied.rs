@@ -275,5 +275,7 @@ fn the_profile_on_stdout_never_mixes_with_the_commands_output() {
         )
     });
     assert!(allowed(&profile).contains("write"));
-    assert_eq!(stderr(&output), "hi\n");
+    // The command's line, then profile's one-line notice of what it wrote.
+    let said = stderr(&output);
+    assert!(said.starts_with("hi\nprofile: stdout: "), "{said}");
 }

@@ -161,3 +161,61 @@ fn the_log_flag_is_accepted() {
     let output = run_under(&write_profile("run-flag", &profile), &["/bin/true"]);
     assert!(output.status.success(), "{}", describe(&output));
 }
+
+/// Two argument rules on one syscall, enforced by their meaning in the real kernel, where
+/// libseccomp (so runc) lets getppid(5) and getppid(8) through; `profile check` says so.
+#[test]
+fn argument_rules_are_enforced_by_their_meaning() {
+    let exe = exerciser().display().to_string();
+    let (_, mut profile) = record("run-meaning", &[], &[&exe, "syscall", "110", "5"]);
+    for rule in profile["syscalls"].as_array_mut().unwrap() {
+        rule["names"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n != "getppid");
+    }
+    profile["defaultErrnoRet"] = 1.into();
+    profile["syscalls"].as_array_mut().unwrap().extend([
+        serde_json::json!({"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2,
+            "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_LT"}]}),
+        serde_json::json!({"names": ["getppid"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": 0x1_0000_0003u64, "op": "SCMP_CMP_GT"}]}),
+    ]);
+    let path = write_profile("run-meaning", &profile);
+    for (a0, want) in [
+        ("4", "errno 2"),
+        ("5", "errno 1"),
+        ("8", "errno 1"),
+        ("0x100000004", "ok"),
+    ] {
+        let output = run_under(&path, &[&exe, "syscall", "110", a0]);
+        assert!(output.status.success(), "{}", describe(&output));
+        assert_eq!(stdout(&output).trim(), want, "getppid({a0})");
+    }
+    let check = run(Command::new(profile_bin()).arg("check").arg(&path));
+    assert!(check.status.success(), "{}", describe(&check));
+    assert!(
+        stderr(&check).contains("runc, crun and podman (libseccomp) allow getppid(a0=0x5) on x86_64, which this profile denies (ERRNO(1))"),
+        "{}",
+        describe(&check)
+    );
+}
+
+/// Without execve the command could never start: refused with the reason, before anything
+/// runs; and a filter for another architecture cannot be enforced here.
+#[test]
+fn a_profile_that_cannot_exec_or_is_for_another_machine_is_refused() {
+    let marker = scratch("run-noexec").join("ran");
+    let touch = ["/bin/sh", "-c", &format!("touch {}", marker.display())];
+    let no_exec = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["execve"], "action": "SCMP_ACT_ERRNO"}]});
+    let output = run_under(&write_profile("run-noexec", &no_exec), &touch);
+    assert_refused(&output, "does not allow execve");
+    let output = run(Command::new(profile_bin())
+        .args(["run", "--arch", "aarch64", "--profile"])
+        .arg(reference("moby-default.json"))
+        .arg("--")
+        .args(touch));
+    assert_refused(&output, "not on aarch64");
+    assert!(!marker.exists(), "the command ran");
+}

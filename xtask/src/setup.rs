@@ -9,7 +9,7 @@ use crate::output;
 /// The bpf-linker release known to build against nightly's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages the tests and the benchmark use.
-const PACKAGES: [&str; 14] = [
+const PACKAGES: [&str; 16] = [
     "strace",
     "python3-seccomp",
     "runc",
@@ -18,6 +18,10 @@ const PACKAGES: [&str; 14] = [
     "bpftrace",
     // /usr/share/containers/seccomp.json, podman's default profile, for the compiler tests.
     "golang-github-containers-common",
+    // The runtimes the container tests start themselves: podman runs `profile hook`, and
+    // containerd (ctr) has no hooks (`record --wait-for-container`).
+    "podman",
+    "containerd",
     // systemd-analyze, whose syscall groups profiler/data/systemd-syscall-groups.txt copies.
     "systemd",
     // The real workloads of tests/tests/real.rs; each test starts its own instance.

@@ -225,7 +225,14 @@ impl Findings {
             .filter(|key| key.action != SeccompAction::Allow)
             .filter_map(|key| key.arch.name(key.nr))
             .collect();
-        let mut architectures: Vec<Arch> = self.groups.keys().map(|key| key.arch).collect();
+        // Only ABIs with a named syscall to allow: a record of a number no table names (an
+        // attacker's probe, say) must not open every allowed name to its ABI.
+        let mut architectures: Vec<Arch> = self
+            .groups
+            .keys()
+            .filter(|key| key.action != SeccompAction::Allow && key.arch.name(key.nr).is_some())
+            .map(|key| key.arch)
+            .collect();
         architectures.sort();
         architectures.dedup();
         if architectures.is_empty() {
@@ -273,8 +280,8 @@ impl Findings {
                 nr: key.nr.to_string(),
                 action: key.action.to_string(),
                 count: group.count.to_string(),
-                exe: key.exe.clone(),
-                cgroup: key.cgroup.clone(),
+                exe: crate::output::escape(&key.exe).into_owned(),
+                cgroup: crate::output::escape(&key.cgroup).into_owned(),
                 pids: pid_list(&group.pids),
             })
             .collect();
@@ -486,6 +493,22 @@ mod tests {
         let empty = Findings::default().to_profile();
         assert!(empty.syscalls.is_empty());
         assert_eq!(empty.architectures, [Arch::X86_64]);
+    }
+
+    /// One record of an i386 number no table names must not open every allowed name to
+    /// `int $0x80` once the findings are merged and promoted.
+    #[test]
+    fn numbers_without_a_name_add_no_architecture() {
+        let findings = collect(
+            Filters::default(),
+            vec![
+                (line(1, 10, "/bin/a", "c000003e", 110, "0x7ffc0000"), None),
+                (line(2, 10, "/bin/a", "40000003", 5000, "0x0"), None),
+                (line(3, 10, "/bin/a", "c000003e", 0x4000_0fa0, "0x0"), None),
+            ],
+        );
+        assert_eq!(findings.to_profile().architectures, [Arch::X86_64]);
+        assert_eq!(findings.unnamed().len(), 2);
     }
 
     #[test]

@@ -10,13 +10,10 @@
 //!   `kauditd_printk_skb: N callbacks suppressed` when printk's rate limit dropped records.
 use std::fmt;
 
-use crate::syscalls::Arch;
+use crate::syscalls::{Arch, X32_SYSCALL_BIT};
 
 /// The audit record type of a seccomp record.
 pub const AUDIT_SECCOMP: u16 = 1326;
-
-/// The x32 ABI's bit in syscall numbers.
-pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
 
 /// One seccomp record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,8 +107,8 @@ impl fmt::Display for SeccompAction {
 /// calls (x86_64 arch, number with the x32 bit) as [`Arch::X32`] and the bit removed.
 pub fn decode_arch(audit_arch: u32, syscall: u64) -> Option<(Arch, u64)> {
     let arch = match audit_arch {
-        0xc000_003e if syscall & X32_SYSCALL_BIT != 0 => {
-            return Some((Arch::X32, syscall & !X32_SYSCALL_BIT))
+        0xc000_003e if syscall & u64::from(X32_SYSCALL_BIT) != 0 => {
+            return Some((Arch::X32, syscall & !u64::from(X32_SYSCALL_BIT)))
         }
         0xc000_003e => Arch::X86_64,
         0x4000_0003 => Arch::X86,

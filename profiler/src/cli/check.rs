@@ -7,6 +7,7 @@ use profiler::{
         resolve::{self, arch_from_any_name, capability_name, parse_kernel_version},
         NameCheck, Parsed, Profile, Target,
     },
+    seccomp::{divergence::divergences, CompileError},
     syscalls::Arch,
 };
 
@@ -21,7 +22,10 @@ Examples:
 
 Docker-only conditions (archMap, includes/excludes) are resolved as moby resolves them, for this
 machine's architecture and kernel and Docker's 14 default capabilities unless --arch, --kernel or
---cap say otherwise. Exit status: 0 valid, 2 invalid.")]
+--cap say otherwise. It warns for each syscall where runc, crun and podman (which enforce through
+libseccomp) would decide a call otherwise than the profile says, with the call, both decisions
+and why (docs/profiles.md). Exit status: 0 valid, 2 invalid (also when libseccomp would refuse
+the profile).")]
 pub struct CheckArgs {
     /// The profile (a bare seccomp object, or an OCI config.json with linux.seccomp).
     #[arg(value_name = "FILE")]
@@ -227,8 +231,31 @@ fn action_name(profile: &Profile) -> String {
     }
 }
 
+/// Warns where runc, crun and podman (all through libseccomp) would enforce the profile
+/// differently from what it says; `Err` when they would refuse it.
+pub fn runtime_differences(checked: &Checked, source: &str) -> Result<(), String> {
+    match divergences(&checked.resolved, checked.target.arch) {
+        Ok(found) => {
+            for divergence in found {
+                log::warn!("{source}: {divergence}");
+            }
+            Ok(())
+        }
+        Err(err @ (CompileError::Rule { .. } | CompileError::Errno(_))) => Err(format!(
+            "{source}: runc, crun and podman (libseccomp) refuse this profile: {err}"
+        )),
+        Err(err) => {
+            log::info!("{source}: not compared with libseccomp's enforcement: {err}");
+            Ok(())
+        }
+    }
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
-    match load(&args.file, &args.target) {
+    let source = args.file.display().to_string();
+    let checked = load(&args.file, &args.target)
+        .and_then(|checked| runtime_differences(&checked, &source).map(|()| checked));
+    match checked {
         Ok(checked) => {
             profiler::output::emit(
                 None,

@@ -16,7 +16,8 @@ Examples:
   profile compile --profile app.json --arch aarch64 -o app-arm64.bpf
 
 Docker conditions are resolved for --arch/--kernel/--cap (default: this machine, Docker's 14
-capabilities). The filter decides as libseccomp's filter for the same profile does.
+capabilities). The filter decides by the profile's meaning (docs/profiles.md): all conditions
+of a rule must hold, and where rules with different actions match, the strictest wins.
 
 Exit status: 0 written, 2 invalid input.")]
 pub struct CompileArgs {

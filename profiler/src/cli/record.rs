@@ -22,7 +22,7 @@ use super::check::{load, TargetArgs};
 /// running: a process tree, a cgroup, a container, or every cgroup that appears below a root.
 #[derive(Args)]
 #[command(
-    group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "container", "cgroup_root"])),
+    group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "container", "wait_for_container", "cgroup_root"])),
     after_help = "\
 Examples:
   profile record -o app.json -- ./app --flag
@@ -31,6 +31,7 @@ Examples:
   profile record --args -o app.json -- ./app           # also restrict socket families, ioctls…
   profile record --pid 4242 -o web.json                # until the process tree exits or ^C
   profile record --container 3f2a --duration 60s --format spo --name web -o web.yaml --yaml
+  profile record --wait-for-container web -o web.json  # then: ctr run … web (from its first call)
   profile record --cgroup /sys/fs/cgroup/kubepods.slice/… --duration 5m -o web.json
   profile record --cgroup-root kubepods.slice --out-dir profiles/
   profile record --into app.json -- ./app --fresh      # merge another run into app.json
@@ -40,19 +41,30 @@ Examples:
 With a command, its exit status becomes profile's (128+N when signal N killed it); after the
 command exits, recording goes on until its last descendant exits (or --linger expires, or
 SIGINT). Other targets are recorded until --duration, SIGINT/SIGTERM/SIGHUP, or the target is
-gone (--pid: the process and every descendant have exited; --cgroup/--container: the cgroup is
-removed, or has no process left after having had one; --cgroup-root: the root is removed); then
-the profile is written and profile exits 0.
+gone (--pid: the process and every descendant have exited; --cgroup/--container/
+--wait-for-container: the cgroup is removed, or has no process left after having had one;
+--cgroup-root: the root is removed); then the profile is written, one line says where and how
+many syscalls it allows, and profile exits 0. When nothing counted, nothing is written and
+profile exits 1, saying whether the target had no process, ran under no seccomp filter (see
+--after-seccomp) or was idle.
+
+A container recorded with --container already ran: its runtime's and its own start-up are not
+in the profile, which then may not start it (a warning says so). Record containers from their
+first instruction with `profile hook` (podman, CRI-O: an OCI hook) or --wait-for-container
+(any runtime; every cgroup's calls are counted until the container's appears). Run an exec
+into the container while recording if exec probes or `kubectl exec` must work under the
+profile.
 
 Cgroups are cgroup v2 directories, absolute or relative to the v2 mount (/sys/fs/cgroup/unified
 on a hybrid host). --cgroup-root writes one profile per cgroup created below the root while
 recording, counted from its first call and named after its path below the root; cgroups that
 existed when recording started are left out.
 
---after-seccomp (the default for --cgroup, --container and --cgroup-root) counts only calls of
-tasks that already run under a seccomp filter: what a container does after its runtime installs
-the filter, and nothing the runtime does before. Run the workload under a permissive profile
-while learning (e.g. `profile stage` of Docker's default, or any SCMP_ACT_LOG profile).
+--after-seccomp (the default for --cgroup, --container, --wait-for-container and --cgroup-root)
+counts only calls of tasks that already run under a seccomp filter: what a container does after
+its runtime installs the filter, and nothing the runtime does before. Run the workload under a
+permissive profile while learning (e.g. `profile stage` of Docker's default, or any
+SCMP_ACT_LOG profile).
 
 --args also learns, per target, the distinct values (up to 16) of the argument that decides the
 risk of socket (family and type), socketpair, clone and unshare (namespace flags), setns, ioctl,
@@ -84,7 +96,7 @@ seen go to FILE.counts, which `profile report` reads. Long recordings show a pro
 terminal (not when piped, not with -q).
 
 Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable;
-0 for other targets; 2 when recording could not start.")]
+0 for other targets; 1 nothing counted (nothing written); 2 when recording could not start.")]
 pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -134,10 +146,15 @@ pub struct RecordArgs {
     /// Record every task in this cgroup v2 directory and its descendants.
     #[arg(long, value_name = "PATH")]
     cgroup: Option<PathBuf>,
-    /// Record the container with this id (full or unique prefix), found by its cgroup
-    /// (containerd, CRI-O, Docker, podman, runc; systemd or cgroupfs driver).
-    #[arg(long, value_name = "ID")]
+    /// Record the running container with this id (full or unique prefix) or name, found by its
+    /// cgroup (containerd, CRI-O, Docker, podman, runc; systemd or cgroupfs driver). It already
+    /// ran: its start-up is not in the profile (see --wait-for-container and `profile hook`).
+    #[arg(long, value_name = "ID|NAME")]
     container: Option<String>,
+    /// Wait for a container that is not started yet and record it from its first call on, once
+    /// its cgroup appears (for runtimes without OCI hooks: containerd's ctr, Docker, runc).
+    #[arg(long, value_name = "ID|NAME")]
+    wait_for_container: Option<String>,
     /// Record every cgroup created below this cgroup v2 directory, one profile each.
     #[arg(long, value_name = "PATH", requires = "out_dir")]
     cgroup_root: Option<PathBuf>,
@@ -242,6 +259,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         Some(Target::Cgroup(path))
     } else if let Some(id) = args.container {
         Some(Target::Container(id))
+    } else if let Some(id) = args.wait_for_container {
+        Some(Target::WaitForContainer(id))
     } else {
         args.cgroup_root.map(|root| Target::CgroupRoot {
             root,
@@ -256,7 +275,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         (_, true) => false,
         _ => matches!(
             target,
-            Some(Target::Cgroup(_) | Target::Container(_) | Target::CgroupRoot { .. })
+            Some(
+                Target::Cgroup(_)
+                    | Target::Container(_)
+                    | Target::WaitForContainer(_)
+                    | Target::CgroupRoot { .. }
+            )
         ),
     };
     let format = args.format.format(args.name, args.yaml)?;
@@ -299,6 +323,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
                 duration: args.duration,
                 after_seccomp,
                 args: args.args,
+                ready: None,
             };
             runtime.block_on(record_target(&options, signals))
         }

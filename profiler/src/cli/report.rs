@@ -85,6 +85,7 @@ fn report(args: &ReportArgs) -> Result<(Report, bool), String> {
     }
     let checked = load(&args.file, &args.target)?;
     let source = args.file.display().to_string();
+    super::check::runtime_differences(&checked, &source)?;
     let counts = read_counts(&args.file, args.counts.as_deref(), args.no_counts)?;
     let mut report = Report::new(
         &source,

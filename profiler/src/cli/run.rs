@@ -1,7 +1,7 @@
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::Args;
-use profiler::{enforce, seccomp};
+use profiler::{enforce, profile::resolve::native_arch, seccomp};
 
 use super::check::{load, TargetArgs};
 
@@ -27,13 +27,21 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let checked = load(&args.profile, &args.target).map_err(anyhow::Error::msg)?;
-    let prepared = seccomp::compile(&checked.resolved, checked.target.arch)
-        .map_err(|err| err.to_string())
-        .and_then(|program| {
-            let flags =
-                enforce::filter_flags(&checked.resolved.flags).map_err(|err| err.to_string())?;
-            Ok((program, flags))
-        });
+    let native = checked.target.arch;
+    let prepared = match native_arch() {
+        Some(here) if here != native => Err(enforce::RunError::ForeignArch {
+            native: here.short_name(),
+            asked: native.short_name(),
+        }
+        .to_string()),
+        _ => seccomp::compile(&checked.resolved, native).map_err(|err| err.to_string()),
+    }
+    .and_then(|program| {
+        enforce::check_exec(&program, native).map_err(|err| err.to_string())?;
+        let flags =
+            enforce::filter_flags(&checked.resolved.flags).map_err(|err| err.to_string())?;
+        Ok((program, flags))
+    });
     let (program, flags) = match prepared {
         Ok(prepared) => prepared,
         Err(message) => {

@@ -8,6 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::output::escape;
 use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -59,6 +60,9 @@ pub struct WorkloadStatus {
     /// Its cgroups (all replicas ever seen), and how many of them exist now.
     pub replicas: usize,
     pub live: usize,
+    /// Replicas recorded mid-life (already running when counting began): start-up missing.
+    #[serde(default)]
+    pub partial: usize,
     pub syscalls: usize,
     pub written: bool,
 }
@@ -217,7 +221,7 @@ impl Status {
             self.scans, self.flushes, self.profiles_written, self.write_errors
         );
         if let Some(err) = &self.last_error {
-            let _ = writeln!(out, "last error: {err}");
+            let _ = writeln!(out, "last error: {}", escape(err));
         }
         if self.lost_map_full + self.lost_odd_full + self.read_failures > 0 {
             let _ = writeln!(
@@ -229,14 +233,22 @@ impl Status {
         for w in &self.workload_list {
             let _ = writeln!(
                 out,
-                "  {}{}  replicas {} ({} live)  syscalls {}{}",
-                w.name,
+                "  {}{}  replicas {} ({} live{})  syscalls {}{}",
+                escape(&w.name),
                 w.kubernetes
                     .as_ref()
-                    .map(|key| format!(" ({key})"))
+                    .map(|key| format!(" ({})", escape(key)))
                     .unwrap_or_default(),
                 w.replicas,
                 w.live,
+                if w.partial > 0 {
+                    format!(
+                        ", {} partial: recorded mid-life, start-up missing",
+                        w.partial
+                    )
+                } else {
+                    String::new()
+                },
                 w.syscalls,
                 if w.written { "" } else { "  (not written yet)" }
             );
@@ -320,6 +332,7 @@ mod tests {
                 kubernetes: Some("shop/web/app".to_owned()),
                 replicas: 3,
                 live: 2,
+                partial: 0,
                 syscalls: 40,
                 written: true,
             }],
@@ -332,5 +345,10 @@ mod tests {
         assert!(status
             .to_text()
             .contains("  shop_web_app (shop/web/app)  replicas 3 (2 live)  syscalls 40\n"));
+        let mut partial = status.clone();
+        partial.workload_list[0].partial = 1;
+        assert!(partial.to_text().contains(
+            "replicas 3 (2 live, 1 partial: recorded mid-life, start-up missing)  syscalls 40"
+        ));
     }
 }

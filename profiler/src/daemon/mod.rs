@@ -118,6 +118,28 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         max_odd: options.max_odd,
     };
     let (maps, started) = kernel::start(&options.pin_dir, KERNEL_BTF.as_ref(), &spec)?;
+    // Programs loaded now count what already runs only from now on: those cgroups' replicas are
+    // partial. Adopted programs counted all along.
+    let running_before: BTreeSet<u64> = match started {
+        Started::Adopted => BTreeSet::new(),
+        Started::Loaded | Started::Replaced(_) => targets::walk(&root.path)
+            .into_iter()
+            .filter(|(rel, _)| {
+                let cgroup = root.path.join(rel);
+                !targets::processes_here(&cgroup).is_empty()
+            })
+            .map(|(_, id)| id)
+            .chain((!targets::processes_here(&root.path).is_empty()).then_some(root.id))
+            .collect(),
+    };
+    if !running_before.is_empty() {
+        warn!(
+            "{} cgroup(s) below the root already run: their start-up is not in their profiles, \
+             which are marked partial; start the daemon before the workloads (a DaemonSet starts \
+             with the node) or restart them",
+            running_before.len()
+        );
+    }
     let started = match started {
         Started::Adopted => "adopted the pinned programs (counting went on meanwhile)".to_owned(),
         Started::Loaded => "loaded and pinned the programs".to_owned(),
@@ -126,7 +148,8 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
             format!("replaced pinned programs ({why})")
         }
     };
-    let store = Store::open(&options.out_dir, options.format, options.default_action);
+    let mut store = Store::open(&options.out_dir, options.format, options.default_action);
+    store.running_before(running_before);
     if let Err(err) = store::check_writable(&options.out_dir) {
         error!(
             "output directory {} is not writable ({err}); learning goes on and writes are retried at every flush",
@@ -464,6 +487,7 @@ impl Daemon {
                 kubernetes: w.replicas.values().find_map(|r| r.identity.workload_key()),
                 replicas: w.replicas.len(),
                 live: w.replicas.values().filter(|r| !r.removed).count(),
+                partial: w.replicas.values().filter(|r| r.partial).count(),
                 syscalls: w.syscalls().len(),
                 written: !w.dirty,
             })

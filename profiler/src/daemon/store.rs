@@ -70,6 +70,10 @@ pub struct Replica {
     /// The cgroup no longer exists.
     #[serde(default)]
     pub removed: bool,
+    /// Recorded mid-life: it already ran when the programs were loaded, so its start-up (its
+    /// runtime's and its own) is not in the profile. Never a complete replica.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// Its coverage: how many distinct syscalls it made (the length of `syscalls`).
     pub distinct: usize,
     /// Its syscall numbers per ABI.
@@ -110,6 +114,8 @@ pub struct Store {
     default_action: DefaultAction,
     pub workloads: BTreeMap<String, Workload>,
     by_cgroup: BTreeMap<u64, String>,
+    /// Cgroups that already had processes when the programs were loaded.
+    running_before: BTreeSet<u64>,
 }
 
 /// A write that failed, for the log and the metrics.
@@ -130,6 +136,7 @@ impl Store {
             default_action,
             workloads: BTreeMap::new(),
             by_cgroup: BTreeMap::new(),
+            running_before: BTreeSet::new(),
         };
         if let Err(err) = fs::create_dir_all(dir) {
             warn!(
@@ -237,6 +244,7 @@ impl Store {
                 cgroup: None,
                 identity: Identity::default(),
                 removed: false,
+                partial: self.running_before.contains(&id),
                 distinct: 0,
                 syscalls: BTreeMap::new(),
             }
@@ -254,6 +262,11 @@ impl Store {
                 workload.dirty = true;
             }
         }
+    }
+
+    /// The cgroups that already had processes when counting began: their replicas are partial.
+    pub fn running_before(&mut self, ids: BTreeSet<u64>) {
+        self.running_before = ids;
     }
 
     /// Records that cgroup `id` is gone.

@@ -21,6 +21,13 @@ use crate::syscalls::Arch;
 /// errno glibc treats as "clone3 is not there" and falls back to clone on.
 pub const ENOSYS: u32 = 38;
 
+/// The errnos a profile may return: 0 would make a denied call look successful, and although
+/// the kernel takes up to 4095, libseccomp (so runc, crun and podman) refuses 4095 and up.
+pub const ERRNO_RANGE: std::ops::RangeInclusive<u32> = 1..=4094;
+
+/// SCMP_ACT_TRACE's data: the 16 bits the kernel hands the tracer.
+pub const TRACE_DATA_RANGE: std::ops::RangeInclusive<u32> = 0..=0xffff;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {

@@ -710,15 +710,16 @@ impl Diff {
         if self.is_empty() {
             return String::new();
         }
-        let mut out = format!("--- {old_name}\n+++ {new_name}\n");
+        let escape = crate::output::escape;
+        let mut out = format!("--- {}\n+++ {}\n", escape(old_name), escape(new_name));
         if let Some((old, new)) = &self.default {
             out.push_str(&format!("default: {old} -> {new}\n"));
         }
         let signed = |added: &[String], removed: &[String]| -> String {
             added
                 .iter()
-                .map(|a| format!("+{a}"))
-                .chain(removed.iter().map(|r| format!("-{r}")))
+                .map(|a| format!("+{}", escape(a)))
+                .chain(removed.iter().map(|r| format!("-{}", escape(r))))
                 .collect::<Vec<_>>()
                 .join(" ")
         };

@@ -14,7 +14,10 @@ use std::fmt;
 
 use serde::{de, Deserialize, Deserializer};
 
-use super::{Action, ArchMapEntry, ArgCondition, ArgOp, Condition, Profile, SyscallRule};
+use super::{
+    Action, ArchMapEntry, ArgCondition, ArgOp, Condition, Profile, SyscallRule, ERRNO_RANGE,
+    TRACE_DATA_RANGE,
+};
 use crate::syscalls::Arch;
 
 /// Which dialect a file was written in, judged by the fields it uses.
@@ -502,6 +505,12 @@ fn convert(
             at("defaultErrnoRet")
         ));
     }
+    errno_in_range(
+        raw.default_action,
+        default_errno_ret,
+        source,
+        &at("defaultErrnoRet"),
+    )?;
     if raw.default_action == Action::Notify {
         return Err(ParseError::schema(
             source,
@@ -550,6 +559,7 @@ fn convert(
                 "{source}: {here}.errnoRet: ignored: it applies only to SCMP_ACT_ERRNO and SCMP_ACT_TRACE"
             ));
         }
+        errno_in_range(rule.action, errno_ret, source, &format!("{here}.errnoRet"))?;
         notify |= rule.action == Action::Notify;
         let mut args = Vec::with_capacity(rule.args.len());
         let mut seen = [false; 6];
@@ -626,6 +636,28 @@ fn convert(
         Dialect::Oci
     };
     Ok((profile, dialect))
+}
+
+/// One range for every command: what the compiler, runc and the kernel all accept.
+fn errno_in_range(
+    action: Action,
+    errno: Option<u32>,
+    source: &str,
+    path: &str,
+) -> Result<(), ParseError> {
+    let (range, what) = match action {
+        Action::Errno => (ERRNO_RANGE, "an errno from 1 to 4094 (0 makes a denied call look successful; libseccomp, so runc, crun and podman, refuses 4095 and up)"),
+        Action::Trace => (TRACE_DATA_RANGE, "SCMP_ACT_TRACE's data, 0 to 65535"),
+        _ => return Ok(()),
+    };
+    match errno {
+        Some(errno) if !range.contains(&errno) => Err(ParseError::schema(
+            source,
+            path,
+            format!("{errno} is out of range: it must be {what}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// containers/common writes both `errnoRet: 1` and `errno: "EPERM"`; they must agree.
@@ -935,6 +967,32 @@ mod tests {
                 r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": "EFOO"}]}"#,
                 "syscalls[0].errno",
                 "unknown errno name \"EFOO\"",
+            ),
+            // One errno range for every command (compile, run, export and check alike).
+            (
+                r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5000}"#,
+                "defaultErrnoRet",
+                "5000 is out of range: it must be an errno from 1 to 4094",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 65536}]}"#,
+                "syscalls[0].errnoRet",
+                "65536 is out of range",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 0}]}"#,
+                "syscalls[0].errnoRet",
+                "0 is out of range",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4095}"#,
+                "defaultErrnoRet",
+                "4095 is out of range",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_TRACE", "errnoRet": 65536}]}"#,
+                "syscalls[0].errnoRet",
+                "65536 is out of range: it must be SCMP_ACT_TRACE's data",
             ),
             (
                 r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "defaultErrno": "ENOSYS"}"#,

@@ -1,5 +1,6 @@
 //! `profile record`: what a target does, turned into a profile.
 mod args;
+pub mod hook;
 mod live;
 mod recording;
 mod report;

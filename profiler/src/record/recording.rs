@@ -90,9 +90,16 @@ impl Recording {
         self.counts.is_empty()
     }
 
-    /// The ABIs seen, in a fixed order.
+    /// The ABIs of the syscalls seen that have a name. A number without one allows nothing,
+    /// so it must not add its ABI to the profile either: a program making bogus i386 or x32
+    /// calls while it is learned would otherwise open every allowed name to that ABI.
     pub fn abis(&self) -> Vec<Arch> {
-        let mut abis: Vec<Arch> = self.counts.keys().map(|(abi, _)| *abi).collect();
+        let mut abis: Vec<Arch> = self
+            .counts
+            .keys()
+            .filter(|(abi, nr)| abi.name(*nr).is_some())
+            .map(|(abi, _)| *abi)
+            .collect();
         abis.dedup();
         abis
     }
@@ -145,6 +152,29 @@ impl Recording {
             additions.groups.insert(group.clone(), added);
         }
         additions
+    }
+
+    /// "57 syscalls (x86_64 55, i386 2)": the distinct named syscalls, per ABI when several.
+    pub fn summary(&self) -> String {
+        let mut per_abi: BTreeMap<Arch, usize> = BTreeMap::new();
+        let mut names = std::collections::BTreeSet::new();
+        for (abi, nr) in self.counts.keys() {
+            if let Some(name) = abi.name(*nr) {
+                names.insert(name);
+                *per_abi.entry(*abi).or_default() += 1;
+            }
+        }
+        let mut text = format!("{} syscalls", names.len());
+        if per_abi.len() > 1 {
+            let parts: Vec<String> = per_abi
+                .iter()
+                .map(|(abi, n)| format!("{} {n}", abi.short_name()))
+                .collect();
+            text.push_str(&format!(" ({})", parts.join(", ")));
+        } else if let Some(abi) = per_abi.keys().next() {
+            text.push_str(&format!(" ({})", abi.short_name()));
+        }
+        text
     }
 
     pub fn unknown(&self) -> Vec<UnknownSyscall> {
@@ -320,6 +350,33 @@ mod tests {
         assert_eq!(p.default_action, Action::Log);
         // i386 64 is getppid; it must not show up as x86_64's semget.
         assert_eq!(p.syscalls[0].names, ["getppid"]);
+    }
+
+    #[test]
+    fn summary_counts_named_syscalls_per_abi() {
+        let one = recording(&[
+            (Arch::X86_64, 0, 3),
+            (Arch::X86_64, 1, 1),
+            (Arch::X86_64, 999, 1),
+        ]);
+        assert_eq!(one.summary(), "2 syscalls (x86_64)");
+        let two = recording(&[(Arch::X86_64, 0, 3), (Arch::X86, 3, 1), (Arch::X86, 4, 1)]);
+        // read is x86_64 0 and i386 3: one name, counted on both ABIs.
+        assert_eq!(two.summary(), "2 syscalls (x86_64 1, i386 2)");
+    }
+
+    /// Bogus i386 and x32 numbers (no name in their tables) must not open the profile's names
+    /// to those ABIs.
+    #[test]
+    fn numbers_without_a_name_add_no_architecture() {
+        let r = recording(&[
+            (Arch::X86_64, 110, 1),
+            (Arch::X86, 5000, 7),
+            (Arch::X32, 4000, 7),
+        ]);
+        let p = r.to_profile(&DefaultAction::Errno(1).into());
+        assert_eq!(p.architectures, [Arch::X86_64]);
+        assert_eq!(r.unknown().len(), 2);
     }
 
     #[test]

@@ -95,12 +95,16 @@ pub enum RecordError {
     Target(#[from] TargetError),
     #[error("{0}: {1}")]
     Merge(String, ops::OpError),
+    /// The target made no call that counts: nothing is written.
+    #[error("nothing was recorded, nothing written: {0}")]
+    Nothing(String),
 }
 
 impl RecordError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RecordError::Command(err) => err.exit_code(),
+            RecordError::Nothing(_) => 1,
             _ => 2,
         }
     }
@@ -301,6 +305,16 @@ pub(super) fn write(
             );
         }
     }
+    let additions = recording.additions(options);
+    let implied = match additions.implied.len() {
+        0 => String::new(),
+        n => format!(", {n} implied"),
+    };
+    let destination = match output {
+        Destination::Stdout => "stdout".to_owned(),
+        Destination::File(path) | Destination::Into { path, .. } => path.display().to_string(),
+    };
+    output::notice(&format!("{destination}: {}{implied}", recording.summary()));
     Ok(())
 }
 

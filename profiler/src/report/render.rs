@@ -149,7 +149,7 @@ fn wrapped(names: &[String]) -> String {
         if !line.is_empty() {
             line.push(' ');
         }
-        line.push_str(name);
+        line.push_str(&crate::output::escape(name));
     }
     if !line.is_empty() {
         let _ = writeln!(out, "  {line}");
@@ -171,7 +171,7 @@ pub fn text(report: &Report, color: bool) -> String {
                 (true, n) => n.to_string(),
             };
             [
-                row.name.clone(),
+                crate::output::escape(&row.name).into_owned(),
                 arches_text(row),
                 count,
                 row.risk.as_str().to_owned(),

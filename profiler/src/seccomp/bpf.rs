@@ -50,12 +50,14 @@ impl SockFilter {
     }
 }
 
-/// Where a jump goes: the next instruction, or a label placed later.
+/// Where a jump goes: the next instruction, a label placed later, or a return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Next,
     Label(usize),
-    /// Over the trampolines the assembler inserted after the jump.
+    /// Any `ret` of this value after the jump: the assembler places one within reach.
+    Return(u32),
+    /// Over the instructions the assembler inserted after the jump.
     Skip(u8),
 }
 
@@ -86,6 +88,21 @@ enum Item {
     /// Marks the position of a label.
     Label(usize),
 }
+
+impl Item {
+    /// Whether the instruction after this one is reached only by a jump to it.
+    fn ends_flow(&self) -> bool {
+        match *self {
+            Item::Plain(insn) => insn.code == BPF_RET | BPF_K,
+            Item::Always(_) => true,
+            Item::Jump { jt, jf, .. } => jt != Target::Next && jf != Target::Next,
+            Item::Label(_) => false,
+        }
+    }
+}
+
+/// The farthest a conditional jump reaches: its offsets are 8-bit.
+const REACH: usize = 255;
 
 /// Builds a program from instructions with symbolic forward jumps.
 #[derive(Default)]
@@ -141,13 +158,22 @@ impl Assembler {
         });
     }
 
+    /// Continues at `target`: a `ret` for a return, nothing for the next instruction or a label
+    /// placed right here, else a `ja`.
     pub fn goto(&mut self, target: Target) {
-        self.items.push(Item::Always(target));
+        match target {
+            Target::Return(k) => self.ret(k),
+            Target::Next => {}
+            target => self.items.push(Item::Always(target)),
+        }
     }
 
-    /// Resolves labels. Conditional jumps whose target is more than 255 instructions away get a
-    /// trampoline `ja` right after them; that can push other jumps out of range, so repeat.
+    /// Resolves returns and labels. Conditional jumps whose target is more than 255
+    /// instructions away get a trampoline `ja` right after them; that can push other jumps out
+    /// of range, so repeat.
     pub fn finish(mut self) -> Vec<SockFilter> {
+        self.place_returns();
+        self.drop_jumps_to_next();
         loop {
             let positions = self.positions();
             let mut fixed = Vec::with_capacity(self.items.len());
@@ -157,7 +183,7 @@ impl Assembler {
                 match *item {
                     Item::Jump { code, k, jt, jf } => {
                         let reach = |t: Target| match t {
-                            Target::Label(l) => positions[l] - (pc + 1) <= 255,
+                            Target::Label(l) => positions[l] - (pc + 1) <= REACH,
                             _ => true,
                         };
                         match (reach(jt), reach(jf)) {
@@ -211,6 +237,133 @@ impl Assembler {
         self.emit()
     }
 
+    /// Turns every [`Target::Return`] into a label on a `ret` of that value. A jump uses the
+    /// first `ret` of its value after it; where none comes within reach, the returns still
+    /// owed are placed together as an island, as late as the earliest of them allows. An
+    /// island placed where the flow would run into it is jumped over by the jump before it
+    /// (its "next" becomes "skip the island"), or else by a `ja`. So a long chain of jumps to
+    /// one return costs one `ret` per 255 instructions, and a return shared by many jumps
+    /// costs nothing more than the first one.
+    fn place_returns(&mut self) {
+        let items = std::mem::take(&mut self.items);
+        let mut out: Vec<Item> = Vec::with_capacity(items.len());
+        // Returns owed: value → (label of its next `ret`, pc of the first jump to it).
+        let mut owed: Vec<(u32, usize, usize)> = Vec::new();
+        let mut pc = 0usize;
+        for item in items {
+            let is_insn = !matches!(item, Item::Label(_));
+            // The island goes before this instruction unless it could still come after it:
+            // this one may add two debts, and the island may need a jump over it.
+            if is_insn {
+                let due = owed.iter().map(|&(_, _, from)| from).min();
+                if due.is_some_and(|from| pc + owed.len() + 2 > from + REACH) {
+                    pc += self.island(&mut out, &mut owed);
+                }
+            }
+            let item = match item {
+                Item::Plain(insn) if insn.code == BPF_RET | BPF_K => {
+                    if let Some(i) = owed.iter().position(|&(k, _, _)| k == insn.k) {
+                        let (_, label, _) = owed.swap_remove(i);
+                        out.push(Item::Label(label));
+                    }
+                    item
+                }
+                Item::Jump { code, k, jt, jf } => {
+                    let mut owe = |t: Target| match t {
+                        Target::Return(value) => {
+                            let label = match owed.iter().find(|&&(k, _, _)| k == value) {
+                                Some(&(_, label, _)) => label,
+                                None => {
+                                    let label = self.new_label();
+                                    owed.push((value, label, pc));
+                                    label
+                                }
+                            };
+                            Target::Label(label)
+                        }
+                        other => other,
+                    };
+                    Item::Jump {
+                        code,
+                        k,
+                        jt: owe(jt),
+                        jf: owe(jf),
+                    }
+                }
+                Item::Always(Target::Return(value)) => Item::Plain(SockFilter {
+                    code: BPF_RET | BPF_K,
+                    jt: 0,
+                    jf: 0,
+                    k: value,
+                }),
+                other => other,
+            };
+            out.push(item);
+            if is_insn {
+                pc += 1;
+            }
+        }
+        if !owed.is_empty() {
+            self.island(&mut out, &mut owed);
+        }
+        self.items = out;
+    }
+
+    /// Places every owed return after the last instruction of `out` (before the labels that
+    /// follow it, which belong to the next one); returns how many instructions that added.
+    fn island(&mut self, out: &mut Vec<Item>, owed: &mut Vec<(u32, usize, usize)>) -> usize {
+        owed.sort_by_key(|&(_, _, from)| from);
+        let len = owed.len();
+        let mut added = len;
+        let labels_at = out
+            .iter()
+            .rposition(|item| !matches!(item, Item::Label(_)))
+            .map_or(0, |i| i + 1);
+        let labels: Vec<Item> = out.drain(labels_at..).collect();
+        // Whatever runs into the island must jump over it.
+        let over = u8::try_from(len).expect("at most a few distinct returns are owed");
+        match out.last_mut() {
+            Some(last) if last.ends_flow() => {}
+            Some(Item::Jump { jt, jf, .. }) if *jt == Target::Next || *jf == Target::Next => {
+                for t in [jt, jf] {
+                    if *t == Target::Next {
+                        *t = Target::Skip(over);
+                    }
+                }
+            }
+            _ => {
+                out.push(Item::Always(Target::Skip(over)));
+                added += 1;
+            }
+        }
+        for (value, label, _) in owed.drain(..) {
+            out.push(Item::Label(label));
+            out.push(Item::Plain(SockFilter {
+                code: BPF_RET | BPF_K,
+                jt: 0,
+                jf: 0,
+                k: value,
+            }));
+        }
+        out.extend(labels);
+        added
+    }
+
+    /// A `ja` to a label placed right after it does nothing.
+    fn drop_jumps_to_next(&mut self) {
+        let mut keep = vec![true; self.items.len()];
+        for (i, item) in self.items.iter().enumerate() {
+            if let Item::Always(Target::Label(l)) = item {
+                keep[i] = !self.items[i + 1..]
+                    .iter()
+                    .take_while(|next| matches!(next, Item::Label(_)))
+                    .any(|next| matches!(next, Item::Label(m) if m == l));
+            }
+        }
+        let mut keep = keep.into_iter();
+        self.items.retain(|_| keep.next().unwrap_or(true));
+    }
+
     fn positions(&self) -> Vec<usize> {
         let mut positions = vec![usize::MAX; self.labels];
         let mut pc = 0;
@@ -240,6 +393,7 @@ impl Assembler {
                         );
                         (to - pc - 1) as u32
                     }
+                    Target::Return(_) => unreachable!("returns are placed before emitting"),
                 }
             };
             match *item {

@@ -1,274 +1,80 @@
-//! Profile → classic BPF. Pure: no kernel calls.
+//! Profile → classic BPF that decides by the profile's meaning. Pure: no kernel calls.
 //!
-//! The decisions follow libseccomp 2.5 as runc drives it (runc is how profiles reach the
-//! kernel): the native architecture is always filtered; rules whose action equals the default
-//! are dropped; a rule with two conditions on one argument becomes one rule per condition;
-//! unknown names are skipped per architecture; a call from an architecture that is not in the
-//! filter gets KILL_THREAD. The layout is our own: per architecture, syscall numbers with equal
-//! decisions are merged into ranges and found by a balanced search, so large profiles stay far
-//! below the kernel's 4096-instruction limit; arguments are loaded only on the paths of
-//! syscalls whose decision depends on them, so the kernel's action cache covers the rest. The
-//! argument checks themselves are libseccomp's blocks ([`tree::Code`]), reloads included.
+//! The meaning of the argument checks is in [`args`](super::args). Everything around them
+//! follows libseccomp as runc drives it, where libseccomp is right: the native architecture is
+//! always filtered; unknown names are skipped per architecture; i386's socket and IPC calls are
+//! also filtered through their multiplexers; a call from an architecture that is not in the
+//! filter gets KILL_THREAD; and a profile libseccomp refuses (so runc, crun and podman cannot
+//! start a container with it) is refused with libseccomp's reason.
 use std::collections::BTreeMap;
 
 use super::{
-    bpf::{Assembler, SockFilter, Target, BPF_JEQ, BPF_JGE, MAX_INSNS},
-    tree::{self, Code, Entry, Rule, Syscall, TreeError},
-    RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG, RET_TRACE, RET_TRAP,
+    args::{ArgCode, Entry, Rule, TooComplex, Width},
+    bpf::{Assembler, SockFilter, MAX_INSNS},
+    error::CompileError,
+    expand::{expand, Reading},
+    layout::{self, Decision},
+    libseccomp,
 };
-use crate::{
-    profile::{Action, ArgCondition, ArgOp, Profile},
-    syscalls::Arch,
-};
+use crate::{profile::Profile, syscalls::Arch};
 
-/// `AUDIT_ARCH_*` values seccomp reports in `seccomp_data.arch`.
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-/// EPERM: what runc returns for ERRNO and TRACE without an explicit errnoRet.
-const EPERM: u32 = 1;
-/// libseccomp accepts ERRNO data below this.
-const MAX_ERRNO: u32 = 4095;
-/// libseccomp's default action for a call from an architecture the filter does not cover.
-const BAD_ARCH: u32 = RET_KILL_THREAD;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CompileError {
-    #[error("cannot compile for {0}: only x86_64, x86, x32 and aarch64 are supported")]
-    UnsupportedArch(String),
-    #[error("{0} cannot be compiled: it needs a user-space listener (listenerPath), which `profile run` does not provide")]
-    Notify(&'static str),
-    #[error("the profile still has Docker conditions (archMap, includes or excludes); resolve it for a target first")]
-    Unresolved,
-    #[error("syscalls[{rule}].args[{arg}]: argument index {index} is out of range (0–5)")]
-    ArgIndex { rule: usize, arg: usize, index: u32 },
-    #[error("errno {0} is out of range: libseccomp accepts 0–4094")]
-    Errno(u32),
-    #[error("the filter needs {0} instructions, more than the kernel's limit of 4096")]
-    TooLong(usize),
-    #[error("syscalls[{rule}]: {name} on {arch}: {source}")]
-    Rule {
-        rule: usize,
-        name: String,
-        arch: &'static str,
-        source: TreeError,
-    },
-}
-
-/// The action value of `action` with `errno_ret`, as runc's getAction computes it.
-pub fn action_value(action: Action, errno_ret: Option<u32>) -> Result<u32, CompileError> {
-    let data = errno_ret.unwrap_or(EPERM) & 0xffff;
-    Ok(match action {
-        Action::Allow => RET_ALLOW,
-        Action::Errno => {
-            // libseccomp refuses errno values from MAX_ERRNO (4095) up.
-            if data >= MAX_ERRNO {
-                return Err(CompileError::Errno(errno_ret.unwrap_or(EPERM)));
-            }
-            RET_ERRNO | data
-        }
-        Action::KillProcess => RET_KILL_PROCESS,
-        Action::KillThread | Action::Kill => RET_KILL_THREAD,
-        Action::Trap => RET_TRAP,
-        Action::Log => RET_LOG,
-        Action::Trace => RET_TRACE | data,
-        Action::Notify => return Err(CompileError::Notify("SCMP_ACT_NOTIFY")),
-    })
-}
-
-fn audit_arch(arch: Arch) -> Result<u32, CompileError> {
+/// The argument width of an ABI: 32 bits for the ABIs whose C types are 32 bits wide.
+pub fn width(arch: Arch) -> Width {
     match arch {
-        Arch::X86_64 | Arch::X32 => Ok(AUDIT_ARCH_X86_64),
-        Arch::X86 => Ok(AUDIT_ARCH_I386),
-        Arch::Aarch64 => Ok(AUDIT_ARCH_AARCH64),
-        other => Err(CompileError::UnsupportedArch(other.scmp_name())),
+        Arch::X86 | Arch::X32 | Arch::Arm => Width::Bits32,
+        _ => Width::Bits64,
     }
 }
-
-/// What the filter does with one syscall number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Decision {
-    Return(u32),
-    /// Depends on the arguments: the code of libseccomp's argument tree for this syscall.
-    Tree(Entry),
-}
-
-/// A rule as libseccomp receives it for one syscall, with the index of the profile rule and the
-/// name it came from (for error messages).
-type Sourced<'a> = (Rule, usize, &'a str);
 
 /// Compiles `profile` for a kernel whose native architecture is `native`.
 pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, CompileError> {
-    if !profile.arch_map.is_empty()
-        || profile
-            .syscalls
-            .iter()
-            .any(|r| !r.includes.is_empty() || !r.excludes.is_empty())
-    {
-        return Err(CompileError::Unresolved);
-    }
-    let default = action_value(profile.default_action, profile.default_errno_ret)?;
-
-    // The native architecture first, as libseccomp always has it.
-    let mut arches = vec![native];
-    for &arch in &profile.architectures {
-        if !arches.contains(&arch) {
-            arches.push(arch);
-        }
-    }
-    let mut rules: BTreeMap<Arch, BTreeMap<u32, Vec<Sourced>>> = BTreeMap::new();
-    for &arch in &arches {
-        audit_arch(arch)?;
-        rules.insert(arch, BTreeMap::new());
-    }
-    for (index, rule) in profile.syscalls.iter().enumerate() {
-        let action = action_value(rule.action, rule.errno_ret)?;
-        if action == default {
-            continue;
-        }
-        for (arg, c) in rule.args.iter().enumerate() {
-            if c.index > 5 {
-                return Err(CompileError::ArgIndex {
-                    rule: index,
-                    arg,
-                    index: c.index,
-                });
-            }
-        }
-        // runc ORs conditions that share an argument index instead of ANDing them.
-        let shares_index = rule
-            .args
-            .iter()
-            .enumerate()
-            .any(|(i, a)| rule.args[..i].iter().any(|b| b.index == a.index));
-        let chains: Vec<Vec<ArgCondition>> = if shares_index {
-            rule.args.iter().map(|c| vec![*c]).collect()
-        } else {
-            vec![rule.args.clone()]
-        };
-        for name in &rule.names {
-            for (&arch, by_nr) in rules.iter_mut() {
-                let mut add = |nr: u32, conditions: Vec<ArgCondition>| {
-                    let rule = Rule { conditions, action };
-                    by_nr
-                        .entry(nr)
-                        .or_default()
-                        .push((rule, index, name.as_str()));
-                };
-                for conditions in &chains {
-                    // On x86 the socket and IPC calls also go through their multiplexers, which
-                    // libseccomp filters with the call number in arg0 (replacing any condition
-                    // on arg0); the multiplexed rule is added first.
-                    if arch == Arch::X86 {
-                        if let Some((multiplexer, call)) = multiplexed(name) {
-                            let mut muxed: Vec<ArgCondition> = conditions
-                                .iter()
-                                .filter(|c| c.index != 0)
-                                .copied()
-                                .collect();
-                            muxed.push(ArgCondition {
-                                index: 0,
-                                value: call,
-                                value_two: 0,
-                                op: ArgOp::Equal,
-                            });
-                            add(multiplexer, muxed);
-                        }
-                    }
-                    let Some(nr) = arch.number(name) else {
-                        continue;
-                    };
-                    let nr = if arch == Arch::X32 {
-                        nr as u32 | X32_SYSCALL_BIT
-                    } else {
-                        nr as u32
-                    };
-                    add(nr, conditions.clone());
-                }
-            }
-        }
-    }
-
-    let mut decisions: BTreeMap<Arch, BTreeMap<u32, Decision>> = BTreeMap::new();
-    let mut code = Code::default();
-    // libseccomp's priority of each syscall with an argument tree.
-    let mut priorities: BTreeMap<Arch, Vec<(u32, Entry)>> = BTreeMap::new();
-    for (&arch, by_nr) in &rules {
-        let wide = !matches!(arch, Arch::X86 | Arch::X32);
+    libseccomp::accepts(profile, native)?;
+    let expanded = expand(profile, native, Reading::Meaning)?;
+    let mut code = ArgCode::new(expanded.default);
+    let mut decisions: BTreeMap<Arch, BTreeMap<u32, Decision<usize>>> = BTreeMap::new();
+    for (&arch, by_nr) in &expanded.rules {
         let decided = decisions.entry(arch).or_default();
-        for (&nr, entries) in by_nr {
-            // Most syscalls of a profile have one unconditional rule: no tree to build.
-            if let [(rule, _, _)] = entries.as_slice() {
-                if rule.conditions.is_empty() {
-                    decided.insert(nr, Decision::Return(rule.action));
-                    continue;
-                }
-            }
-            let syscall_rules: Vec<Rule> =
-                entries.iter().map(|(rule, _, _)| rule.clone()).collect();
-            let decision = match tree::build(&syscall_rules, wide) {
-                Ok(Syscall::Return(ret)) => Decision::Return(ret),
-                Ok(Syscall::Tree(tree)) => {
-                    let entry = code.add(&tree, default);
-                    priorities
-                        .entry(arch)
-                        .or_default()
-                        .push((tree.priority(), entry));
-                    Decision::Tree(entry)
-                }
-                Err(source) => {
-                    let (_, rule, name) = entries[tree_error_rule(&source)];
-                    return Err(CompileError::Rule {
-                        rule,
-                        name: name.to_owned(),
+        for (&nr, sourced) in by_nr {
+            let rules: Vec<Rule> = sourced
+                .iter()
+                .map(|s| Rule {
+                    conditions: s.conditions.clone(),
+                    action: s.action,
+                })
+                .collect();
+            let decision = match code.add(&rules, width(arch)) {
+                Ok(Entry::Return(ret)) => Decision::Return(ret),
+                Ok(Entry::Node(node)) => Decision::Args(node),
+                Err(TooComplex) => {
+                    return Err(CompileError::TooComplex {
+                        name: sourced[0].name.to_owned(),
                         arch: arch.short_name(),
-                        source,
-                    });
+                    })
                 }
             };
             decided.insert(nr, decision);
         }
     }
-
     let mut asm = Assembler::default();
-    let mut blocks: Vec<(usize, Entry)> = Vec::new();
-    // Dispatch on the architecture token; x86_64 and x32 share one.
-    let mut tokens: Vec<(u32, Vec<Arch>)> = Vec::new();
-    for &arch in &arches {
-        let token = audit_arch(arch)?;
-        match tokens.iter_mut().find(|(t, _)| *t == token) {
-            Some((_, list)) => list.push(arch),
-            None => tokens.push((token, vec![arch])),
-        }
-    }
-    // libseccomp has one list of syscall checks per token, in filter order, each sorted by
-    // priority (highest first; stable, from the syscalls in number order, x86_64's and x32's
-    // one after the other); its assembler pulls argument blocks in walking these lists from
-    // the very end back.
-    for (_, token_arches) in tokens.iter().rev() {
-        let mut list: Vec<(u32, Entry)> = token_arches
-            .iter()
-            .flat_map(|arch| priorities.get(arch).into_iter().flatten().copied())
-            .collect();
-        list.sort_by_key(|&(priority, _)| std::cmp::Reverse(priority));
-        for &(_, entry) in list.iter().rev() {
-            code.place(entry);
-        }
-    }
-    let labels: Vec<usize> = tokens.iter().map(|_| asm.new_label()).collect();
-    asm.load_abs(4);
-    for ((token, _), &label) in tokens.iter().zip(&labels) {
-        asm.jump(BPF_JEQ, *token, Target::Label(label), Target::Next);
-    }
-    asm.ret(BAD_ARCH);
-    for ((token, token_arches), &label) in tokens.iter().zip(&labels) {
-        asm.place(label);
-        asm.load_abs(0);
-        let ranges = decision_ranges(*token, token_arches, &decisions, default);
-        emit_search(&mut asm, &ranges, &mut blocks);
-    }
-    code.emit(&mut asm, &blocks);
+    let mut entries: Vec<(usize, Entry)> = Vec::new();
+    layout::emit(
+        &mut asm,
+        &expanded.arches,
+        &decisions,
+        expanded.default,
+        |asm, node| {
+            let entry = Entry::Node(node);
+            match entries.iter().find(|(_, e)| *e == entry) {
+                Some(&(label, _)) => label,
+                None => {
+                    let label = asm.new_label();
+                    entries.push((label, entry));
+                    label
+                }
+            }
+        },
+    )?;
+    code.emit(&mut asm, &entries);
     let program = asm.finish();
     if program.len() > MAX_INSNS {
         return Err(CompileError::TooLong(program.len()));
@@ -276,148 +82,246 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
     Ok(program)
 }
 
-/// i386's `socketcall` and `ipc` multiplexers, and the call numbers (`SYS_*` of linux/net.h,
-/// and of ipc/syscall.c) of the calls they carry.
-const SOCKETCALL: u32 = 102;
-const IPC: u32 = 117;
-const SOCKET_CALLS: [&str; 20] = [
-    "socket",
-    "bind",
-    "connect",
-    "listen",
-    "accept",
-    "getsockname",
-    "getpeername",
-    "socketpair",
-    "send",
-    "recv",
-    "sendto",
-    "recvfrom",
-    "shutdown",
-    "setsockopt",
-    "getsockopt",
-    "sendmsg",
-    "recvmsg",
-    "accept4",
-    "recvmmsg",
-    "sendmmsg",
-];
-const IPC_CALLS: [(&str, u64); 12] = [
-    ("semop", 1),
-    ("semget", 2),
-    ("semctl", 3),
-    ("semtimedop", 4),
-    ("msgsnd", 11),
-    ("msgrcv", 12),
-    ("msgget", 13),
-    ("msgctl", 14),
-    ("shmat", 21),
-    ("shmdt", 22),
-    ("shmget", 23),
-    ("shmctl", 24),
-];
-
-fn multiplexed(name: &str) -> Option<(u32, u64)> {
-    if let Some(i) = SOCKET_CALLS.iter().position(|call| *call == name) {
-        return Some((SOCKETCALL, i as u64 + 1));
-    }
-    IPC_CALLS
-        .iter()
-        .find(|(call, _)| *call == name)
-        .map(|&(_, n)| (IPC, n))
-}
-
-/// The decision for every syscall number of one architecture token, as ranges `[start, next
-/// start)` with equal decisions merged.
-fn decision_ranges(
-    token: u32,
-    token_arches: &[Arch],
-    decisions: &BTreeMap<Arch, BTreeMap<u32, Decision>>,
-    default: u32,
-) -> Vec<(u32, Decision)> {
-    // Which parts of the number space the filter covers. libseccomp treats x86_64 and x32 as
-    // one number space when both are present; with x86_64 alone, numbers with the x32 bit are a
-    // bad architecture, except -1 (no syscall, e.g. after a tracer cancelled it).
-    let spans: Vec<(u32, bool)> = if token == AUDIT_ARCH_X86_64 {
-        match (
-            token_arches.contains(&Arch::X86_64),
-            token_arches.contains(&Arch::X32),
-        ) {
-            (true, false) => vec![(0, true), (X32_SYSCALL_BIT, false), (u32::MAX, true)],
-            (false, true) => vec![(0, false), (X32_SYSCALL_BIT, true)],
-            _ => vec![(0, true)],
-        }
-    } else {
-        vec![(0, true)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        profile::{Action, ArgCondition, ArgOp, SyscallRule},
+        seccomp::{
+            bpf::{run, SeccompData},
+            expand::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64},
+            RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_LOG, RET_TRAP,
+        },
     };
-    let span_of = |nr: u32| {
-        spans
+
+    const GETPPID: u32 = 110;
+    const EPERM: u32 = RET_ERRNO | 1;
+
+    fn rule(action: Action, errno: Option<u32>, args: &[(u32, ArgOp, u64)]) -> SyscallRule {
+        SyscallRule {
+            names: vec!["getppid".into()],
+            action,
+            errno_ret: errno,
+            args: args
+                .iter()
+                .map(|&(index, op, value)| ArgCondition {
+                    index,
+                    value,
+                    value_two: 0,
+                    op,
+                })
+                .collect(),
+            ..SyscallRule::default()
+        }
+    }
+
+    fn profile(rules: Vec<SyscallRule>) -> Profile {
+        Profile {
+            default_action: Action::Errno,
+            default_errno_ret: Some(1),
+            syscalls: rules,
+            ..Profile::default()
+        }
+    }
+
+    fn decide(program: &[SockFilter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let data = SeccompData {
+            nr,
+            arch,
+            args,
+            ..Default::default()
+        };
+        run(program, &data).unwrap()
+    }
+
+    fn a0(v: u64) -> [u64; 6] {
+        [v, 0, 0, 0, 0, 0]
+    }
+
+    /// The profile of the issue that found libseccomp's skipped reload: by its meaning 5 and 8
+    /// match no rule.
+    #[test]
+    fn two_rules_on_one_argument_decide_by_meaning() {
+        let p = profile(vec![
+            rule(Action::Errno, Some(2), &[(0, ArgOp::LessThan, 5)]),
+            rule(
+                Action::Allow,
+                None,
+                &[(0, ArgOp::GreaterThan, 0x1_0000_0003)],
+            ),
+        ]);
+        let program = compile(&p, Arch::X86_64).unwrap();
+        let at = |v| decide(&program, AUDIT_ARCH_X86_64, GETPPID, a0(v));
+        assert_eq!(at(4), RET_ERRNO | 2);
+        for v in [5, 8, 0xffff_ffff, 0x1_0000_0000, 0x1_0000_0003] {
+            assert_eq!(at(v), EPERM, "{v:#x}");
+        }
+        assert_eq!(at(0x1_0000_0004), RET_ALLOW);
+        assert_eq!(at(u64::MAX), RET_ALLOW);
+    }
+
+    /// Where rules with different actions match, the kernel's order decides, whatever the
+    /// order of the rules.
+    #[test]
+    fn the_strictest_matching_action_wins() {
+        let allow = rule(Action::Allow, None, &[(1, ArgOp::Equal, 7)]);
+        let trap = rule(Action::Trap, None, &[(0, ArgOp::Equal, 5)]);
+        let log = rule(Action::Log, None, &[(0, ArgOp::GreaterOrEqual, 5)]);
+        let kill = rule(Action::KillProcess, None, &[(2, ArgOp::Equal, 1)]);
+        for rules in [
+            vec![allow.clone(), trap.clone(), log.clone(), kill.clone()],
+            vec![kill, log, trap, allow],
+        ] {
+            let program = compile(&profile(rules), Arch::X86_64).unwrap();
+            let at = |args| decide(&program, AUDIT_ARCH_X86_64, GETPPID, args);
+            assert_eq!(at([5, 7, 0, 0, 0, 0]), RET_TRAP);
+            assert_eq!(at([6, 7, 0, 0, 0, 0]), RET_LOG);
+            assert_eq!(at([4, 7, 0, 0, 0, 0]), RET_ALLOW);
+            assert_eq!(at([5, 7, 1, 0, 0, 0]), RET_KILL_PROCESS);
+            assert_eq!(at([4, 8, 0, 0, 0, 0]), EPERM);
+        }
+        // Two errnos: the smaller.
+        let program = compile(
+            &profile(vec![
+                rule(Action::Errno, Some(13), &[(0, ArgOp::Equal, 1)]),
+                rule(Action::Errno, Some(2), &[(1, ArgOp::Equal, 1)]),
+            ]),
+            Arch::X86_64,
+        )
+        .unwrap();
+        let at = |args| decide(&program, AUDIT_ARCH_X86_64, GETPPID, args);
+        assert_eq!(at([1, 1, 0, 0, 0, 0]), RET_ERRNO | 2);
+        assert_eq!(at([1, 0, 0, 0, 0, 0]), RET_ERRNO | 13);
+    }
+
+    /// All the conditions of a rule must hold, also two on one argument (runc ORs those).
+    #[test]
+    fn conditions_on_one_argument_are_anded() {
+        let p = profile(vec![rule(
+            Action::Allow,
+            None,
+            &[(0, ArgOp::GreaterOrEqual, 5), (0, ArgOp::LessOrEqual, 10)],
+        )]);
+        let program = compile(&p, Arch::X86_64).unwrap();
+        let at = |v| decide(&program, AUDIT_ARCH_X86_64, GETPPID, a0(v));
+        for (v, want) in [(4, EPERM), (5, RET_ALLOW), (10, RET_ALLOW), (11, EPERM)] {
+            assert_eq!(at(v), want, "{v}");
+        }
+        assert_eq!(at(0x1_0000_0007), EPERM);
+    }
+
+    /// On i386 arguments and values are 32-bit numbers: the high words of the register and of
+    /// the value do not count.
+    #[test]
+    fn i386_arguments_are_32_bits() {
+        let mut p = profile(vec![
+            rule(Action::Allow, None, &[(0, ArgOp::Equal, 0x1_0000_0005)]),
+            rule(Action::Trap, None, &[(0, ArgOp::Equal, 7)]),
+        ]);
+        p.architectures = vec![Arch::X86_64, Arch::X86];
+        let program = compile(&p, Arch::X86_64).unwrap();
+        let i386_getppid = 64;
+        let at = |v| decide(&program, AUDIT_ARCH_I386, i386_getppid, a0(v));
+        assert_eq!(at(5), RET_ALLOW);
+        assert_eq!(at(0x1_0000_0005), RET_ALLOW);
+        assert_eq!(at(6), EPERM);
+        assert_eq!(at(7), RET_TRAP);
+        assert_eq!(at(0xdead_0000_0007), RET_TRAP);
+        // x86_64 compares all 64 bits.
+        let at = |v| decide(&program, AUDIT_ARCH_X86_64, GETPPID, a0(v));
+        assert_eq!(at(0x1_0000_0005), RET_ALLOW);
+        assert_eq!(at(0xdead_0000_0007), EPERM);
+    }
+
+    #[test]
+    fn masked_equal_is_exact() {
+        let masked = |mask: u64, value: u64| SyscallRule {
+            args: vec![ArgCondition {
+                index: 0,
+                value: mask,
+                value_two: value,
+                op: ArgOp::MaskedEqual,
+            }],
+            ..rule(Action::Allow, None, &[])
+        };
+        let program = compile(
+            &profile(vec![masked(0xff00_0000_00f0, 0x1200_0000_0030)]),
+            Arch::X86_64,
+        )
+        .unwrap();
+        let at = |v| decide(&program, AUDIT_ARCH_X86_64, GETPPID, a0(v));
+        assert_eq!(at(0x1200_0000_0030), RET_ALLOW);
+        assert_eq!(at(0x12ff_ffff_ff3f), RET_ALLOW);
+        assert_eq!(at(0x1300_0000_0030), EPERM);
+        assert_eq!(at(0x1200_0000_0040), EPERM);
+        // A value with bits outside the mask never matches.
+        let program = compile(&profile(vec![masked(0xf0, 0x31)]), Arch::X86_64).unwrap();
+        assert_eq!(
+            decide(&program, AUDIT_ARCH_X86_64, GETPPID, a0(0x31)),
+            EPERM
+        );
+    }
+
+    /// A set of values on one argument costs one instruction per value.
+    #[test]
+    fn thousands_of_values_fit() {
+        let values: Vec<u64> = (0..3000u64).map(|i| 0x5400 + i * 13 + (i % 7)).collect();
+        let rules = values
             .iter()
-            .rposition(|(start, _)| *start <= nr)
-            .expect("span 0 starts at 0")
-    };
-    let mut points: Vec<(u32, Decision)> = spans
-        .iter()
-        .map(|&(start, covered)| {
-            (
-                start,
-                Decision::Return(if covered { default } else { BAD_ARCH }),
-            )
-        })
-        .collect();
-    for &arch in token_arches {
-        for (&nr, decision) in &decisions[&arch] {
-            let span = span_of(nr);
-            if !spans[span].1 {
-                continue;
-            }
-            points.push((nr, *decision));
-            if nr < u32::MAX && span_of(nr + 1) == span {
-                points.push((nr + 1, Decision::Return(default)));
-            }
+            .map(|&v| rule(Action::Allow, None, &[(1, ArgOp::Equal, v)]))
+            .collect();
+        let program = compile(&profile(rules), Arch::X86_64).unwrap();
+        assert!(program.len() < 3030, "{} instructions", program.len());
+        for &v in values.iter().step_by(97) {
+            let at = |a1| decide(&program, AUDIT_ARCH_X86_64, GETPPID, [0, a1, 0, 0, 0, 0]);
+            assert_eq!(at(v), RET_ALLOW, "{v:#x}");
+            assert_eq!(at(v + 1), EPERM, "{:#x}", v + 1);
+            assert_eq!(at(v | 1 << 32), EPERM, "{:#x}", v | 1 << 32);
         }
     }
-    points.sort_by_key(|(start, _)| *start);
-    // A later point at the same start overrides (a syscall's own decision over the default).
-    let mut ranges: Vec<(u32, Decision)> = Vec::new();
-    for (start, decision) in points {
-        if ranges.last().is_some_and(|(s, _)| *s == start) {
-            ranges.pop();
-        }
-        if ranges.last().is_none_or(|(_, d)| *d != decision) {
-            ranges.push((start, decision));
-        }
-    }
-    ranges
-}
 
-/// Which of a syscall's rules a tree error is about.
-fn tree_error_rule(err: &TreeError) -> usize {
-    match *err {
-        TreeError::Conflict { rule }
-        | TreeError::SameArgument { rule, .. }
-        | TreeError::Hang { rule }
-        | TreeError::ArgIndex { rule, .. } => rule,
+    /// Rules on many arguments at once could multiply into more checks than a filter holds:
+    /// refused with the syscall's name, quickly.
+    #[test]
+    fn argument_checks_beyond_any_filter_are_refused() {
+        let rules = (0..64u64)
+            .map(|i| {
+                rule(
+                    if i % 2 == 0 {
+                        Action::Allow
+                    } else {
+                        Action::Trap
+                    },
+                    None,
+                    &[
+                        (0, ArgOp::GreaterThan, i * 3),
+                        (1, ArgOp::LessThan, 1000 - i * 7),
+                        (2, ArgOp::Equal, i % 5),
+                        (3, ArgOp::NotEqual, i),
+                    ],
+                )
+            })
+            .collect();
+        let err = compile(&profile(rules), Arch::X86_64).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CompileError::TooComplex { .. } | CompileError::TooLong(_)
+            ),
+            "{err}"
+        );
     }
-}
 
-/// A balanced binary search over the ranges: `jge` on each split point.
-fn emit_search(asm: &mut Assembler, ranges: &[(u32, Decision)], blocks: &mut Vec<(usize, Entry)>) {
-    if ranges.len() == 1 {
-        match &ranges[0].1 {
-            Decision::Return(ret) => asm.ret(*ret),
-            Decision::Tree(entry) => {
-                let label = asm.new_label();
-                blocks.push((label, *entry));
-                asm.goto(Target::Label(label));
-            }
-        }
-        return;
+    /// libseccomp refuses one condition leading to two actions (EEXIST): so do we.
+    #[test]
+    fn what_libseccomp_refuses_is_refused() {
+        let p = profile(vec![
+            rule(Action::Trap, None, &[(0, ArgOp::Equal, 5)]),
+            rule(Action::Allow, None, &[(0, ArgOp::Equal, 5)]),
+        ]);
+        assert!(matches!(
+            compile(&p, Arch::X86_64),
+            Err(CompileError::Rule { rule: 1, .. })
+        ));
     }
-    let mid = ranges.len() / 2;
-    let right = asm.new_label();
-    asm.jump(BPF_JGE, ranges[mid].0, Target::Label(right), Target::Next);
-    emit_search(asm, &ranges[..mid], blocks);
-    asm.place(right);
-    emit_search(asm, &ranges[mid..], blocks);
 }

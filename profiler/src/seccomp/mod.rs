@@ -1,11 +1,23 @@
-//! Enforcement: compile a resolved profile to classic BPF that decides exactly as libseccomp's
-//! filter for the same profile would, and install it.
+//! Enforcement: compile a resolved profile to classic BPF that decides by the profile's
+//! meaning, install it, and tell where libseccomp (which runc, crun and podman enforce with)
+//! decides otherwise.
+//!
+//! [`compile`] (ours) reads the profile with [`expand`], decides arguments with [`args`] and
+//! lays the filter out with [`layout`] and [`search`] on [`bpf`]'s assembler; [`libseccomp`]
+//! models libseccomp's own filter from the same expansion and layout; [`divergence`] compares
+//! the two.
+pub mod args;
 pub mod bpf;
 pub mod compile;
+pub mod divergence;
+pub mod error;
+pub mod expand;
 pub mod install;
-pub mod tree;
+pub mod layout;
+pub mod libseccomp;
+pub mod search;
 
-pub use self::compile::{compile, CompileError};
+pub use self::{compile::compile, error::CompileError};
 
 /// `SECCOMP_RET_*` action values (the high 16 bits; ERRNO and TRACE carry data in the low ones).
 pub const RET_KILL_PROCESS: u32 = 0x8000_0000;

@@ -104,6 +104,37 @@ fn main() {
                 raw(nr);
             }
         }
+        // `syscall NR ARG…`: one syscall with these arguments (decimal or 0x…); prints `ok` or
+        // `errno N`. Only for calls that take no pointer (getppid ignores its arguments).
+        Some("syscall") => {
+            let number = |i: usize| -> u64 {
+                let text = args.get(i).map(String::as_str).unwrap_or("0");
+                match text.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).expect("a hex number"),
+                    None => text.parse().expect("a number"),
+                }
+            };
+            // SAFETY: see above; arguments are plain numbers.
+            let ret = unsafe {
+                libc::syscall(
+                    number(2) as libc::c_long,
+                    number(3),
+                    number(4),
+                    number(5),
+                    number(6),
+                    number(7),
+                    number(8),
+                )
+            };
+            if ret < 0 {
+                println!(
+                    "errno {}",
+                    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+                );
+            } else {
+                println!("ok");
+            }
+        }
         // A number no table names.
         Some("unknown") => {
             raw(999);

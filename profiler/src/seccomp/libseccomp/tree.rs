@@ -1,4 +1,5 @@
-//! The argument checks of one syscall, decided exactly as libseccomp 2.5.4 decides them.
+//! libseccomp's argument tree of one syscall (db.c), as a model of what runc, crun and podman
+//! enforce: the same merges, the same refusals, the same decisions, faults included.
 //!
 //! libseccomp turns every rule into a chain of 32-bit comparison nodes and merges the chains of
 //! one syscall into a tree (db.c `db_rule_add`: prune, then add). The merge is not a plain
@@ -17,9 +18,8 @@
 //! freed nodes steers `db_rule_add`. Only the representation is ours. The checks are emitted as
 //! libseccomp's code generator builds them ([`Code`]), because its accumulator bookkeeping
 //! sometimes compares another word than the node's and so decides otherwise than the tree.
-use std::{cell::Cell, collections::HashMap};
+use std::cell::Cell;
 
-use super::bpf::{Assembler, Target, BPF_JEQ, BPF_JGE, BPF_JGT};
 use crate::profile::{ArgCondition, ArgOp};
 
 /// One rule of one syscall after runc's processing: all `conditions` must hold (at most one per
@@ -55,12 +55,12 @@ pub enum TreeError {
     ArgIndex { rule: usize, index: u32 },
 }
 
-type Id = usize;
-type Link = Option<Id>;
+pub(super) type Id = usize;
+pub(super) type Link = Option<Id>;
 
 /// The comparison a node performs on its (masked) 32-bit word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cmp {
+pub(super) enum Cmp {
     Eq,
     MaskedEq,
     Gt,
@@ -69,32 +69,32 @@ enum Cmp {
 
 /// One 32-bit comparison (db.h `struct db_arg_chain_tree`).
 #[derive(Clone, Debug)]
-struct Node {
-    arg: u32,
+pub(super) struct Node {
+    pub(super) arg: u32,
     /// Compares the high word of the argument.
-    high: bool,
-    cmp: Cmp,
+    pub(super) high: bool,
+    pub(super) cmp: Cmp,
     /// The rule's operator, which orders nodes on a level.
-    op: ArgOp,
-    mask: u32,
+    pub(super) op: ArgOp,
+    pub(super) mask: u32,
     /// Already masked.
-    datum: u32,
+    pub(super) datum: u32,
     /// The rule's whole 64-bit datum (not masked).
-    datum_full: u64,
+    pub(super) datum_full: u64,
     /// Actions on the true and false edges. As in libseccomp, the value can be set while the
     /// flag is not, and comparisons look at the value alone.
-    act_t: u32,
-    act_t_set: bool,
-    act_f: u32,
-    act_f_set: bool,
+    pub(super) act_t: u32,
+    pub(super) act_t_set: bool,
+    pub(super) act_f: u32,
+    pub(super) act_f_set: bool,
     /// Neighbours on this level.
-    prev: Link,
-    next: Link,
+    pub(super) prev: Link,
+    pub(super) next: Link,
     /// Sub-levels on the true and false edges.
-    sub_t: Link,
-    sub_f: Link,
-    refs: u32,
-    freed: bool,
+    pub(super) sub_t: Link,
+    pub(super) sub_f: Link,
+    pub(super) refs: u32,
+    pub(super) freed: bool,
 }
 
 impl Node {
@@ -151,7 +151,7 @@ impl Node {
     }
 
     /// Byte offset of the compared word in `struct seccomp_data` (little endian).
-    fn offset(&self) -> u32 {
+    pub(super) fn offset(&self) -> u32 {
         16 + 8 * self.arg + if self.high { 4 } else { 0 }
     }
 }
@@ -185,8 +185,8 @@ enum Slot {
 /// An argument decision tree.
 #[derive(Clone, Debug, Default)]
 pub struct ArgTree {
-    nodes: Vec<Node>,
-    root: Link,
+    pub(super) nodes: Vec<Node>,
+    pub(super) root: Link,
     /// Steps taken by the merge: libseccomp loops forever on some inputs (its levels end up
     /// circular), so the port gives up after `MAX_STEPS`.
     steps: Cell<u64>,
@@ -194,6 +194,7 @@ pub struct ArgTree {
     /// syscalls when it assembles its program.
     node_cnt: u32,
     priority: u32,
+    release: Release,
 }
 
 /// `_DB_PRI_MASK_CHAIN`: the part of a syscall's priority that its node count sets.
@@ -210,10 +211,25 @@ struct NewChain {
     nodes: u32,
 }
 
+/// The libseccomp releases whose trees differ in a way the model follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Release {
+    /// Before 2.6.1 (Debian 12 ships 2.5.4): when two rules compare the same high word with
+    /// different actions on the false edge, `_db_tree_add` overwrites the true edge's action
+    /// (GHSA-4q85-33p6-j5g6).
+    #[default]
+    Before2_6_1,
+    /// 2.6.1 and later, with that fixed.
+    From2_6_1,
+}
+
 /// Adds `rules` in order as libseccomp's `db_rule_add` would. `wide`: a 64-bit architecture
 /// (x86_64, aarch64); false for x86 and x32, where libseccomp compares only the low 32 bits.
-pub fn build(rules: &[Rule], wide: bool) -> Result<Syscall, TreeError> {
-    let mut tree = ArgTree::default();
+pub fn build(rules: &[Rule], wide: bool, release: Release) -> Result<Syscall, TreeError> {
+    let mut tree = ArgTree {
+        release,
+        ..ArgTree::default()
+    };
     // None until the first rule: then the syscall's action when it has no chains.
     let mut action: Option<u32> = None;
     for (index, rule) in rules.iter().enumerate() {
@@ -350,7 +366,7 @@ impl ArgTree {
         freed
     }
 
-    fn level_start(&self, mut n: Id) -> Id {
+    pub(super) fn level_start(&self, mut n: Id) -> Id {
         while let Some(p) = self.nodes[n].prev {
             if self.burn() {
                 break;
@@ -943,9 +959,11 @@ impl ArgTree {
                         xn.act_f = nn.act_f;
                         xn.act_f_set = true;
                     } else if nn.act_f != self.nodes[x].act_f {
-                        // Sic: libseccomp 2.5.4 updates the *true* action here.
                         if nn.high && nn.datum_full < self.nodes[x].datum_full {
-                            self.nodes[x].act_t = nn.act_t;
+                            match self.release {
+                                Release::Before2_6_1 => self.nodes[x].act_t = nn.act_t,
+                                Release::From2_6_1 => self.nodes[x].act_f = nn.act_f,
+                            }
                         }
                         if self.nodes[x].is_leaf() || nn.is_leaf() {
                             return Err(());
@@ -1081,257 +1099,14 @@ impl ArgTree {
     }
 }
 
-/// What libseccomp's generator assumes the accumulator holds (`struct acc_state`): a word of
-/// `seccomp_data` (its offset) ANDed with a mask; `None` for undefined.
-type Acc = Option<(u32, u32)>;
-
-/// Where an edge goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Jump {
-    Block(usize),
-    Return(u32),
-}
-
-/// Where the code of one syscall's argument tree starts (see [`Code::add`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Entry(Jump);
-
-/// One of libseccomp's instruction blocks for one node: `[ld] [and] j<op> datum, on_true,
-/// on_false`, with the accumulator states the generator assumed on entry and on exit.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Block {
-    load: Option<u32>,
-    and: Option<u32>,
-    op: u16,
-    datum: u32,
-    on_true: Jump,
-    on_false: Jump,
-    /// `None` when the block loads its word itself.
-    acc_start: Acc,
-    acc_end: (u32, u32),
-}
-
-/// The argument checks of a whole filter, as libseccomp 2.5.4's code generator builds them
-/// (gen_bpf.c `_gen_bpf_chain`, `_gen_bpf_node`, `_gen_bpf_build_bpf`), so that every input
-/// meets the same comparisons on the same accumulator as in libseccomp's filter. Equal blocks
-/// are one block across all syscalls and architectures, as in libseccomp's block hash table,
-/// because where libseccomp places a shared block decides whether it reloads the accumulator.
-/// Only the layout of the emitted program is ours.
-#[derive(Default)]
-pub struct Code {
-    blocks: Vec<Block>,
-    index: HashMap<Block, usize>,
-    placed: Vec<bool>,
-    reload: Vec<bool>,
-}
-
-impl Code {
-    /// Generates the blocks of `tree`, whose checks fall back to `default`.
-    pub fn add(&mut self, tree: &ArgTree, default: u32) -> Entry {
-        Entry(match tree.root {
-            Some(root) => self.chain(tree, root, Jump::Return(default), None),
-            None => Jump::Return(default),
-        })
-    }
-
-    /// The blocks of the level holding `node` (`_gen_bpf_chain`); returns where the level
-    /// starts. `next`: where the level continues when it runs out; `acc`: what the generator
-    /// assumes the accumulator holds on entry.
-    ///
-    /// libseccomp threads its accumulator state through a level in node order: each node
-    /// starts from the state the previous node's own comparison left, although the previous
-    /// node's sub-levels run before the level continues and may have loaded another word.
-    /// That is how its filter can compare a word other than the node's own; we keep it.
-    fn chain(&mut self, tree: &ArgTree, node: Id, next: Jump, mut acc: Acc) -> Jump {
-        // (node, load, and, acc_start, acc_end), as `_gen_bpf_node` builds them.
-        let mut level = Vec::new();
-        let mut cur = Some(tree.level_start(node));
-        while let Some(i) = cur {
-            let n = &tree.nodes[i];
-            let (offset, mask) = (n.offset(), n.mask);
-            let start = acc.filter(|&(o, m)| o == offset && mask & m == mask);
-            let mut end = start.unwrap_or((offset, u32::MAX));
-            let and = (end.1 != mask).then_some(mask);
-            end.1 = mask;
-            level.push((i, start.is_none().then_some(offset), and, start, end));
-            acc = Some(end);
-            cur = n.next;
-        }
-        // Resolved from the last node back, each node's "nothing matched" going to the next.
-        let mut next = next;
-        for (i, load, and, acc_start, acc_end) in level.into_iter().rev() {
-            let n = &tree.nodes[i];
-            let mut edge = |sub: Link, action: Option<u32>| match (sub, action) {
-                (Some(s), _) => self.chain(tree, s, next, Some(acc_end)),
-                (None, Some(a)) => Jump::Return(a),
-                (None, None) => next,
-            };
-            let on_true = edge(n.sub_t, n.act_t_set.then_some(n.act_t));
-            let on_false = edge(n.sub_f, n.act_f_set.then_some(n.act_f));
-            let op = match n.cmp {
-                Cmp::Eq | Cmp::MaskedEq => BPF_JEQ,
-                Cmp::Gt => BPF_JGT,
-                Cmp::Ge => BPF_JGE,
-            };
-            let block = Block {
-                load,
-                and,
-                op,
-                datum: n.datum,
-                on_true,
-                on_false,
-                acc_start,
-                acc_end,
-            };
-            let b = match self.index.get(&block) {
-                Some(&b) => b,
-                None => {
-                    self.blocks.push(block.clone());
-                    self.placed.push(false);
-                    self.reload.push(false);
-                    self.index.insert(block, self.blocks.len() - 1);
-                    self.blocks.len() - 1
-                }
-            };
-            next = Jump::Block(b);
-        }
-        next
-    }
-
-    /// Places the blocks of `entry` as libseccomp's assembler does. Call it for every entry,
-    /// in the order libseccomp reaches the syscalls: the assembler walks its list of syscall
-    /// checks from the last one back and pulls in the blocks each one jumps to, depth first,
-    /// true edge first, each right after the first block found jumping to it. A block that
-    /// relies on the accumulator gets a reload of the word it was generated for only when the
-    /// block it is placed after ends with a different state; every other block jumping there
-    /// arrives with whatever it holds.
-    pub fn place(&mut self, entry: Entry) {
-        let Jump::Block(start) = entry.0 else { return };
-        if self.placed[start] {
-            return;
-        }
-        // The syscall check before a tree's first block holds the syscall number; that
-        // block loads its word itself.
-        self.placed[start] = true;
-        let mut stack = vec![(start, 0)];
-        while let Some((b, edge)) = stack.pop() {
-            let block = &self.blocks[b];
-            let Some(&jump) = [block.on_true, block.on_false].get(edge) else {
-                continue;
-            };
-            stack.push((b, edge + 1));
-            if let Jump::Block(t) = jump {
-                if !self.placed[t] {
-                    self.placed[t] = true;
-                    let end = block.acc_end;
-                    self.reload[t] = self.blocks[t].acc_start.is_some_and(|s| s != end);
-                    stack.push((t, 0));
-                }
-            }
-        }
-    }
-
-    /// Emits the blocks of all `entries` once, each entry's label placed where its code
-    /// starts. Every path ends in a return. Call after [`Code::place`] for every entry.
-    pub fn emit(&self, asm: &mut Assembler, entries: &[(usize, Entry)]) {
-        let labels: Vec<usize> = self.blocks.iter().map(|_| asm.new_label()).collect();
-        let mut returns: Vec<(u32, usize)> = Vec::new();
-        let mut ret_label =
-            |asm: &mut Assembler, action: u32| match returns.iter().find(|(a, _)| *a == action) {
-                Some(&(_, l)) => l,
-                None => {
-                    let l = asm.new_label();
-                    returns.push((action, l));
-                    l
-                }
-            };
-        // A tree's first block is placed where its label is; any other entry jumps.
-        let mut heads: Vec<Vec<usize>> = vec![Vec::new(); self.blocks.len()];
-        for &(label, Entry(jump)) in entries {
-            match jump {
-                Jump::Block(b) => heads[b].push(label),
-                Jump::Return(action) => {
-                    asm.place(label);
-                    let l = ret_label(asm, action);
-                    asm.goto(Target::Label(l));
-                }
-            }
-        }
-        let starts: Vec<usize> = entries
-            .iter()
-            .filter_map(|(_, Entry(jump))| match *jump {
-                Jump::Block(b) => Some(b),
-                Jump::Return(_) => None,
-            })
-            .collect();
-        for b in self.order(&starts) {
-            let block = &self.blocks[b];
-            for &label in &heads[b] {
-                asm.place(label);
-            }
-            asm.place(labels[b]);
-            if let (true, Some((offset, mask))) = (self.reload[b], block.acc_start) {
-                asm.load_abs(offset);
-                if mask != u32::MAX {
-                    asm.and(mask);
-                }
-            }
-            if let Some(offset) = block.load {
-                asm.load_abs(offset);
-            }
-            if let Some(mask) = block.and {
-                asm.and(mask);
-            }
-            let mut target = |jump: Jump| match jump {
-                Jump::Block(t) => Target::Label(labels[t]),
-                Jump::Return(action) => Target::Label(ret_label(asm, action)),
-            };
-            let (jt, jf) = (target(block.on_true), target(block.on_false));
-            asm.jump(block.op, block.datum, jt, jf);
-        }
-        returns.sort();
-        for (action, label) in returns {
-            asm.place(label);
-            asm.ret(action);
-        }
-    }
-
-    /// The blocks reachable from `starts`, each before every block it jumps to (reverse
-    /// post-order of a depth-first walk; the blocks form a DAG). A block's false edge is walked
-    /// last, so that it tends to be the next block and the jump disappears.
-    fn order(&self, starts: &[usize]) -> Vec<usize> {
-        let mut done = vec![false; self.blocks.len()];
-        let mut post = Vec::new();
-        // (block, whether its successors were pushed)
-        let mut stack: Vec<(usize, bool)> = starts.iter().rev().map(|&b| (b, false)).collect();
-        while let Some((b, expanded)) = stack.pop() {
-            if expanded {
-                post.push(b);
-                continue;
-            }
-            if done[b] {
-                continue;
-            }
-            done[b] = true;
-            stack.push((b, true));
-            for jump in [self.blocks[b].on_false, self.blocks[b].on_true] {
-                if let Jump::Block(t) = jump {
-                    if !done[t] {
-                        stack.push((t, false));
-                    }
-                }
-            }
-        }
-        post.reverse();
-        post
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Expected decisions are libseccomp 2.5.4's (checked with tests/scripts/libseccomp_bpf.py).
     use super::*;
-    use crate::seccomp::bpf::{run, SeccompData};
+    use crate::seccomp::{
+        bpf::{run, Assembler, SeccompData},
+        libseccomp::gen::{Code, Entry},
+    };
 
     const DEFAULT: u32 = 0x0005_0001; // ERRNO(1)
     const ERRNO2: u32 = 0x0005_0002;
@@ -1388,6 +1163,10 @@ mod tests {
         }
     }
 
+    fn build_254(rules: &[Rule], wide: bool) -> Result<Syscall, TreeError> {
+        build(rules, wide, Release::Before2_6_1)
+    }
+
     fn a(a0: u64, a1: u64) -> [u64; 6] {
         [a0, a1, 0, 0, 0, 0]
     }
@@ -1397,7 +1176,7 @@ mod tests {
         let r1 = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
         let r2 = rule(ALLOW, &[c(1, ArgOp::Equal, 7)]);
         for rules in [[r1.clone(), r2.clone()], [r2, r1]] {
-            let s = build(&rules, true).unwrap();
+            let s = build_254(&rules, true).unwrap();
             assert_eq!(decide(&s, a(5, 7)), ALLOW);
             assert_eq!(decide(&s, a(5, 8)), ERRNO2);
             assert_eq!(decide(&s, a(6, 8)), DEFAULT);
@@ -1409,7 +1188,7 @@ mod tests {
         let r1 = rule(ERRNO2, &[c(0, ArgOp::GreaterOrEqual, 10)]);
         let r2 = rule(ALLOW, &[c(0, ArgOp::GreaterOrEqual, 5)]);
         for rules in [[r1.clone(), r2.clone()], [r2, r1]] {
-            let s = build(&rules, true).unwrap();
+            let s = build_254(&rules, true).unwrap();
             assert_eq!(decide(&s, a(10, 0)), ERRNO2);
             assert_eq!(decide(&s, a(9, 0)), ALLOW);
             assert_eq!(decide(&s, a(4, 0)), DEFAULT);
@@ -1424,7 +1203,7 @@ mod tests {
             rule(ERRNO2, &[c(0, ArgOp::Equal, 6)]),
             rule(TRAP, &[c(1, ArgOp::Equal, 1)]),
         ];
-        let s = build(&rules, true).unwrap();
+        let s = build_254(&rules, true).unwrap();
         assert_eq!(decide(&s, a(5, 1)), TRAP);
         assert_eq!(decide(&s, a(6, 1)), TRAP);
         assert_eq!(decide(&s, a(5, 2)), ALLOW);
@@ -1436,16 +1215,16 @@ mod tests {
         let p = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
         let q = rule(ALLOW, &[c(0, ArgOp::Equal, 5), c(1, ArgOp::Equal, 7)]);
         // P first: Q is dropped.
-        let s = build(&[p.clone(), q.clone()], true).unwrap();
+        let s = build_254(&[p.clone(), q.clone()], true).unwrap();
         assert_eq!(decide(&s, a(5, 7)), ERRNO2);
         // Q first, then P with the same action: P remains.
         let q_same = rule(ERRNO2, &q.conditions);
-        let s = build(&[q_same, p.clone()], true).unwrap();
+        let s = build_254(&[q_same, p.clone()], true).unwrap();
         assert_eq!(decide(&s, a(5, 7)), ERRNO2);
         assert_eq!(decide(&s, a(5, 8)), ERRNO2);
         // Q first, then P with a different action: EEXIST.
         assert_eq!(
-            build(&[q, p], true).unwrap_err(),
+            build_254(&[q, p], true).unwrap_err(),
             TreeError::Conflict { rule: 1 }
         );
     }
@@ -1454,13 +1233,13 @@ mod tests {
     fn same_conditions_different_action_conflict() {
         let r1 = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
         assert_eq!(
-            build(&[r1.clone(), rule(ALLOW, &r1.conditions)], true).unwrap_err(),
+            build_254(&[r1.clone(), rule(ALLOW, &r1.conditions)], true).unwrap_err(),
             TreeError::Conflict { rule: 1 }
         );
-        assert!(build(&[r1.clone(), r1.clone()], true).is_ok());
+        assert!(build_254(&[r1.clone(), r1.clone()], true).is_ok());
         let two = rule(ALLOW, &[c(0, ArgOp::Equal, 5), c(0, ArgOp::Equal, 6)]);
         assert_eq!(
-            build(&[two], true).unwrap_err(),
+            build_254(&[two], true).unwrap_err(),
             TreeError::SameArgument { rule: 0, index: 0 }
         );
     }
@@ -1470,15 +1249,15 @@ mod tests {
         let cond = rule(ERRNO2, &[c(0, ArgOp::Equal, 5)]);
         let all = rule(ALLOW, &[]);
         assert!(matches!(
-            build(&[cond.clone(), all.clone()], true).unwrap(),
+            build_254(&[cond.clone(), all.clone()], true).unwrap(),
             Syscall::Return(ALLOW)
         ));
         assert!(matches!(
-            build(&[all.clone(), cond], true).unwrap(),
+            build_254(&[all.clone(), cond], true).unwrap(),
             Syscall::Return(ALLOW)
         ));
         assert!(matches!(
-            build(&[all, rule(TRAP, &[])], true).unwrap(),
+            build_254(&[all, rule(TRAP, &[])], true).unwrap(),
             Syscall::Return(ALLOW)
         ));
     }
@@ -1507,7 +1286,7 @@ mod tests {
         ];
         for op in ops {
             for &datum in &values {
-                let s = build(&[rule(ALLOW, &[c(2, op, datum)])], true).unwrap();
+                let s = build_254(&[rule(ALLOW, &[c(2, op, datum)])], true).unwrap();
                 for &v in &values {
                     for arg in [v.wrapping_sub(1), v, v.wrapping_add(1)] {
                         let holds = match op {
@@ -1532,17 +1311,17 @@ mod tests {
 
     #[test]
     fn masked_equal_masks_the_datum() {
-        let s = build(&[rule(ALLOW, &[masked(0, 0xff, 0x1012)])], true).unwrap();
+        let s = build_254(&[rule(ALLOW, &[masked(0, 0xff, 0x1012)])], true).unwrap();
         assert_eq!(decide(&s, a(0x12, 0)), ALLOW);
         assert_eq!(decide(&s, a(0x1_0000_0312, 0)), ALLOW);
         assert_eq!(decide(&s, a(0x13, 0)), DEFAULT);
         // A zero mask is no condition at all.
         assert!(matches!(
-            build(&[rule(ALLOW, &[masked(0, 0, 5)])], true).unwrap(),
+            build_254(&[rule(ALLOW, &[masked(0, 0, 5)])], true).unwrap(),
             Syscall::Return(ALLOW)
         ));
         // A zero half is still compared (and always holds).
-        let s = build(
+        let s = build_254(
             &[rule(
                 ALLOW,
                 &[masked(0, 0xffff_ffff_0000_0000, 0x1_0000_0000)],
@@ -1554,22 +1333,22 @@ mod tests {
         assert_eq!(decide(&s, a(0x2_0000_0000, 0)), DEFAULT);
         // 32-bit: only the low half of the mask counts.
         assert!(matches!(
-            build(&[rule(ALLOW, &[masked(0, 0xff_0000_0000, 5)])], false).unwrap(),
+            build_254(&[rule(ALLOW, &[masked(0, 0xff_0000_0000, 5)])], false).unwrap(),
             Syscall::Return(ALLOW)
         ));
     }
 
     #[test]
     fn narrow_compares_low_words() {
-        let s = build(
+        let s = build_254(
             &[rule(ALLOW, &[c(0, ArgOp::GreaterOrEqual, 1 << 32)])],
             false,
         )
         .unwrap();
         assert_eq!(decide(&s, a(0, 0)), ALLOW);
-        let s = build(&[rule(ALLOW, &[c(0, ArgOp::Equal, 8)])], false).unwrap();
+        let s = build_254(&[rule(ALLOW, &[c(0, ArgOp::Equal, 8)])], false).unwrap();
         assert_eq!(decide(&s, a(0x1_0000_0008, 0)), ALLOW);
-        let s = build(
+        let s = build_254(
             &[rule(
                 LOG,
                 &[c(0, ArgOp::NotEqual, 8), c(1, ArgOp::LessThan, 3)],
@@ -1585,14 +1364,16 @@ mod tests {
     /// libseccomp's generator threads its accumulator state through a level in node order, so
     /// after `a0 < 5`'s low-word check falls through, `a0 > 0x1_0000_0003`'s high-word check
     /// compares arg0's low word (no reload): 5, 6 and 7 get ERRNO(2) where the rules say
-    /// default.
+    /// default. That is libseccomp's fault, reproduced here because this model predicts what
+    /// runc enforces (`profile check` warns about it); our compiler decides these by meaning
+    /// (seccomp::compile's tests).
     #[test]
-    fn skipped_reload_compares_the_word_libseccomp_compares() {
+    fn model_reproduces_the_skipped_reload() {
         let rules = [
             rule(ALLOW, &[c(0, ArgOp::LessThan, 5)]),
             rule(ERRNO2, &[c(0, ArgOp::GreaterThan, 0x1_0000_0003)]),
         ];
-        let s = build(&rules, true).unwrap();
+        let s = build_254(&rules, true).unwrap();
         assert_eq!(decide(&s, a(4, 0)), ALLOW);
         for v in [5, 6, 7] {
             assert_eq!(decide(&s, a(v, 0)), ERRNO2, "{v}");
@@ -1606,12 +1387,12 @@ mod tests {
     #[test]
     fn shared_block_reloads_as_placed_first() {
         let gt = rule(ERRNO2, &[c(0, ArgOp::GreaterThan, 0x1_0000_0003)]);
-        let x = build(
+        let x = build_254(
             &[rule(ALLOW, &[c(0, ArgOp::LessThan, 5)]), gt.clone()],
             true,
         )
         .unwrap();
-        let y = build(&[gt, rule(ALLOW, &[c(0, ArgOp::Equal, 5)])], true).unwrap();
+        let y = build_254(&[gt, rule(ALLOW, &[c(0, ArgOp::Equal, 5)])], true).unwrap();
         let (Syscall::Tree(x), Syscall::Tree(y)) = (x, y) else {
             panic!("both depend on arg0");
         };
@@ -1639,6 +1420,23 @@ mod tests {
         assert_eq!(decide_y(&[0, 1]), [ERRNO2, ALLOW, ERRNO2]);
     }
 
+    /// GHSA-4q85-33p6-j5g6: merging the second rule's high-word node, 2.5.4 overwrites the
+    /// true edge's action with LOG where the false edge's was meant (checked against Debian's
+    /// libseccomp: LOG for a0 = u64::MAX); 2.6.1 leaves TRAP there.
+    #[test]
+    fn model_follows_each_release_around_the_tree_merge_fix() {
+        let rules = [
+            rule(LOG, &[c(0, ArgOp::NotEqual, 0xffff_ffff)]),
+            rule(TRAP, &[c(0, ArgOp::NotEqual, 5)]),
+        ];
+        let at = |release| {
+            let s = build(&rules, true, release).unwrap();
+            decide(&s, a(u64::MAX, 0))
+        };
+        assert_eq!(at(Release::Before2_6_1), LOG);
+        assert_eq!(at(Release::From2_6_1), TRAP);
+    }
+
     #[test]
     fn circular_tree_is_reported() {
         // libseccomp 2.5.4 never returns from adding these rules.
@@ -1653,6 +1451,9 @@ mod tests {
             rule(0x8000_0000, &[lt(0), lt(1), lt(2)]),
             rule(ALLOW, &[lt(2), lt(0)]),
         ];
-        assert!(matches!(build(&rules, true), Err(TreeError::Hang { .. })));
+        assert!(matches!(
+            build_254(&rules, true),
+            Err(TreeError::Hang { .. })
+        ));
     }
 }
