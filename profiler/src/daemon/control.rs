@@ -242,10 +242,7 @@ impl Status {
                 w.replicas,
                 w.live,
                 if w.partial > 0 {
-                    format!(
-                        ", {} partial: recorded mid-life, start-up missing",
-                        w.partial
-                    )
+                    format!(", {} partial: recorded mid-life, start-up missing", w.partial)
                 } else {
                     String::new()
                 },

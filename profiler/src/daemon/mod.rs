@@ -129,7 +129,9 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
                 !targets::processes_here(&cgroup).is_empty()
             })
             .map(|(_, id)| id)
-            .chain((!targets::processes_here(&root.path).is_empty()).then_some(root.id))
+            .chain(
+                (!targets::processes_here(&root.path).is_empty()).then_some(root.id),
+            )
             .collect(),
     };
     if !running_before.is_empty() {
