@@ -347,12 +347,18 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
 
 /// The answer of the HTTP server on 127.0.0.1:`port` to `GET /`, asked until it answers (20 s).
 pub fn http_get(port: u16) -> String {
+    http_get_path(port, "/")
+}
+
+/// The whole answer (status line included) to `GET path`, asked until one comes (20 s).
+pub fn http_get_path(port: u16, path: &str) -> String {
     use std::io::{Read as _, Write as _};
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-            if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok() {
+            let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+            if stream.write_all(request.as_bytes()).is_ok() {
                 let mut answer = String::new();
                 if stream.read_to_string(&mut answer).is_ok() && !answer.is_empty() {
                     return answer;

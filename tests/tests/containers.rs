@@ -249,7 +249,8 @@ fn runc_container_learned_through_container_id() {
     // It already ran: the profile lacks its start-up, and the user is told so and how to do
     // better.
     assert!(
-        log.contains("already runs: what it did before now") && log.contains("--wait-for-container"),
+        log.contains("already runs: what it did before now")
+            && log.contains("--wait-for-container"),
         "{log}"
     );
     let learned = read_json(&out);
@@ -467,7 +468,14 @@ fn duration_ends_a_cgroup_recording() {
     let record = |extra: &[&str]| {
         let started = std::time::Instant::now();
         let output = run(Command::new(profile_bin())
-            .args(["record", "--cgroup", &cgroup.name(), "--duration", "700ms", "-o"])
+            .args([
+                "record",
+                "--cgroup",
+                &cgroup.name(),
+                "--duration",
+                "700ms",
+                "-o",
+            ])
             .arg(&out)
             .args(extra));
         assert!(started.elapsed() < std::time::Duration::from_secs(20));

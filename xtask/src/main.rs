@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup|build|run|test|bench|man|syscall-groups`.
+//! Project tasks: `cargo xtask setup|build|run|test|bench|image|man|syscall-groups`.
 mod bench;
 mod man;
 mod setup;
@@ -34,6 +34,9 @@ enum Task {
     },
     /// Measure the syscall overhead of recording next to other tracers.
     Bench(bench::BenchArgs),
+    /// Build the daemon's container image from deploy/Containerfile with podman, offline: a
+    /// static release binary FROM scratch, tagged localhost/profile:VERSION.
+    Image,
     /// Regenerate the man pages in docs/man from the CLI definitions (--check: only compare).
     Man {
         #[arg(long)]
@@ -63,8 +66,10 @@ fn main() -> Result<()> {
         Task::Test { args } => {
             setup::run()?;
             // `cargo test` builds only the binaries of the package under test; the end-to-end
-            // tests run the `profile` binary, so build it first.
+            // tests run the `profile` binary, so build it first, and the static one the image
+            // test puts in a container.
             cargo(&["build"])?;
+            static_profile(false)?;
             // Every test target runs even when one fails, so a run shows all failures.
             let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
@@ -77,7 +82,60 @@ fn main() -> Result<()> {
         }
         Task::Man { check } => man::run(check),
         Task::SyscallGroups => syscall_groups(),
+        Task::Image => {
+            setup::run()?;
+            let binary = static_profile(true)?;
+            let context = workspace_root().join("target/image");
+            std::fs::create_dir_all(&context)?;
+            std::fs::copy(&binary, context.join("profile"))
+                .with_context(|| format!("copying {}", binary.display()))?;
+            let tag = format!("localhost/profile:{}", env!("CARGO_PKG_VERSION"));
+            let status = Command::new("podman")
+                .args(["build", "--pull=never", "-t", &tag, "-f"])
+                .arg(workspace_root().join("deploy/Containerfile"))
+                .arg(&context)
+                .status()
+                .context("running podman build")?;
+            if !status.success() {
+                bail!("podman build failed ({status})");
+            }
+            println!("built {tag}");
+            Ok(())
+        }
     }
+}
+
+/// The host triple, given explicitly so that crt-static reaches only our binary (with no
+/// --target, RUSTFLAGS would also reach the proc-macro libraries, which must stay dynamic).
+const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds `profile` linked statically (it runs in an image with nothing else); returns it.
+fn static_profile(release: bool) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "profiler",
+        "--bin",
+        "profile",
+        "--target",
+        HOST_TARGET,
+    ])
+    .env(
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+        "-C target-feature=+crt-static",
+    )
+    .current_dir(workspace_root());
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build (static)")?;
+    if !status.success() {
+        bail!("the static build failed ({status})");
+    }
+    let profile = if release { "release" } else { "debug" };
+    Ok(workspace_root().join(format!("target/{HOST_TARGET}/{profile}/profile")))
 }
 
 /// systemd-analyze's group listing with a header naming the systemd that printed it, cut before

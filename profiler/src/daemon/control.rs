@@ -31,6 +31,10 @@ pub struct Status {
     /// Distinct (cgroup, syscall) pairs learned since the profiles were first written.
     pub syscalls_seen: usize,
     pub scans: u64,
+    /// When the last scan of the kernel maps ended (seconds since the epoch): what health is
+    /// judged by.
+    #[serde(default)]
+    pub last_scan: u64,
     pub flushes: u64,
     pub profiles_written: u64,
     pub write_errors: u64,
@@ -242,7 +246,10 @@ impl Status {
                 w.replicas,
                 w.live,
                 if w.partial > 0 {
-                    format!(", {} partial: recorded mid-life, start-up missing", w.partial)
+                    format!(
+                        ", {} partial: recorded mid-life, start-up missing",
+                        w.partial
+                    )
                 } else {
                     String::new()
                 },
@@ -292,20 +299,58 @@ pub fn serve_metrics(listener: TcpListener, status: Shared) {
             };
             let status = status.clone();
             tokio::spawn(async move {
-                // The request itself does not matter; read what has arrived of it.
+                // Only the request line matters; read what has arrived of it.
                 let mut buf = [0u8; 1024];
-                let _ =
+                let read =
                     tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf))
                         .await;
-                let body = status.lock().expect("status lock").metrics();
-                let response = format!(
-                    "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
+                let len = match read {
+                    Ok(Ok(n)) => n,
+                    _ => 0,
+                };
+                let request = String::from_utf8_lossy(&buf[..len]);
+                let response = respond(&request, &status.lock().expect("status lock"), unix_now());
                 let _ = stream.write_all(response.as_bytes()).await;
             });
         }
     });
+}
+
+/// A scan runs every second or so: a daemon that has not scanned for this long is stuck.
+pub const HEALTHY_WITHIN_SECS: u64 = 30;
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The HTTP answer to `request` (its first line decides): `/healthz` for probes (200 while
+/// scans go on, 503 once they stopped), anything else the metrics.
+pub fn respond(request: &str, status: &Status, now: u64) -> String {
+    let path = request
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .unwrap_or("/metrics");
+    let (code, content_type, body) = if path == "/healthz" {
+        let age = now.saturating_sub(status.last_scan);
+        if status.scans > 0 && age <= HEALTHY_WITHIN_SECS {
+            ("200 OK", "text/plain", "ok\n".to_owned())
+        } else {
+            (
+                "503 Service Unavailable",
+                "text/plain",
+                format!("no scan for {age} s\n"),
+            )
+        }
+    } else {
+        ("200 OK", "text/plain; version=0.0.4", status.metrics())
+    };
+    format!(
+        "HTTP/1.0 {code}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// `profile status`: the daemon's status from its control socket.
@@ -320,6 +365,20 @@ pub fn query(path: &Path) -> io::Result<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_follows_the_scans() {
+        let mut status = Status::default();
+        let answer = |s: &Status, now| respond("GET /healthz HTTP/1.1\r\nHost: x\r\n", s, now);
+        assert!(answer(&status, 100).starts_with("HTTP/1.0 503"));
+        status.scans = 3;
+        status.last_scan = 100;
+        assert!(answer(&status, 110).starts_with("HTTP/1.0 200 OK"));
+        assert!(answer(&status, 100 + HEALTHY_WITHIN_SECS + 1).starts_with("HTTP/1.0 503"));
+        let metrics = respond("GET /metrics HTTP/1.1\r\n", &status, 110);
+        assert!(metrics.contains("profile_daemon_scans_total"), "{metrics}");
+        assert_eq!(respond("", &status, 110), metrics);
+    }
 
     #[test]
     fn workloads_show_their_replicas() {

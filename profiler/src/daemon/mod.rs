@@ -59,7 +59,8 @@ const SCAN: Duration = Duration::from_secs(1);
 const WALK_EVERY_CGROUPS: usize = 1000;
 
 pub struct DaemonOptions {
-    pub root: PathBuf,
+    /// None: the kubelet's pod cgroups, for either cgroup driver.
+    pub root: Option<PathBuf>,
     pub out_dir: PathBuf,
     /// The kubelet's log directory (`containers/`, `pods/`), which names pods and containers.
     pub kubelet_logs: PathBuf,
@@ -86,6 +87,19 @@ pub enum DaemonError {
     Kernel(#[from] PinError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
+    #[error("no kubepods.slice (systemd cgroup driver) or kubepods (cgroupfs driver) below {0}: not a Kubernetes node? Pass --cgroup-root")]
+    NoKubepods(PathBuf),
+}
+
+/// The kubelet's pod cgroups: `kubepods.slice` with the systemd cgroup driver, `kubepods` with
+/// cgroupfs.
+const KUBEPODS: [&str; 2] = ["kubepods.slice", "kubepods"];
+
+fn kubepods(mount: &targets::V2Mount) -> Result<Cgroup, DaemonError> {
+    KUBEPODS
+        .iter()
+        .find_map(|name| Cgroup::resolve(Path::new(name), mount).ok())
+        .ok_or_else(|| DaemonError::NoKubepods(mount.path.clone()))
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
@@ -105,7 +119,10 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         return Err(DaemonError::Privileges(cap));
     }
     let mount = targets::v2_mount()?;
-    let root = Cgroup::resolve(&options.root, &mount)?;
+    let root = match &options.root {
+        Some(root) => Cgroup::resolve(root, &mount)?,
+        None => kubepods(&mount)?,
+    };
     pins::ensure_bpffs(&options.pin_dir).map_err(|source| DaemonError::Bpffs {
         path: options.pin_dir.clone(),
         source,
@@ -129,9 +146,7 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
                 !targets::processes_here(&cgroup).is_empty()
             })
             .map(|(_, id)| id)
-            .chain(
-                (!targets::processes_here(&root.path).is_empty()).then_some(root.id),
-            )
+            .chain((!targets::processes_here(&root.path).is_empty()).then_some(root.id))
             .collect(),
     };
     if !running_before.is_empty() {
@@ -174,7 +189,7 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
     )))?;
     if let Some(addr) = options.listen {
         if !addr.ip().is_loopback() {
-            warn!("--listen {addr} is not a loopback address: metrics are visible to the network");
+            info!("--listen {addr} is not a loopback address: metrics are visible to the network");
         }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -473,6 +488,7 @@ impl Daemon {
             .map(|r| r.distinct)
             .sum();
         status.scans = self.scans;
+        status.last_scan = control::unix_now();
         status.flushes = self.flushes;
         status.profiles_written = self.written;
         status.write_errors = self.write_errors;
