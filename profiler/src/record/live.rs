@@ -16,8 +16,7 @@ use tokio::time::Instant;
 use super::{
     recording::ProfileOptions,
     session::{
-        io_err, progress_ticks, report_losses, report_restrictions, report_unknown, write,
-        Destination, Format, RecordError,
+        io_err, progress_ticks, report_and_write, report_losses, Destination, Format, RecordError,
     },
     targets::{self, Cgroup, TargetError},
     Recording,
@@ -311,38 +310,31 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                     }
                 }
             }
-            if recording.is_empty() {
-                return Err(RecordError::Nothing(
-                    observed.why_nothing(options.after_seccomp),
-                ));
-            }
-            report_unknown(&recording);
-            report_restrictions("", &recording);
-            write(
-                &recording,
-                &options.format,
-                &options.profile,
-                &options.output,
-            )?;
+            write_single(&recording, options, &observed)?;
         }
-        _ => {
-            let recording = tracer.recording(SLOT)?;
-            if recording.is_empty() {
-                return Err(RecordError::Nothing(
-                    observed.why_nothing(options.after_seccomp),
-                ));
-            }
-            report_unknown(&recording);
-            report_restrictions("", &recording);
-            write(
-                &recording,
-                &options.format,
-                &options.profile,
-                &options.output,
-            )?;
-        }
+        _ => write_single(&tracer.recording(SLOT)?, options, &observed)?,
     }
     Ok(0)
+}
+
+/// Writes the recording of a single target, or says why there is nothing to write.
+fn write_single(
+    recording: &Recording,
+    options: &TargetOptions,
+    observed: &Observed,
+) -> Result<(), RecordError> {
+    if recording.is_empty() {
+        return Err(RecordError::Nothing(
+            observed.why_nothing(options.after_seccomp),
+        ));
+    }
+    report_and_write(
+        "",
+        recording,
+        &options.format,
+        &options.profile,
+        &options.output,
+    )
 }
 
 /// What the target's processes were seen to be, to say why nothing was recorded.
@@ -542,9 +534,8 @@ fn write_per_cgroup(
             format!("{stem}-{id}")
         };
         let path = out_dir.join(format!("{stem}.{extension}"));
-        report_unknown(recording);
-        report_restrictions(&format!("{stem}: "), recording);
-        write(
+        report_and_write(
+            &format!("{stem}: "),
             recording,
             &options.format,
             &options.profile,

@@ -190,9 +190,8 @@ pub async fn record_command(
     progress.finish();
     let recording = tracer.recording(SLOT)?;
     report_losses(&tracer)?;
-    report_unknown(&recording);
-    report_restrictions("", &recording);
-    write(
+    report_and_write(
+        "",
         &recording,
         &options.format,
         &options.profile,
@@ -240,10 +239,24 @@ async fn linger(
     }
 }
 
+/// Says what a recording holds that its profile cannot (unknown numbers, unrestricted calls,
+/// `prefix` naming the recording), then writes it.
+pub(super) fn report_and_write(
+    prefix: &str,
+    recording: &Recording,
+    format: &Format,
+    options: &ProfileOptions,
+    output: &Destination,
+) -> Result<(), RecordError> {
+    report_unknown(recording);
+    report_restrictions(prefix, recording);
+    write(recording, format, options, output)
+}
+
 /// Writes a recording in the requested format to `output`. A profile written to a file gets its
 /// counts beside it (`FILE.counts`, read by `profile report`): runtimes read the profile itself,
 /// so it carries nothing they do not know.
-pub(super) fn write(
+fn write(
     recording: &Recording,
     format: &Format,
     options: &ProfileOptions,
@@ -384,7 +397,7 @@ pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
 }
 
 /// With `--args`: which listed syscalls stay unrestricted, and why (`prefix` names the cgroup).
-pub(super) fn report_restrictions(prefix: &str, recording: &Recording) {
+fn report_restrictions(prefix: &str, recording: &Recording) {
     for restriction in recording.restrictions().unwrap_or_default() {
         match restriction.outcome {
             super::Outcome::Only(ways) => info!(
@@ -399,7 +412,7 @@ pub(super) fn report_restrictions(prefix: &str, recording: &Recording) {
     }
 }
 
-pub(super) fn report_unknown(recording: &Recording) {
+fn report_unknown(recording: &Recording) {
     for unknown in recording.unknown() {
         error!(
             "{} syscall number {} (called {} times) has no name in the {} table; the profile cannot allow it by name",

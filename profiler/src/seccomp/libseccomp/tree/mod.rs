@@ -23,16 +23,7 @@ mod merge;
 
 use std::cell::Cell;
 
-use crate::profile::{ArgCondition, ArgOp};
-
-/// One rule of one syscall after runc's processing: all `conditions` must hold (at most one per
-/// argument index; runc splits the others into separate rules), `action` is the `SECCOMP_RET_*`
-/// value. For MASKED_EQ, `value` is the mask and `value_two` the datum.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    pub conditions: Vec<ArgCondition>,
-    pub action: u32,
-}
+use crate::{profile::ArgOp, seccomp::expand::Rule};
 
 /// What the filter does with one syscall.
 #[derive(Clone, Debug)]

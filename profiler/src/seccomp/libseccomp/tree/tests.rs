@@ -1,5 +1,6 @@
 //! Expected decisions are libseccomp 2.5.4's (checked with tests/scripts/libseccomp_bpf.py).
 use super::*;
+use crate::profile::ArgCondition;
 use crate::seccomp::{
     bpf::{run, Assembler, SeccompData},
     libseccomp::gen::{Code, Entry},
