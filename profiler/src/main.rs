@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(args),
         Command::Export(args) => cli::export::run(args),
         Command::Install(args) => cli::install::run(args),
+        Command::Hook(args) => cli::hook::run(args),
         Command::Stage(args) => cli::stage::run(args),
         Command::Merge(args) => cli::merge::run(args),
         Command::Diff(args) => cli::diff::run(args),

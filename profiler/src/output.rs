@@ -55,6 +55,14 @@ pub fn error_chain(err: &(dyn Error + 'static)) -> String {
     error_text(std::iter::successors(Some(err), |&e| e.source()))
 }
 
+/// One line to stderr that is neither a warning nor an error (what a command did), shown
+/// unless `-q` asked for errors only.
+pub fn notice(message: &str) {
+    if log::log_enabled!(log::Level::Warn) {
+        eprintln!("profile: {}", escape(message));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("writing {path}: {source}")]
 pub struct WriteError {

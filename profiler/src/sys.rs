@@ -6,7 +6,10 @@ use std::{
     mem::MaybeUninit,
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::{ffi::OsStrExt, fs::PermissionsExt},
+        unix::{
+            ffi::OsStrExt,
+            fs::{OpenOptionsExt as _, PermissionsExt},
+        },
     },
     path::{Path, PathBuf},
 };
@@ -79,6 +82,125 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
     Err(CommandError::NotFound(shown))
 }
 
+/// Who `record --user` runs the command as, resolved before the fork (the child may only make
+/// async-signal-safe calls, and reading /etc/passwd is not one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    /// Supplementary groups: the user's from the group database, as `initgroups` sets them.
+    pub groups: Vec<libc::gid_t>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UserError {
+    #[error("--user {0:?}: no such user")]
+    NoUser(String),
+    #[error("--user {0:?}: no such group")]
+    NoGroup(String),
+    #[error("--user {0:?}: a numeric user without a passwd entry needs a group (UID:GID)")]
+    NoPrimaryGroup(String),
+}
+
+impl Credentials {
+    /// `USER[:GROUP]`, names or numbers (as `strace -u` and `chown` take them). Without GROUP,
+    /// the user's primary group.
+    pub fn lookup(spec: &str) -> Result<Credentials, UserError> {
+        let (user, group) = match spec.split_once(':') {
+            Some((user, group)) => (user, Some(group)),
+            None => (spec, None),
+        };
+        let entry = passwd_entry(user);
+        let uid = match (&entry, user.parse::<libc::uid_t>()) {
+            (Some((uid, _)), _) => *uid,
+            (None, Ok(uid)) => uid,
+            (None, Err(_)) => return Err(UserError::NoUser(user.to_owned())),
+        };
+        let gid = match group {
+            Some(group) => group_id(group).ok_or_else(|| UserError::NoGroup(group.to_owned()))?,
+            None => entry
+                .as_ref()
+                .map(|(_, gid)| *gid)
+                .ok_or_else(|| UserError::NoPrimaryGroup(spec.to_owned()))?,
+        };
+        let groups = match &entry {
+            Some(_) => group_list(user, gid),
+            None => vec![gid],
+        };
+        Ok(Credentials { uid, gid, groups })
+    }
+}
+
+/// uid and primary gid of a user name.
+fn passwd_entry(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
+    let c_name = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; getpwnam_r fills it with pointers into buf.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf's length is passed.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c_name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
+}
+
+/// A group's id, by name or number.
+fn group_id(group: &str) -> Option<libc::gid_t> {
+    let c_name = CString::new(group).ok()?;
+    let mut buf = vec![0 as libc::c_char; 64 * 1024];
+    // SAFETY: group is plain data; getgrnam_r fills it with pointers into buf.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf's length is passed.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c_name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc == 0 && !result.is_null() {
+        return Some(grp.gr_gid);
+    }
+    group.parse().ok()
+}
+
+/// The groups `initgroups(user, gid)` would set.
+fn group_list(user: &str, gid: libc::gid_t) -> Vec<libc::gid_t> {
+    let Ok(c_name) = CString::new(user) else {
+        return vec![gid];
+    };
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut n = groups.len() as libc::c_int;
+        // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
+        let rc = unsafe { libc::getgrouplist(c_name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if rc >= 0 {
+            groups.truncate(n.max(0) as usize);
+            return groups;
+        }
+        groups.resize((n.max(0) as usize).max(groups.len() * 2), 0);
+    }
+}
+
+/// What the child does before it stops to wait for the watcher (none of it is recorded).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChildSetup<'a> {
+    /// Switch to this user and its groups.
+    pub user: Option<&'a Credentials>,
+    /// Send the command's stdout to stderr (the result goes to stdout).
+    pub stdout_to_stderr: bool,
+}
+
 /// A forked child stopped by its own SIGSTOP, just before it execs the command.
 pub struct HeldChild {
     pid: libc::pid_t,
@@ -86,15 +208,16 @@ pub struct HeldChild {
     program: String,
 }
 
-/// Forks a child that restores `child_mask`, stops itself, and once continued execs `path`.
-/// Between the SIGCONT and the exec it makes no syscall, so a watcher attached while it is
-/// stopped sees the command from its `execve` on.
+/// Forks a child that restores `child_mask`, does `setup`, stops itself, and once continued
+/// execs `path`. Between the SIGCONT and the exec it makes no syscall, so a watcher attached
+/// while it is stopped sees the command from its `execve` on.
 pub fn spawn_held(
     path: &Path,
     args: &[OsString],
     child_mask: &libc::sigset_t,
+    setup: &ChildSetup,
 ) -> Result<HeldChild, CommandError> {
-    let (pid, exec_status) = fork_stopped(path, args, child_mask)?;
+    let (pid, exec_status) = fork_stopped(path, args, child_mask, setup)?;
     let program = path.display().to_string();
     let mut status = 0;
     loop {
@@ -104,9 +227,13 @@ pub fn spawn_held(
             break;
         }
         if r == pid || (r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
-            return Err(CommandError::NotExecutable {
-                program,
-                source: io::Error::other("the child died before it could exec"),
+            // A failed setup sent its errno.
+            return Err(match read_errno(&exec_status) {
+                Some(source) => CommandError::Prepare { program, source },
+                None => CommandError::NotExecutable {
+                    program,
+                    source: io::Error::other("the child died before it could exec"),
+                },
             });
         }
     }
@@ -186,6 +313,7 @@ fn fork_stopped(
     path: &Path,
     args: &[OsString],
     child_mask: &libc::sigset_t,
+    setup: &ChildSetup,
 ) -> Result<(libc::pid_t, OwnedFd), CommandError> {
     let argv = Argv::new(path, args)?;
     let not_executable = |source| CommandError::NotExecutable {
@@ -208,28 +336,43 @@ fn fork_stopped(
         return Err(not_executable(io::Error::last_os_error()));
     }
     if pid == 0 {
-        // SAFETY: async-signal-safe calls only.
+        let report = |errno: i32| -> ! {
+            // SAFETY: write and _exit are async-signal-safe.
+            unsafe {
+                libc::write(write_end.as_raw_fd(), (&raw const errno).cast(), 4);
+                libc::_exit(127)
+            }
+        };
+        let failed = || {
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL)
+        };
+        // SAFETY: async-signal-safe calls only, on memory prepared before the fork.
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, child_mask, std::ptr::null_mut());
+            if setup.stdout_to_stderr && libc::dup2(2, 1) < 0 {
+                report(failed());
+            }
+            if let Some(user) = setup.user {
+                // Groups first: after setuid there is no privilege left to set them.
+                if libc::setgroups(user.groups.len(), user.groups.as_ptr()) != 0
+                    || libc::setgid(user.gid) != 0
+                    || libc::setuid(user.uid) != 0
+                {
+                    report(failed());
+                }
+            }
             libc::kill(libc::getpid(), libc::SIGSTOP);
         }
-        let errno = argv.exec().raw_os_error().unwrap_or(libc::EINVAL);
-        // SAFETY: write and _exit are async-signal-safe.
-        unsafe {
-            libc::write(write_end.as_raw_fd(), (&raw const errno).cast(), 4);
-            libc::_exit(127)
-        }
+        report(argv.exec().raw_os_error().unwrap_or(libc::EINVAL));
     }
     drop(write_end);
     Ok((pid, read_end))
 }
 
-/// Reads the child's report: EOF means the exec happened.
-fn wait_for_exec(
-    pid: libc::pid_t,
-    exec_status: &OwnedFd,
-    program: String,
-) -> Result<(), CommandError> {
+/// The errno the child reported through the pipe; `None` at EOF (the exec happened).
+fn read_errno(exec_status: &OwnedFd) -> Option<io::Error> {
     let mut errno = [0u8; 4];
     let n = loop {
         // SAFETY: reading into a 4-byte buffer.
@@ -244,14 +387,20 @@ fn wait_for_exec(
             break n;
         }
     };
-    if n != 4 {
+    (n == 4).then(|| io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
+}
+
+/// Reads the child's report: EOF means the exec happened.
+fn wait_for_exec(
+    pid: libc::pid_t,
+    exec_status: &OwnedFd,
+    program: String,
+) -> Result<(), CommandError> {
+    let Some(source) = read_errno(exec_status) else {
         return Ok(());
-    }
+    };
     reap(pid);
-    Err(exec_failed(
-        program,
-        io::Error::from_raw_os_error(i32::from_ne_bytes(errno)),
-    ))
+    Err(exec_failed(program, source))
 }
 
 fn exec_failed(program: String, source: io::Error) -> CommandError {
@@ -306,6 +455,76 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel returned a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Which side of [`fork_detached`] this is.
+pub enum Forked {
+    Parent(libc::pid_t),
+    /// With the descriptor that was given to keep.
+    Child(OwnedFd),
+}
+
+/// Forks a child that outlives the caller: a session of its own, stdin from /dev/null,
+/// stdout and stderr to `log` (appended, created 0600), every descriptor but `keep` closed, so
+/// that nothing of whoever started us (a runtime's pipes) stays open in it; the parent's
+/// `keep` is closed. Only while this process has one thread.
+pub fn fork_detached(log: &Path, keep: OwnedFd) -> io::Result<Forked> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(log)?;
+    let null = fs::File::open("/dev/null")?;
+    // SAFETY: single-threaded (the caller's promise): the child may run anything.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            const KEPT: i32 = 3;
+            // SAFETY: plain calls on descriptors this process owns. Every descriptor from 4 up
+            // is closed, so the values owning them are forgotten, not dropped.
+            unsafe {
+                libc::setsid();
+                libc::dup2(null.as_raw_fd(), 0);
+                libc::dup2(log.as_raw_fd(), 1);
+                libc::dup2(log.as_raw_fd(), 2);
+                if keep.as_raw_fd() != KEPT && libc::dup2(keep.as_raw_fd(), KEPT) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::syscall(libc::SYS_close_range, KEPT + 1, u32::MAX, 0);
+                std::mem::forget((log, null, keep));
+                Ok(Forked::Child(OwnedFd::from_raw_fd(KEPT)))
+            }
+        }
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// A pipe (read end, write end), both close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Whether a byte arrives on `fd` within `timeout` (false at end of file: the writer is gone).
+pub fn wait_for_byte(fd: &OwnedFd, timeout: std::time::Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd.
+    if unsafe { libc::poll(&mut pfd, 1, millis) } != 1 {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    // SAFETY: reads into a one-byte buffer we own.
+    unsafe { libc::read(fd.as_raw_fd(), byte.as_mut_ptr().cast(), 1) == 1 }
 }
 
 /// Reaps `pid` if it has exited, returning its wait status.
@@ -455,6 +674,34 @@ mod tests {
         assert_eq!(
             resolve_program(OsStr::new("/bin/sh"), None).unwrap(),
             Path::new("/bin/sh")
+        );
+    }
+
+    #[test]
+    fn users_resolve_by_name_and_number() {
+        let root = Credentials::lookup("root").unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert!(root.groups.contains(&0), "{root:?}");
+        let numeric = Credentials::lookup("4242:4343").unwrap();
+        assert_eq!(
+            numeric,
+            Credentials {
+                uid: 4242,
+                gid: 4343,
+                groups: vec![4343]
+            }
+        );
+        assert_eq!(
+            Credentials::lookup("no-such-user-xyz"),
+            Err(UserError::NoUser("no-such-user-xyz".into()))
+        );
+        assert_eq!(
+            Credentials::lookup("root:no-such-group-xyz"),
+            Err(UserError::NoGroup("no-such-group-xyz".into()))
+        );
+        assert_eq!(
+            Credentials::lookup("4242"),
+            Err(UserError::NoPrimaryGroup("4242".into()))
         );
     }
 

@@ -110,6 +110,22 @@ pub fn allowed(profile: &serde_json::Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The rules of a profile that name `name`, whatever their action.
+pub fn rules_naming<'a>(profile: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    profile["syscalls"]
+        .as_array()
+        .expect("syscalls array")
+        .iter()
+        .filter(|rule| {
+            rule["names"]
+                .as_array()
+                .expect("names")
+                .iter()
+                .any(|n| n == name)
+        })
+        .collect()
+}
+
 pub fn architectures(profile: &serde_json::Value) -> Vec<String> {
     profile["architectures"]
         .as_array()
@@ -319,14 +335,54 @@ impl Drop for TestCgroup {
     }
 }
 
-/// A busybox-static OCI bundle in `dir` (made by `runc spec`): `sh -c SCRIPT` as the process,
-/// no terminal.
-pub fn busybox_bundle(dir: &Path, script: &str) -> PathBuf {
+/// A busybox-static root filesystem in `dir/rootfs`, with a page to serve in /www.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
     let rootfs = dir.join("rootfs");
-    for sub in ["bin", "proc", "dev", "tmp", "sys"] {
+    for sub in ["bin", "proc", "dev", "tmp", "sys", "etc", "www"] {
         std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs dirs");
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+    std::fs::write(rootfs.join("www/index.html"), "served under its profile\n").unwrap();
+    rootfs
+}
+
+/// The answer of the HTTP server on 127.0.0.1:`port` to `GET /`, asked until it answers (20 s).
+pub fn http_get(port: u16) -> String {
+    http_get_path(port, "/")
+}
+
+/// The whole answer (status line included) to `GET path`, asked until one comes (20 s).
+pub fn http_get_path(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut answer = String::new();
+                if stream.read_to_string(&mut answer).is_ok() && !answer.is_empty() {
+                    return answer;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answers on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A loopback port for this test process's `n`th server.
+pub fn test_port(n: u16) -> u16 {
+    20_000 + (std::process::id() % 10_000) as u16 * 4 + n
+}
+
+/// A busybox-static OCI bundle in `dir` (made by `runc spec`): `sh -c SCRIPT` as the process,
+/// no terminal.
+pub fn busybox_bundle(dir: &Path, script: &str) -> PathBuf {
+    busybox_rootfs(dir);
     let _ = std::fs::remove_file(dir.join("config.json"));
     let output = run(Command::new("runc").arg("spec").current_dir(dir));
     assert!(output.status.success(), "runc spec: {}", describe(&output));
@@ -410,4 +466,97 @@ pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::R
         }
     });
     rx
+}
+
+/// What enforces a profile in the end-to-end tests: our `profile run`, or libseccomp as runc
+/// builds its filter (tests/scripts/libseccomp_bpf.py --exec).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcer {
+    Ours,
+    Libseccomp,
+}
+
+impl Enforcer {
+    pub const BOTH: [Enforcer; 2] = [Enforcer::Ours, Enforcer::Libseccomp];
+
+    /// The argv that runs `command` (an absolute path first) under `profile`; with `user`, as
+    /// that user (setpriv switches before the filter is installed, and sets no_new_privs, which
+    /// an unprivileged filter needs).
+    pub fn argv(self, profile: &Path, user: Option<&str>, command: &[&str]) -> Vec<String> {
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(user) = user {
+            argv.extend([
+                "setpriv".to_owned(),
+                format!("--reuid={user}"),
+                format!("--regid={user}"),
+                "--init-groups".to_owned(),
+                "--no-new-privs".to_owned(),
+            ]);
+        }
+        match self {
+            Enforcer::Ours => argv.extend([
+                profile_bin().display().to_string(),
+                "run".to_owned(),
+                "--profile".to_owned(),
+            ]),
+            Enforcer::Libseccomp => argv.extend([
+                "/usr/bin/python3".to_owned(),
+                script("libseccomp_bpf.py").display().to_string(),
+                "--exec".to_owned(),
+            ]),
+        }
+        argv.push(profile.display().to_string());
+        argv.push("--".to_owned());
+        argv.extend(command.iter().map(|a| a.to_string()));
+        argv
+    }
+
+    /// [`Enforcer::argv`] as a `Command`.
+    pub fn command(self, profile: &Path, user: Option<&str>, command: &[&str]) -> Command {
+        let argv = self.argv(profile, user, command);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
+/// Waits for `child` up to `timeout`; kills it (and fails) when it takes longer.
+pub fn wait_timeout(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pid {} still running after {timeout:?}", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A copy of the recorded profile at `profile` without the names its counts side file lists as
+/// implied (what `record --no-implied` would have written), next to it as `*.no-implied.json`:
+/// the control that shows what the implied calls are for.
+pub fn without_implied(profile: &Path) -> PathBuf {
+    let mut side = profile.as_os_str().to_owned();
+    side.push(".counts");
+    let counts = read_json(Path::new(&side));
+    let mut bare = read_json(profile);
+    for name in counts["implied"].as_array().expect("implied listed") {
+        bare = without(&bare, name.as_str().expect("name"));
+    }
+    let path = profile.with_extension("no-implied.json");
+    write_json(&path, &bare);
+    path
 }

@@ -158,18 +158,7 @@ fn runc_container_learned_through_cgroup_root() {
 fn runc_container_learned_with_args_refuses_other_socket_families() {
     let workload = format!("/bin/busybox logger hello && {WORKLOAD}");
     let (bundle, learned) = learn_runc("runc-args", &workload, &["--args"]);
-    let socket_rules: Vec<&Value> = learned["syscalls"]
-        .as_array()
-        .expect("syscalls")
-        .iter()
-        .filter(|rule| {
-            rule["names"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|n| n == "socket")
-        })
-        .collect();
+    let socket_rules = rules_naming(&learned, "socket");
     assert!(!socket_rules.is_empty(), "{learned:#}");
     for rule in &socket_rules {
         assert_eq!(rule["args"][0]["value"], libc::AF_UNIX, "{learned:#}");
@@ -255,6 +244,13 @@ fn runc_container_learned_through_container_id() {
     assert_eq!(code, Some(0), "{log}");
     assert!(
         log.contains(&format!("{id}: cgroup {}", cgroup.display())),
+        "{log}"
+    );
+    // It already ran: the profile lacks its start-up, and the user is told so and how to do
+    // better.
+    assert!(
+        log.contains("already runs: what it did before now")
+            && log.contains("--wait-for-container"),
         "{log}"
     );
     let learned = read_json(&out);
@@ -467,24 +463,217 @@ fn pid_target_records_threads_and_children_until_it_exits() {
 fn duration_ends_a_cgroup_recording() {
     require_root();
     let cgroup = TestCgroup::create(&format!("profile-e2e-{}-duration", std::process::id()));
-    let out = scratch("duration").join("p.json");
-    let started = std::time::Instant::now();
-    let output = run(Command::new(profile_bin()).args([
-        "record",
-        "--cgroup",
-        &cgroup.name(),
-        "--duration",
-        "500ms",
-        "-o",
-        &out.display().to_string(),
-    ]));
-    assert!(output.status.success(), "{}", describe(&output));
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
-    // Nothing ran there: an empty profile, and a warning that says why.
-    assert!(allowed(&read_json(&out)).is_empty());
+    let dir = scratch("duration");
+    let out = dir.join("p.json");
+    let record = |extra: &[&str]| {
+        let started = std::time::Instant::now();
+        let output = run(Command::new(profile_bin())
+            .args([
+                "record",
+                "--cgroup",
+                &cgroup.name(),
+                "--duration",
+                "700ms",
+                "-o",
+            ])
+            .arg(&out)
+            .args(extra));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        output
+    };
+    // Nothing ran there: nothing written, exit 1, and why.
+    let output = record(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(!out.exists());
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("nothing was recorded"),
+        stderr(&output).contains("nothing was recorded, nothing written: no process ran"),
         "{}",
         describe(&output)
     );
+    // A process without a seccomp filter, and only calls under one count.
+    let mut sleeper = spawn_in_cgroup(&cgroup.path, "exec sleep 5");
+    let output = record(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("no process of the target ran under a seccomp filter"),
+        "{}",
+        describe(&output)
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    // Under a filter, but idle.
+    let script = format!(
+        "exec {} run --profile {} -- sleep 5",
+        profile_bin().display(),
+        dir.join("log.json").display()
+    );
+    std::fs::write(dir.join("log.json"), log_profile().to_string()).unwrap();
+    let mut idle = spawn_in_cgroup(&cgroup.path, &script);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let output = record(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("runs under a seccomp filter but made no system call"),
+        "{}",
+        describe(&output)
+    );
+    let _ = idle.kill();
+    let _ = idle.wait();
+}
+
+/// containerd as a test starts it: its own root, state and socket, killed on drop.
+struct Containerd {
+    child: std::process::Child,
+    address: std::path::PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        let address = dir.join("containerd.sock");
+        let child = Command::new("containerd")
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .arg("--address")
+            .arg(&address)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("containerd.log")).unwrap())
+            .spawn()
+            .expect("containerd is installed (cargo xtask setup)");
+        let containerd = Containerd { child, address };
+        for _ in 0..100 {
+            if containerd.ctr(&["version"]).status.success() {
+                return containerd;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "containerd did not start: {}",
+            std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+        );
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        run(Command::new("ctr")
+            .arg("--address")
+            .arg(&self.address)
+            .args(args))
+    }
+
+    /// Runs the busybox server detached under `profile` as container `id`.
+    fn serve(&self, id: &str, rootfs: &Path, profile: &Path, port: u16) -> Output {
+        let listen = format!("127.0.0.1:{port}");
+        self.ctr(&[
+            "run",
+            "-d",
+            "--net-host",
+            "--seccomp",
+            "--seccomp-profile",
+            profile.to_str().unwrap(),
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            id,
+            "/bin/busybox",
+            "httpd",
+            "-f",
+            "-p",
+            &listen,
+            "-h",
+            "/www",
+        ])
+    }
+
+    fn remove(&self, id: &str) {
+        let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
+        for _ in 0..50 {
+            if self.ctr(&["container", "rm", id]).status.success() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A runtime without hooks (containerd's ctr): `--wait-for-container` counts the container
+/// from its first call; the profile then starts the same container, serves, takes an exec,
+/// and refuses what it never did.
+#[test]
+fn a_ctr_container_recorded_from_its_start_runs_under_its_profile() {
+    require_root();
+    let dir = scratch("ctr-wait");
+    let containerd = Containerd::start(&dir);
+    let rootfs = busybox_rootfs(&dir);
+    let staged = dir.join("log.json");
+    let output = run(Command::new(profile_bin())
+        .arg("stage")
+        .arg(reference("moby-default.json"))
+        .arg("-o")
+        .arg(&staged));
+    assert!(output.status.success(), "{}", describe(&output));
+    let learned = dir.join("web.json");
+    let id = format!("profile-web-{}", std::process::id());
+    let port = test_port(1);
+
+    let recorder = Recorder::start(&["--wait-for-container", &id, "-o", learned.to_str().unwrap()]);
+    let output = containerd.serve(&id, &rootfs, &staged, port);
+    assert!(output.status.success(), "ctr run: {}", describe(&output));
+    assert!(http_get(port).contains("served under its profile"));
+    let exec = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "probe",
+        &id,
+        "/bin/busybox",
+        "true",
+    ]);
+    assert!(exec.status.success(), "{}", describe(&exec));
+    let _ = containerd.ctr(&["task", "kill", "-s", "KILL", &id]);
+    let (code, log) = recorder.finish(false);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains(&format!("container {id} appeared")), "{log}");
+    containerd.remove(&id);
+    let names = allowed(&read_json(&learned));
+    for name in ["socket", "bind", "listen", "execve"] {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+
+    let enforced = format!("{id}-enforced");
+    let output = containerd.serve(&enforced, &rootfs, &learned, port);
+    assert!(output.status.success(), "ctr run: {}", describe(&output));
+    assert!(http_get(port).contains("served under its profile"));
+    let exec = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "probe",
+        &enforced,
+        "/bin/busybox",
+        "true",
+    ]);
+    assert!(
+        exec.status.success(),
+        "exec under the profile: {}",
+        describe(&exec)
+    );
+    let mkdir = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "mk",
+        &enforced,
+        "/bin/busybox",
+        "mkdir",
+        "/tmp/never",
+    ]);
+    assert!(!mkdir.status.success(), "{}", describe(&mkdir));
+    containerd.remove(&enforced);
 }

@@ -528,3 +528,49 @@ fn replicas_of_a_workload_share_one_profile() {
     assert_merged(&out, "shop_web_app", "web", &all, &base);
     assert_merged(&out, "shop_db_postgres", "db", &db_refs, &base);
 }
+
+/// A workload that already runs when the daemon starts is recorded mid-life: its replica is
+/// marked partial in the meta file and in `profile status`, never presented as complete; one
+/// started afterwards is not. The root is given as `/sys/fs/cgroup/NAME`, the path a v2-only
+/// host (and the DaemonSet) uses, whatever the layout of this one.
+#[test]
+fn replicas_running_before_the_daemon_are_partial() {
+    require_root();
+    let name = format!("profile-e2e-{}-partial", std::process::id());
+    let root = TestCgroup::create(&name);
+    let early = root.child("early");
+    let late = root.child("late");
+    // Runs before the daemon and keeps making calls after it started.
+    let mut running = spawn_in_cgroup(
+        &early,
+        &format!("sleep 1; exec {} calls 110 102", exerciser().display()),
+    );
+    let out = scratch("daemon-partial").join("profiles");
+    let pins = Pins::new("partial");
+    let conventional = PathBuf::from("/sys/fs/cgroup").join(&name);
+    let mut daemon = Daemon::start(&daemon_args(&conventional, &out, &pins, "200ms", &[]));
+    daemon.wait_log("partial warning", |log| log.contains("already run"));
+    assert!(running.wait().unwrap().success());
+    run_in(&late, &[(110, "getppid")]);
+    wait_status(&out, "two workloads", |s| {
+        s["workloadList"].as_array().is_some_and(|w| w.len() == 2)
+    });
+    let status = status(&out);
+    let partial = |stem: &str| {
+        status["workloadList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == stem)
+            .unwrap_or_else(|| panic!("no workload {stem}: {status:#}"))["partial"]
+            .as_u64()
+    };
+    assert_eq!(partial("early"), Some(1), "{status:#}");
+    assert_eq!(partial("late"), Some(0), "{status:#}");
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let meta = read_json(&out.join("early.json.meta"));
+    assert_eq!(meta["replicas"][0]["partial"], true, "{meta:#}");
+    let meta = read_json(&out.join("late.json.meta"));
+    assert!(meta["replicas"][0].get("partial").is_none(), "{meta:#}");
+}

@@ -521,11 +521,14 @@ fn spo_resources_are_read_back_by_every_command() {
 }
 
 /// `deploy/daemonset.yaml` (the Namespace and the DaemonSet of `profile daemon`) against the
-/// strict schemas; the same manifest with a misspelt field must fail.
+/// strict schemas of every Kubernetes version from 1.27 to 1.37; the same manifest with a
+/// misspelt field must fail. Its namespace carries the Pod Security labels that admit it, its
+/// container the probes and the port Prometheus scrapes.
 #[test]
 fn daemonset_manifest_validates() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/daemonset.yaml");
-    for version in ["1.30.0", "1.37.0"] {
+    let versions: Vec<String> = (27..=37).map(|minor| format!("1.{minor}.0")).collect();
+    for version in &versions {
         let output = validate(&["manifest", version], &[&manifest]);
         assert!(output.status.success(), "{}", describe(&output));
         assert_eq!(
@@ -537,6 +540,18 @@ fn daemonset_manifest_validates() {
     }
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains("hostPID: true"));
+    for needed in [
+        "pod-security.kubernetes.io/enforce: privileged",
+        "path: /healthz",
+        "--listen=0.0.0.0:9464",
+        "containerPort: 9464",
+    ] {
+        assert!(text.contains(needed), "{needed} missing");
+    }
+    assert!(
+        !text.contains("- --cgroup-root"),
+        "the root is found on the node"
+    );
     let dir = scratch("daemonset-misspelt");
     let bad = write(
         &dir,

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
+//! Project tasks: `cargo xtask setup|build|run|test|bench|fuzz|image|man|syscall-groups`.
 mod bench;
 mod fuzz;
 mod man;
@@ -45,11 +45,16 @@ enum Task {
         #[arg(long, default_value_t = fuzz::TEST_RUNS)]
         runs: u64,
     },
+    /// Build the daemon's container image from deploy/Containerfile with podman, offline: a
+    /// static release binary FROM scratch, tagged localhost/profile:VERSION.
+    Image,
     /// Regenerate the man pages in docs/man from the CLI definitions (--check: only compare).
     Man {
         #[arg(long)]
         check: bool,
     },
+    /// Rewrite profiler/data/systemd-syscall-groups.txt from this machine's systemd-analyze.
+    SyscallGroups,
 }
 
 fn main() -> Result<()> {
@@ -72,8 +77,10 @@ fn main() -> Result<()> {
         Task::Test { args } => {
             setup::run()?;
             // `cargo test` builds only the binaries of the package under test; the end-to-end
-            // tests run the `profile` binary, so build it first.
+            // tests run the `profile` binary, so build it first, and the static one the image
+            // test puts in a container.
             cargo(&["build"])?;
+            static_profile(false)?;
             // Every test target runs even when one fails, so a run shows all failures.
             let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
@@ -93,7 +100,85 @@ fn main() -> Result<()> {
             fuzz::run(runs, target.as_deref())
         }
         Task::Man { check } => man::run(check),
+        Task::SyscallGroups => syscall_groups(),
+        Task::Image => {
+            setup::run()?;
+            let binary = static_profile(true)?;
+            let context = workspace_root().join("target/image");
+            std::fs::create_dir_all(&context)?;
+            std::fs::copy(&binary, context.join("profile"))
+                .with_context(|| format!("copying {}", binary.display()))?;
+            let tag = format!("localhost/profile:{}", env!("CARGO_PKG_VERSION"));
+            let status = Command::new("podman")
+                .args(["build", "--pull=never", "-t", &tag, "-f"])
+                .arg(workspace_root().join("deploy/Containerfile"))
+                .arg(&context)
+                .status()
+                .context("running podman build")?;
+            if !status.success() {
+                bail!("podman build failed ({status})");
+            }
+            println!("built {tag}");
+            Ok(())
+        }
     }
+}
+
+/// The host triple, given explicitly so that crt-static reaches only our binary (with no
+/// --target, RUSTFLAGS would also reach the proc-macro libraries, which must stay dynamic).
+const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds `profile` linked statically (it runs in an image with nothing else); returns it.
+fn static_profile(release: bool) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "profiler",
+        "--bin",
+        "profile",
+        "--target",
+        HOST_TARGET,
+    ])
+    .env(
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS",
+        "-C target-feature=+crt-static",
+    )
+    .current_dir(workspace_root());
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build (static)")?;
+    if !status.success() {
+        bail!("the static build failed ({status})");
+    }
+    let profile = if release { "release" } else { "debug" };
+    Ok(workspace_root().join(format!("target/{HOST_TARGET}/{profile}/profile")))
+}
+
+/// systemd-analyze's group listing with a header naming the systemd that printed it, cut before
+/// the lists of ungrouped and unlisted calls (those depend on the running kernel).
+fn syscall_groups() -> Result<()> {
+    let version = output(Command::new("systemd-analyze").arg("--version"))?;
+    let version = version.lines().next().unwrap_or_default().trim().to_owned();
+    let listing = output(Command::new("systemd-analyze").args(["syscall-filter", "--no-pager"]))?;
+    let groups: String = listing
+        .lines()
+        .take_while(|line| !line.starts_with("# Ungrouped"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let text = format!(
+        "# systemd's system call groups, as `systemd-analyze syscall-filter` of {version}\n\
+         # prints them, cut before its lists of ungrouped and unlisted calls (those depend on the\n\
+         # running kernel). profile uses the groups' names and members as they are: hints in\n\
+         # reports and --allow-group. tests/tests/groups.rs compares this file with the machine's\n\
+         # systemd-analyze; `cargo xtask syscall-groups` regenerates it.\n\n{groups}"
+    );
+    let path = workspace_root().join("profiler/data/systemd-syscall-groups.txt");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {} ({version})", path.display());
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {

@@ -34,8 +34,8 @@ pub struct CheckArgs {
     target: TargetArgs,
 }
 
-/// Who the profile is resolved for, shared by `check` and `export`.
-#[derive(Args)]
+/// Who the profile is resolved for, shared by `check` and `export`; the default is this machine.
+#[derive(Args, Default)]
 pub struct TargetArgs {
     /// Drop syscall names no table knows, with a warning, instead of failing (runc and crun drop
     /// them silently, which turns an allow into a deny).

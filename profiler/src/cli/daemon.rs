@@ -16,12 +16,20 @@ pub const CONTROL_SOCKET: &str = "/run/profile/daemon.sock";
 #[derive(Args)]
 #[command(after_help = "\
 Examples:
+  sudo profile daemon --out-dir /var/lib/profile       # a Kubernetes node: its pods
   sudo profile daemon --cgroup-root /sys/fs/cgroup/kubepods.slice --out-dir /var/lib/profile
   sudo profile daemon --cgroup-root kubepods.slice --out-dir /var/lib/profile --format kubelet \\
        --flush-interval 30s --listen 127.0.0.1:9464
   sudo profile daemon --cgroup-root kubepods.slice --out-dir /var/lib/profile \
        --kubelet-logs /host/var/log
   sudo profile daemon --unpin
+
+Without --cgroup-root the root is the kubelet's pod cgroup, kubepods.slice or kubepods below the
+cgroup v2 mount. An absolute /sys/fs/cgroup/… root means the same cgroup on a hybrid host, whose
+v2 hierarchy is at /sys/fs/cgroup/unified. Cgroups that already run when the programs are loaded
+are recorded mid-life: their replicas are marked partial (the meta file, status), as their
+start-up is missing. --listen serves /metrics (Prometheus) and /healthz (200 while the daemon
+scans, for probes).
 
 Every cgroup below the root is counted from its first syscall, by cgroup id, in a kernel map of
 one 384-byte bitmap per cgroup (--max-cgroups entries). A pod's containers are named from the
@@ -54,8 +62,9 @@ Exit status: 0 after a stop signal with every profile written; 1 when some could
 (what they hold stays in the kernel maps); 2 when the daemon could not start.")]
 pub struct DaemonArgs {
     /// The cgroup v2 directory whose descendants are recorded (absolute, or relative to the v2
-    /// mount).
-    #[arg(long, value_name = "PATH", required_unless_present = "unpin")]
+    /// mount). Default: the kubelet's pods, kubepods.slice (systemd cgroup driver) or kubepods
+    /// (cgroupfs driver).
+    #[arg(long, value_name = "PATH")]
     cgroup_root: Option<PathBuf>,
     /// Where the profiles go (created if missing).
     #[arg(long, value_name = "DIR", required_unless_present = "unpin")]
@@ -69,7 +78,8 @@ pub struct DaemonArgs {
     /// How often changed profiles are written (e.g. 10s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = profiler::duration::parse)]
     flush_interval: Duration,
-    /// Serve Prometheus metrics over HTTP on this address (keep it on loopback).
+    /// Serve Prometheus metrics (/metrics) and health (/healthz) over HTTP on this address
+    /// (loopback on a host; the pod's address in a DaemonSet).
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
     /// The control socket `profile status` reads.
@@ -135,7 +145,7 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
     // Before the runtime exists, so that no thread has the stop signals unblocked.
     let signals = Signals::block().context("blocking signals")?;
     let options = DaemonOptions {
-        root: args.cgroup_root.expect("clap requires --cgroup-root"),
+        root: args.cgroup_root,
         out_dir: args.out_dir.expect("clap requires --out-dir"),
         kubelet_logs: args.kubelet_logs,
         format: match args.format {

@@ -1,9 +1,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use profiler::profile::{
-    ops::{self, Input},
-    Profile,
+use profiler::{
+    profile::{
+        ops::{self, Input},
+        Profile,
+    },
+    report::{counts, Counts},
 };
 
 use super::check::{load, TargetArgs};
@@ -22,8 +25,10 @@ disagree on a syscall an unconditional allow wins, then the union of conditional
 most permissive action (LOG, TRACE, ERRNO, TRAP, KILL_THREAD, KILL_PROCESS); the default action is
 the most permissive of the inputs'. Each disagreement is printed as a warning naming the files.
 clone3's ENOSYS fallback (as `profile record` writes it) stays unless an input allows clone3.
-The output is canonical and the same for the inputs in any order. Exit status: 0 written, 2
-invalid input (nothing written).")]
+The output is canonical and the same for the inputs in any order. With -o, the inputs' counts
+side files (FILE.counts, written by `profile record`) are merged into OUT.counts: counts summed,
+implied and group-added names united (a name any input saw is no longer implied). Exit status:
+0 written, 2 invalid input (nothing written).")]
 pub struct MergeArgs {
     /// The profiles to merge (any dialect; Docker conditions are resolved for the target).
     #[arg(value_name = "FILE", required = true)]
@@ -72,6 +77,30 @@ pub fn run(args: MergeArgs) -> anyhow::Result<i32> {
         return Ok(2);
     };
     let profile = merge_loaded(&loaded, |_| true)?;
+    let counts = match &args.output {
+        Some(_) => match merged_counts(&args.files) {
+            Ok(counts) => counts,
+            Err(message) => {
+                log::error!("{message}");
+                return Ok(2);
+            }
+        },
+        None => None,
+    };
     profiler::output::emit(args.output.as_deref(), &profile.to_canonical_json())?;
+    if let (Some(output), Some(counts)) = (&args.output, counts) {
+        profiler::output::write_atomic(&counts::side_file(output), counts.to_json().as_bytes())?;
+    }
     Ok(0)
+}
+
+/// The inputs' side files merged; `None` when no input has one.
+fn merged_counts(files: &[PathBuf]) -> Result<Option<Counts>, String> {
+    let mut merged: Option<Counts> = None;
+    for file in files {
+        if let Some((_, counts)) = super::report::read_counts(file, None, false)? {
+            merged.get_or_insert_with(Counts::default).merge(&counts);
+        }
+    }
+    Ok(merged)
 }

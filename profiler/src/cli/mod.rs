@@ -6,6 +6,7 @@ pub mod completions;
 pub mod daemon;
 pub mod diff;
 pub mod export;
+pub mod hook;
 pub mod install;
 pub mod merge;
 pub mod promote;
@@ -43,6 +44,7 @@ pub enum Command {
     Check(check::CheckArgs),
     Export(export::ExportArgs),
     Install(install::InstallArgs),
+    Hook(hook::HookArgs),
     Stage(stage::StageArgs),
     Merge(merge::MergeArgs),
     Diff(diff::DiffArgs),

@@ -1,9 +1,13 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use profiler::profile::{
-    ops::{self, ConflictKind, Enforce},
-    Action,
+use profiler::{
+    profile::{
+        ops::{self, ConflictKind, Enforce},
+        resolve::native_arch,
+        Action,
+    },
+    syscalls::Arch,
 };
 
 use super::{check::TargetArgs, merge};
@@ -17,11 +21,15 @@ Examples:
   profile promote web.log.json --with seen.json -o web.json
   profile promote web.log.json --action kill -o web.json
   profile promote web.log.json --errno 38 -o web.json
+  profile promote web.log.json --allow-group @sync,@io-event -o web.json
 
 --with files are merged in first, by `profile merge`'s rules (their default actions do not
 matter: the default is replaced). --action kill means SCMP_ACT_KILL_PROCESS, never the thread-only
-SCMP_ACT_KILL. Rules are kept. A profile whose default is SCMP_ACT_ALLOW (a deny-list) is refused.
-Output is canonical. Exit status: 0 written, 2 invalid input (nothing written).")]
+SCMP_ACT_KILL. Rules are kept. --allow-group adds the members of one of systemd's syscall groups
+(as `systemd-analyze syscall-filter` lists them) that exist on the profile's architectures and
+have no rule yet: a group never widens a syscall restricted by arguments. A profile whose default
+is SCMP_ACT_ALLOW (a deny-list) is refused. Output is canonical. Exit status: 0 written, 2
+invalid input (nothing written).")]
 pub struct PromoteArgs {
     /// The staged profile (any dialect).
     #[arg(value_name = "FILE")]
@@ -35,6 +43,10 @@ pub struct PromoteArgs {
     /// errno returned by the default action `errno` [default: 1, EPERM].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4094))]
     errno: Option<u32>,
+    /// Also allow a systemd syscall group (@basic-io, @file-system, @io-event, @signal, @sync
+    /// …); repeat or separate with commas.
+    #[arg(long, value_name = "@GROUP", value_delimiter = ',')]
+    allow_group: Vec<String>,
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
@@ -56,6 +68,13 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<i32> {
         (ActionChoice::Kill, None) => Enforce::KillProcess,
         (ActionChoice::Kill, Some(_)) => {
             log::error!("--errno goes with --action errno, not --action kill");
+            return Ok(2);
+        }
+    };
+    let groups = match super::record::allow_groups(&args.allow_group) {
+        Ok(groups) => groups,
+        Err(err) => {
+            log::error!("{err}");
             return Ok(2);
         }
     };
@@ -86,6 +105,16 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<i32> {
         }
         merge::merge_loaded(&loaded, |c| c.kind != ConflictKind::Default)?
     };
+    let mut profile = profile;
+    for (group, members) in &groups {
+        let native = args
+            .target
+            .arch
+            .or_else(native_arch)
+            .unwrap_or(Arch::X86_64);
+        let added = ops::allow_unruled(&mut profile, members, native);
+        log::info!("{group}: {} added", added.len());
+    }
     let promoted = match ops::promote(&profile, enforce) {
         Ok(promoted) => promoted,
         Err(err) => {

@@ -1,19 +1,28 @@
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeSet,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
+    profile::groups,
     record::{
-        record_command, record_target, CommandOptions, DefaultAction, Format, Target, TargetOptions,
+        record_command, record_target, CommandOptions, DefaultAction, Destination, Existing,
+        Format, ProfileOptions, Target, TargetOptions,
     },
-    sys::Signals,
+    sys::{Credentials, Signals},
 };
+
+use super::check::{load, TargetArgs};
 
 /// Record every syscall of a command (its threads and children), or of something already
 /// running: a process tree, a cgroup, a container, or every cgroup that appears below a root.
 #[derive(Args)]
 #[command(
-    group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "container", "cgroup_root"])),
+    group(ArgGroup::new("target").required(true).args(["command", "pid", "cgroup", "container", "wait_for_container", "cgroup_root"])),
     after_help = "\
 Examples:
   profile record -o app.json -- ./app --flag
@@ -22,25 +31,40 @@ Examples:
   profile record --args -o app.json -- ./app           # also restrict socket families, ioctls…
   profile record --pid 4242 -o web.json                # until the process tree exits or ^C
   profile record --container 3f2a --duration 60s --format spo --name web -o web.yaml --yaml
+  profile record --wait-for-container web -o web.json  # then: ctr run … web (from its first call)
   profile record --cgroup /sys/fs/cgroup/kubepods.slice/… --duration 5m -o web.json
   profile record --cgroup-root kubepods.slice --out-dir profiles/
+  profile record --into app.json -- ./app --fresh      # merge another run into app.json
+  profile record --user postgres -o pg.json -- postgres -D /var/lib/pg
+  profile record --allow-group @sync -o app.json -- ./app
 
 With a command, its exit status becomes profile's (128+N when signal N killed it); after the
 command exits, recording goes on until its last descendant exits (or --linger expires, or
 SIGINT). Other targets are recorded until --duration, SIGINT/SIGTERM/SIGHUP, or the target is
-gone (--pid: the process and every descendant have exited; --cgroup/--container: the cgroup is
-removed, or has no process left after having had one; --cgroup-root: the root is removed); then
-the profile is written and profile exits 0.
+gone (--pid: the process and every descendant have exited; --cgroup/--container/
+--wait-for-container: the cgroup is removed, or has no process left after having had one;
+--cgroup-root: the root is removed); then the profile is written, one line says where and how
+many syscalls it allows, and profile exits 0. When nothing counted, nothing is written and
+profile exits 1, saying whether the target had no process, ran under no seccomp filter (see
+--after-seccomp) or was idle.
+
+A container recorded with --container already ran: its runtime's and its own start-up are not
+in the profile, which then may not start it (a warning says so). Record containers from their
+first instruction with `profile hook` (podman, CRI-O: an OCI hook) or --wait-for-container
+(any runtime; every cgroup's calls are counted until the container's appears). Run an exec
+into the container while recording if exec probes or `kubectl exec` must work under the
+profile.
 
 Cgroups are cgroup v2 directories, absolute or relative to the v2 mount (/sys/fs/cgroup/unified
 on a hybrid host). --cgroup-root writes one profile per cgroup created below the root while
 recording, counted from its first call and named after its path below the root; cgroups that
 existed when recording started are left out.
 
---after-seccomp (the default for --cgroup, --container and --cgroup-root) counts only calls of
-tasks that already run under a seccomp filter: what a container does after its runtime installs
-the filter, and nothing the runtime does before. Run the workload under a permissive profile
-while learning (e.g. `profile stage` of Docker's default, or any SCMP_ACT_LOG profile).
+--after-seccomp (the default for --cgroup, --container, --wait-for-container and --cgroup-root)
+counts only calls of tasks that already run under a seccomp filter: what a container does after
+its runtime installs the filter, and nothing the runtime does before. Run the workload under a
+permissive profile while learning (e.g. `profile stage` of Docker's default, or any
+SCMP_ACT_LOG profile).
 
 --args also learns, per target, the distinct values (up to 16) of the argument that decides the
 risk of socket (family and type), socketpair, clone and unshare (namespace flags), setns, ioctl,
@@ -49,18 +73,52 @@ allows only those; past 16 values, or when a call could not be inspected, the sy
 unrestricted and a warning says so. clone3 is then always refused with ENOSYS (its flags are in
 memory seccomp cannot read), so glibc falls back to clone. See docs/profiles.md.
 
-With -o FILE a profile's per-syscall counts go to FILE.counts, which `profile report` reads.
--o FILE and --out-dir are checked before recording starts (missing directory, read-only or full
-file system); a profile that still cannot be written at the end is kept in $TMPDIR (the error
-names the file), and with --cgroup-root the other profiles are written all the same.
-Long recordings show a progress line on a terminal (not when piped, not with -q).
+Every profile also allows the calls the kernel and the C library imply although a recording
+rarely sees them: restart_syscall, rt_sigreturn once a signal handler was installed, a thread's
+exit, the vDSO's fallbacks, the vectored forms of the reads and writes seen (the rules and their
+reasons are in docs/profiles.md; --no-implied leaves them out). --allow-group adds one of
+systemd's syscall groups (@basic-io, @file-system, @io-event, @signal, @sync …, as
+`systemd-analyze syscall-filter` lists them); --format report and `profile report` name the
+groups of unseen calls that are likely on another path of the program.
+
+--into FILE merges this recording into the profile FILE (created when missing) by `profile
+merge`'s rules, counts included, atomically: record the warm start, the fresh start and the
+shutdown into one file.
+
+--user USER[:GROUP] runs the command as that user (names or numbers; its supplementary groups
+from the group database; the environment is left as it is), switched before recording starts,
+so what a wrapper such as runuser or setpriv would call (setuid, setgroups, capset) stays out
+of the profile.
+
+Without -o (or --into) the result goes to stdout and the command's own stdout to stderr, so
+the two never mix. With -o FILE a profile's per-syscall counts and what was added without being
+seen go to FILE.counts, which `profile report` reads. -o, --into and --out-dir are checked
+before recording starts (missing directory, read-only or full file system); a profile that still
+cannot be written at the end is kept in $TMPDIR (the error names the file), and with
+--cgroup-root the other profiles are written all the same. Long recordings show a progress line
+on a terminal (not when piped, not with -q).
 
 Exit status: the command's (128+N when signal N killed it); 127 not found, 126 not executable;
-0 for other targets; 2 when recording could not start or a profile could not be written.")]
+0 for other targets; 1 nothing counted (nothing written); 2 when recording could not start or a
+profile could not be written.")]
 pub struct RecordArgs {
     /// Write here (atomically) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Merge the recording into this profile (created when missing), as `profile merge` does.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["output", "out_dir"])]
+    into: Option<PathBuf>,
+    /// Leave out the calls the kernel and the C library imply (restart_syscall, rt_sigreturn
+    /// after a handler was installed, …; see docs/profiles.md).
+    #[arg(long)]
+    no_implied: bool,
+    /// Also allow a systemd syscall group (@basic-io, @file-system, @io-event, @signal, @sync
+    /// …); repeat or separate with commas.
+    #[arg(long, value_name = "@GROUP", value_delimiter = ',')]
+    allow_group: Vec<String>,
+    /// Run the command as this user (and group), switched before recording starts.
+    #[arg(long, value_name = "USER[:GROUP]", requires = "command")]
+    user: Option<String>,
     #[arg(long, value_enum, default_value_t = FormatChoice::Oci)]
     format: FormatChoice,
     /// The SeccompProfile resource's or the Localhost profile's name, with --format spo or kubelet.
@@ -92,10 +150,15 @@ pub struct RecordArgs {
     /// Record every task in this cgroup v2 directory and its descendants.
     #[arg(long, value_name = "PATH")]
     cgroup: Option<PathBuf>,
-    /// Record the container with this id (full or unique prefix), found by its cgroup
-    /// (containerd, CRI-O, Docker, podman, runc; systemd or cgroupfs driver).
-    #[arg(long, value_name = "ID")]
+    /// Record the running container with this id (full or unique prefix) or name, found by its
+    /// cgroup (containerd, CRI-O, Docker, podman, runc; systemd or cgroupfs driver). It already
+    /// ran: its start-up is not in the profile (see --wait-for-container and `profile hook`).
+    #[arg(long, value_name = "ID|NAME")]
     container: Option<String>,
+    /// Wait for a container that is not started yet and record it from its first call on, once
+    /// its cgroup appears (for runtimes without OCI hooks: containerd's ctr, Docker, runc).
+    #[arg(long, value_name = "ID|NAME")]
+    wait_for_container: Option<String>,
     /// Record every cgroup created below this cgroup v2 directory, one profile each.
     #[arg(long, value_name = "PATH", requires = "out_dir")]
     cgroup_root: Option<PathBuf>,
@@ -200,6 +263,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         Some(Target::Cgroup(path))
     } else if let Some(id) = args.container {
         Some(Target::Container(id))
+    } else if let Some(id) = args.wait_for_container {
+        Some(Target::WaitForContainer(id))
     } else {
         args.cgroup_root.map(|root| Target::CgroupRoot {
             root,
@@ -214,7 +279,12 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         (_, true) => false,
         _ => matches!(
             target,
-            Some(Target::Cgroup(_) | Target::Container(_) | Target::CgroupRoot { .. })
+            Some(
+                Target::Cgroup(_)
+                    | Target::Container(_)
+                    | Target::WaitForContainer(_)
+                    | Target::CgroupRoot { .. }
+            )
         ),
     };
     let format = args.format.format(args.name, args.yaml)?;
@@ -226,6 +296,23 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
     if args.linger.is_some() && target.is_some() {
         anyhow::bail!("--linger applies to a command; use --duration for other targets");
     }
+    let profile = ProfileOptions {
+        default: default_action,
+        implied: !args.no_implied,
+        groups: allow_groups(&args.allow_group)?,
+    };
+    if args.into.is_some() && format != Format::Oci {
+        anyhow::bail!("--into merges into an OCI profile; it goes with --format oci (the default)");
+    }
+    let output = match (args.into, args.output) {
+        (Some(path), _) => Destination::Into {
+            existing: existing(&path)?,
+            path,
+        },
+        (None, Some(path)) => Destination::File(path),
+        (None, None) => Destination::Stdout,
+    };
+    let user = args.user.as_deref().map(Credentials::lookup).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -234,12 +321,13 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         Some(target) => {
             let options = TargetOptions {
                 target,
-                output: args.output,
+                output,
                 format,
-                default_action,
+                profile,
                 duration: args.duration,
                 after_seccomp,
                 args: args.args,
+                ready: None,
             };
             runtime.block_on(record_target(&options, signals))
         }
@@ -249,9 +337,10 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             }
             let options = CommandOptions {
                 command: args.command,
-                output: args.output,
+                output,
                 format,
-                default_action,
+                profile,
+                user,
                 linger: args.linger,
                 after_seccomp,
                 args: args.args,
@@ -266,4 +355,34 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             Ok(err.exit_code())
         }
     }
+}
+
+/// `--allow-group` values, expanded; an unknown group is an error listing systemd's.
+pub(super) fn allow_groups(
+    names: &[String],
+) -> anyhow::Result<Vec<(String, BTreeSet<&'static str>)>> {
+    names
+        .iter()
+        .map(|name| Ok((name.clone(), groups::expand(name)?)))
+        .collect()
+}
+
+/// The profile `--into` merges into and its counts, read and checked before recording starts;
+/// `None` when the file does not exist yet.
+fn existing(path: &Path) -> anyhow::Result<Option<Box<Existing>>> {
+    if !path.exists() {
+        log::info!(
+            "{}: not there yet; written from this recording",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let checked = load(path, &TargetArgs::default()).map_err(anyhow::Error::msg)?;
+    let counts = super::report::read_counts(path, None, false)
+        .map_err(anyhow::Error::msg)?
+        .map(|(_, counts)| counts);
+    Ok(Some(Box::new(Existing {
+        profile: checked.resolved,
+        counts,
+    })))
 }

@@ -144,7 +144,7 @@ fn report(args: &ReportArgs) -> Result<(Report, bool), String> {
 }
 
 /// The counts to show: `--counts`, else FILE.counts if it exists, else none.
-fn read_counts(
+pub(super) fn read_counts(
     file: &Path,
     explicit: Option<&Path>,
     none: bool,

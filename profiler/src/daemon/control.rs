@@ -34,6 +34,10 @@ pub struct Status {
     /// Distinct (cgroup, syscall) pairs learned since the profiles were first written.
     pub syscalls_seen: usize,
     pub scans: u64,
+    /// When the last scan of the kernel maps ended (seconds since the epoch): what health is
+    /// judged by.
+    #[serde(default)]
+    pub last_scan: u64,
     pub flushes: u64,
     pub profiles_written: u64,
     pub write_errors: u64,
@@ -63,6 +67,9 @@ pub struct WorkloadStatus {
     /// Its cgroups (all replicas ever seen), and how many of them exist now.
     pub replicas: usize,
     pub live: usize,
+    /// Replicas recorded mid-life (already running when counting began): start-up missing.
+    #[serde(default)]
+    pub partial: usize,
     pub syscalls: usize,
     pub written: bool,
 }
@@ -233,7 +240,7 @@ impl Status {
         for w in &self.workload_list {
             let _ = writeln!(
                 out,
-                "  {}{}  replicas {} ({} live)  syscalls {}{}",
+                "  {}{}  replicas {} ({} live{})  syscalls {}{}",
                 escape(&w.name),
                 w.kubernetes
                     .as_ref()
@@ -241,6 +248,14 @@ impl Status {
                     .unwrap_or_default(),
                 w.replicas,
                 w.live,
+                if w.partial > 0 {
+                    format!(
+                        ", {} partial: recorded mid-life, start-up missing",
+                        w.partial
+                    )
+                } else {
+                    String::new()
+                },
                 w.syscalls,
                 if w.written { "" } else { "  (not written yet)" }
             );
@@ -375,14 +390,16 @@ pub fn serve_metrics(listener: TcpListener, status: Shared) {
             let status = status.clone();
             tokio::spawn(async move {
                 let answer = async {
-                    // The request itself does not matter; read what has arrived of it.
+                    // Only the request line matters; read what has arrived of it.
                     let mut buf = [0u8; 1024];
-                    let _ = tokio::time::timeout(REQUEST_TIME, stream.read(&mut buf)).await;
-                    let body = status.lock().expect("status lock").metrics();
-                    let response = format!(
-                        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
+                    let len = match tokio::time::timeout(REQUEST_TIME, stream.read(&mut buf)).await
+                    {
+                        Ok(Ok(n)) => n,
+                        _ => 0,
+                    };
+                    let request = String::from_utf8_lossy(&buf[..len]);
+                    let response =
+                        respond(&request, &status.lock().expect("status lock"), unix_now());
                     stream.write_all(response.as_bytes()).await
                 };
                 let _ = tokio::time::timeout(CLIENT_TIME, answer).await;
@@ -414,6 +431,43 @@ where
     }
 }
 
+/// A scan runs every second or so: a daemon that has not scanned for this long is stuck.
+pub const HEALTHY_WITHIN_SECS: u64 = 30;
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The HTTP answer to `request` (its first line decides): `/healthz` for probes (200 while
+/// scans go on, 503 once they stopped), anything else the metrics.
+pub fn respond(request: &str, status: &Status, now: u64) -> String {
+    let path = request
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .unwrap_or("/metrics");
+    let (code, content_type, body) = if path == "/healthz" {
+        let age = now.saturating_sub(status.last_scan);
+        if status.scans > 0 && age <= HEALTHY_WITHIN_SECS {
+            ("200 OK", "text/plain", "ok\n".to_owned())
+        } else {
+            (
+                "503 Service Unavailable",
+                "text/plain",
+                format!("no scan for {age} s\n"),
+            )
+        }
+    } else {
+        ("200 OK", "text/plain; version=0.0.4", status.metrics())
+    };
+    format!(
+        "HTTP/1.0 {code}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// `profile status`: the daemon's status from its control socket.
 pub fn query(path: &Path) -> io::Result<Status> {
     use std::io::Read as _;
@@ -428,6 +482,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn health_follows_the_scans() {
+        let mut status = Status::default();
+        let answer = |s: &Status, now| respond("GET /healthz HTTP/1.1\r\nHost: x\r\n", s, now);
+        assert!(answer(&status, 100).starts_with("HTTP/1.0 503"));
+        status.scans = 3;
+        status.last_scan = 100;
+        assert!(answer(&status, 110).starts_with("HTTP/1.0 200 OK"));
+        assert!(answer(&status, 100 + HEALTHY_WITHIN_SECS + 1).starts_with("HTTP/1.0 503"));
+        let metrics = respond("GET /metrics HTTP/1.1\r\n", &status, 110);
+        assert!(metrics.contains("profile_daemon_scans_total"), "{metrics}");
+        assert_eq!(respond("", &status, 110), metrics);
+    }
+
+    #[test]
     fn workloads_show_their_replicas() {
         let status = Status {
             workload_list: vec![WorkloadStatus {
@@ -435,6 +503,7 @@ mod tests {
                 kubernetes: Some("shop/web/app".to_owned()),
                 replicas: 3,
                 live: 2,
+                partial: 0,
                 syscalls: 40,
                 written: true,
             }],
@@ -447,5 +516,10 @@ mod tests {
         assert!(status
             .to_text()
             .contains("  shop_web_app (shop/web/app)  replicas 3 (2 live)  syscalls 40\n"));
+        let mut partial = status.clone();
+        partial.workload_list[0].partial = 1;
+        assert!(partial.to_text().contains(
+            "replicas 3 (2 live, 1 partial: recorded mid-life, start-up missing)  syscalls 40"
+        ));
     }
 }

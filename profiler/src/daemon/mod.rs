@@ -60,7 +60,8 @@ const SCAN: Duration = Duration::from_secs(1);
 const WALK_EVERY_CGROUPS: usize = 1000;
 
 pub struct DaemonOptions {
-    pub root: PathBuf,
+    /// None: the kubelet's pod cgroups, for either cgroup driver.
+    pub root: Option<PathBuf>,
     pub out_dir: PathBuf,
     /// The kubelet's log directory (`containers/`, `pods/`), which names pods and containers.
     pub kubelet_logs: PathBuf,
@@ -89,6 +90,19 @@ pub enum DaemonError {
     Control(#[from] ControlError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
+    #[error("no kubepods.slice (systemd cgroup driver) or kubepods (cgroupfs driver) below {0}: not a Kubernetes node? Pass --cgroup-root")]
+    NoKubepods(PathBuf),
+}
+
+/// The kubelet's pod cgroups: `kubepods.slice` with the systemd cgroup driver, `kubepods` with
+/// cgroupfs.
+const KUBEPODS: [&str; 2] = ["kubepods.slice", "kubepods"];
+
+fn kubepods(mount: &targets::V2Mount) -> Result<Cgroup, DaemonError> {
+    KUBEPODS
+        .iter()
+        .find_map(|name| Cgroup::resolve(Path::new(name), mount).ok())
+        .ok_or_else(|| DaemonError::NoKubepods(mount.path.clone()))
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
@@ -108,7 +122,10 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         return Err(DaemonError::Privileges(cap));
     }
     let mount = targets::v2_mount()?;
-    let root = Cgroup::resolve(&options.root, &mount)?;
+    let root = match &options.root {
+        Some(root) => Cgroup::resolve(root, &mount)?,
+        None => kubepods(&mount)?,
+    };
     pins::ensure_bpffs(&options.pin_dir).map_err(|source| DaemonError::Bpffs {
         path: options.pin_dir.clone(),
         source,
@@ -134,6 +151,28 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         max_odd: options.max_odd,
     };
     let (maps, started) = kernel::start(&options.pin_dir, KERNEL_BTF.as_ref(), &spec)?;
+    // Programs loaded now count what already runs only from now on: those cgroups' replicas are
+    // partial. Adopted programs counted all along.
+    let running_before: BTreeSet<u64> = match started {
+        Started::Adopted => BTreeSet::new(),
+        Started::Loaded | Started::Replaced(_) => targets::walk(&root.path)?
+            .into_iter()
+            .filter(|(rel, _)| {
+                let cgroup = root.path.join(rel);
+                !targets::processes_here(&cgroup).is_empty()
+            })
+            .map(|(_, id)| id)
+            .chain((!targets::processes_here(&root.path).is_empty()).then_some(root.id))
+            .collect(),
+    };
+    if !running_before.is_empty() {
+        warn!(
+            "{} cgroup(s) below the root already run: their start-up is not in their profiles, \
+             which are marked partial; start the daemon before the workloads (a DaemonSet starts \
+             with the node) or restart them",
+            running_before.len()
+        );
+    }
     let started = match started {
         Started::Adopted => "adopted the pinned programs (counting went on meanwhile)".to_owned(),
         Started::Loaded => "loaded and pinned the programs".to_owned(),
@@ -148,13 +187,14 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         status.map_capacity = maps.max_cgroups;
         status.map_memory = maps.seen_memory;
     }
-    let store = Store::open(&options.out_dir, options.format, options.default_action);
+    let mut store = Store::open(&options.out_dir, options.format, options.default_action);
+    store.running_before(running_before);
     if let Err(err) = crate::output::check_dir_writable(&options.out_dir) {
         error!("{err}: the output directory is not writable; learning goes on and writes are retried at every flush");
     }
     if let Some(addr) = options.listen {
         if !addr.ip().is_loopback() {
-            warn!("--listen {addr} is not a loopback address: metrics are visible to the network");
+            info!("--listen {addr} is not a loopback address: metrics are visible to the network");
         }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -603,6 +643,7 @@ impl Daemon {
             .map(|r| r.distinct)
             .sum();
         status.scans = self.scans;
+        status.last_scan = control::unix_now();
         status.flushes = self.flushes;
         status.profiles_written = self.written;
         status.write_errors = self.write_errors;
@@ -619,6 +660,7 @@ impl Daemon {
                 kubernetes: w.replicas.values().find_map(|r| r.identity.workload_key()),
                 replicas: w.replicas.len(),
                 live: w.replicas.values().filter(|r| !r.removed).count(),
+                partial: w.replicas.values().filter(|r| r.partial).count(),
                 syscalls: w.syscalls().len(),
                 written: !w.dirty,
             })

@@ -72,6 +72,10 @@ pub struct Replica {
     /// The cgroup no longer exists.
     #[serde(default)]
     pub removed: bool,
+    /// Recorded mid-life: it already ran when the programs were loaded, so its start-up (its
+    /// runtime's and its own) is not in the profile. Never a complete replica.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// Its coverage: how many distinct syscalls it made (the length of `syscalls`).
     pub distinct: usize,
     /// Its syscall numbers per ABI.
@@ -112,6 +116,8 @@ pub struct Store {
     default_action: DefaultAction,
     pub workloads: BTreeMap<String, Workload>,
     by_cgroup: BTreeMap<u64, String>,
+    /// Cgroups that already had processes when the programs were loaded.
+    running_before: BTreeSet<u64>,
 }
 
 /// A write that failed, for the log and the metrics.
@@ -132,6 +138,7 @@ impl Store {
             default_action,
             workloads: BTreeMap::new(),
             by_cgroup: BTreeMap::new(),
+            running_before: BTreeSet::new(),
         };
         if let Err(err) = fs::create_dir_all(dir) {
             warn!(
@@ -249,6 +256,7 @@ impl Store {
                 cgroup: None,
                 identity: Identity::default(),
                 removed: false,
+                partial: self.running_before.contains(&id),
                 distinct: 0,
                 syscalls: BTreeMap::new(),
             }
@@ -266,6 +274,11 @@ impl Store {
                 workload.dirty = true;
             }
         }
+    }
+
+    /// The cgroups that already had processes when counting began: their replicas are partial.
+    pub fn running_before(&mut self, ids: BTreeSet<u64>) {
+        self.running_before = ids;
     }
 
     /// Records that cgroup `id` is gone.
@@ -407,7 +420,7 @@ impl Store {
             },
         };
         let profile =
-            render(&recording, &format, self.default_action).map_err(|e| e.to_string())?;
+            render(&recording, &format, &self.default_action.into()).map_err(|e| e.to_string())?;
         let mut meta_text = serde_json::to_string_pretty(&meta).expect("meta serialises");
         meta_text.push('\n');
         output::write_atomic(&self.profile_path(stem), profile.as_bytes())
@@ -490,11 +503,15 @@ mod tests {
         assert_eq!(again.flush(true).0, 1);
         let profile = fs::read_to_string(dir.join("web.json")).unwrap();
         let parsed = crate::profile::parse(&profile, "web.json").unwrap().profile;
-        // clone3 is the ENOSYS fallback rule every recorded profile has.
+        // clone3 is the ENOSYS fallback rule every recorded profile has; the implied calls
+        // are added as to every learned profile.
+        let seen = ["read", "write", "open", "close"];
+        let implied = crate::profile::implied::implied(&seen.into(), &[Arch::X86_64]);
         assert_eq!(
             parsed.names(),
-            ["read", "write", "open", "close", "clone3"]
-                .into_iter()
+            seen.into_iter()
+                .chain(["clone3"])
+                .chain(implied.into_keys())
                 .collect()
         );
         let meta: Meta =

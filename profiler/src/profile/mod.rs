@@ -2,6 +2,8 @@
 //! (which runc, crun, podman, Docker and the kubelet's Localhost profiles read), plus the Docker
 //! dialect's conditions (`archMap`, per-rule `includes`/`excludes`) until they are resolved for a
 //! target.
+pub mod groups;
+pub mod implied;
 pub mod k8s;
 pub mod ops;
 pub mod parse;

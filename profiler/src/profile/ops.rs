@@ -507,6 +507,30 @@ pub fn stage(profile: &Profile) -> Profile {
     }
 }
 
+/// Adds one unconditional SCMP_ACT_ALLOW rule for those of `names` that exist on an
+/// architecture the profile filters (its list plus `native`) and that no rule mentions yet (so
+/// nothing restricted by arguments is widened, and no explicit block is overridden). Returns
+/// the names added, sorted.
+pub fn allow_unruled(profile: &mut Profile, names: &BTreeSet<&str>, native: Arch) -> Vec<String> {
+    let arches = filtered(profile, native);
+    let ruled = profile.names();
+    let added: Vec<String> = names
+        .iter()
+        .filter(|name| {
+            !ruled.contains(*name) && arches.iter().any(|&arch| knows(arch, name) == Some(true))
+        })
+        .map(|name| name.to_string())
+        .collect();
+    if !added.is_empty() {
+        profile.syscalls.push(SyscallRule {
+            names: added.clone(),
+            action: Action::Allow,
+            ..SyscallRule::default()
+        });
+    }
+    added
+}
+
 /// What [`promote`] makes the default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enforce {
@@ -1193,5 +1217,22 @@ i386:
             "--- a\n+++ m\nx86_64:\n  SCMP_ACT_ALLOW: +uname\n"
         );
         assert!(diff(&b, &m.profile, Arch::X86_64).is_empty());
+    }
+
+    #[test]
+    fn allow_unruled_adds_only_names_without_rules() {
+        let mut profile = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[
+                {"names":["read"],"action":"SCMP_ACT_ALLOW"},
+                {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
+                {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#,
+        );
+        let names = ["read", "readv", "socket", "clone3", "_llseek", "no_such"].into();
+        let added = allow_unruled(&mut profile, &names, Arch::X86_64);
+        assert_eq!(added, ["readv"]);
+        assert_eq!(profile.syscalls.len(), 4);
+        assert_eq!(profile.syscalls[3].names, ["readv"]);
+        assert!(allow_unruled(&mut profile, &names, Arch::X86_64).is_empty());
+        assert_eq!(profile.syscalls.len(), 4);
     }
 }

@@ -4,6 +4,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,
+    io::Write as _,
     os::fd::{AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     time::Duration,
@@ -13,10 +14,10 @@ use log::{error, info, warn};
 use tokio::time::Instant;
 
 use super::{
-    recording::DefaultAction,
+    recording::ProfileOptions,
     session::{
-        check_destination, io_err, progress_ticks, report_losses, report_restrictions,
-        report_unknown, write, Format, RecordError,
+        check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
+        Format, RecordError,
     },
     targets::{self, Cgroup, TargetError},
     Recording,
@@ -39,23 +40,29 @@ pub enum Target {
     Pid(u32),
     /// A cgroup v2 directory (absolute, or relative to the v2 mount) and its descendants.
     Cgroup(PathBuf),
-    /// A container's cgroup, by full id or unique prefix.
+    /// A container's cgroup, by full id, unique prefix or name.
     Container(String),
+    /// A container that is not there yet, counted from its first call once its cgroup
+    /// appears (for runtimes without hooks: containerd, Docker, runc).
+    WaitForContainer(String),
     /// One profile per cgroup that appears below `root`, written to `out_dir`.
     CgroupRoot { root: PathBuf, out_dir: PathBuf },
 }
 
 pub struct TargetOptions {
     pub target: Target,
-    /// Single targets: write here instead of stdout.
-    pub output: Option<PathBuf>,
+    /// Single targets: where the profile goes (`--cgroup-root` writes to its directory).
+    pub output: Destination,
     pub format: Format,
-    pub default_action: DefaultAction,
+    pub profile: ProfileOptions,
     pub duration: Option<Duration>,
     /// Count only calls of tasks already under a seccomp filter.
     pub after_seccomp: bool,
     /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
     pub args: bool,
+    /// Written to (one byte) once the programs count the target: `profile hook` lets the
+    /// runtime go on only then.
+    pub ready: Option<OwnedFd>,
 }
 
 /// What the tracer was pointed at, resolved.
@@ -63,6 +70,46 @@ enum Resolved {
     Process { tgid: u32, exited: OwnedFd },
     Cgroup(Cgroup),
     Root { root: Cgroup, out_dir: PathBuf },
+    Waiting(Wait),
+}
+
+/// A container waited for: every cgroup is counted (below the v2 root) until its own appears.
+struct Wait {
+    query: String,
+    mount: targets::V2Mount,
+    root: Cgroup,
+    found: Option<Cgroup>,
+    /// The container's cgroup id and those of its sub-cgroups, as seen.
+    members: BTreeSet<u64>,
+}
+
+impl Wait {
+    /// Looks for the container once more; an error only when the query is ambiguous.
+    fn look(&mut self) -> Result<(), RecordError> {
+        if self.found.is_none() {
+            match targets::locate_container(&self.query, &self.mount) {
+                Ok(rel) => {
+                    let cgroup = Cgroup::resolve(&rel, &self.mount)?;
+                    info!(
+                        "container {} appeared: recording cgroup {}",
+                        self.query,
+                        cgroup.path.display()
+                    );
+                    self.found = Some(cgroup);
+                }
+                Err(TargetError::NoContainer { .. }) => return Ok(()),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if let Some(cgroup) = &self.found {
+            self.members.insert(cgroup.id);
+            // A walk that fails now misses no member for good: the next look finds it.
+            if let Ok(below) = targets::walk(&cgroup.path) {
+                self.members.extend(below.into_values());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Records `options.target` and writes what it did. Returns 0: there is no command status.
@@ -70,14 +117,14 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
         return Err(RecordError::Privileges(cap));
     }
-    let resolved = resolve(&options.target)?;
-    check_destination(options.output.as_deref())?;
+    let mut resolved = resolve(&options.target)?;
+    check_destination(&options.output)?;
     let cgroups = match &resolved {
         Resolved::Process { .. } => CgroupMode::None,
         Resolved::Cgroup(cgroup) => CgroupMode::Targets {
             level: cgroup.level,
         },
-        Resolved::Root { root, .. } => CgroupMode::Root {
+        Resolved::Root { root, .. } | Resolved::Waiting(Wait { root, .. }) => CgroupMode::Root {
             level: root.level,
             id: root.id,
         },
@@ -90,7 +137,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     let mut tracer = Tracer::load(KERNEL_BTF.as_ref(), &config)?;
     let mut known = BTreeMap::new();
     let mut existing = BTreeSet::new();
-    match &resolved {
+    match &mut resolved {
         Resolved::Process { tgid, .. } => {
             tracer.watch(*tgid, SLOT)?;
             info!("recording process {tgid} and its future children");
@@ -103,6 +150,22 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                 cgroup.id,
                 cgroup.level
             );
+            if cgroup.populated().unwrap_or(false) {
+                warn!(
+                    "{} already runs: what it did before now (its runtime's and its own start-up) \
+                     is not in the profile, and it may not start under it; record from its first \
+                     instruction with `profile hook` (podman, CRI-O) or `profile record \
+                     --wait-for-container` (containerd, any runtime)",
+                    cgroup.path.display()
+                );
+            }
+        }
+        Resolved::Waiting(wait) => {
+            info!(
+                "recording every new cgroup from its first call until container {} appears",
+                wait.query
+            );
+            wait.look()?;
         }
         Resolved::Root { root, out_dir } => {
             // Walked after the programs are attached: a cgroup created in between is counted
@@ -122,6 +185,11 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     if options.after_seccomp {
         info!("counting only calls made under a seccomp filter (--no-after-seccomp counts all)");
     }
+    if let Some(ready) = &options.ready {
+        fs::File::from(ready.try_clone().map_err(io_err("signalling readiness"))?)
+            .write_all(b"1")
+            .map_err(io_err("signalling readiness"))?;
+    }
     let mut logger = tracer
         .logger()
         .map(child::poll_readable)
@@ -131,6 +199,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
 
     let deadline = options.duration.and_then(|d| Instant::now().checked_add(d));
     let mut seen_populated = false;
+    let mut observed = Observed::default();
     let mut tick = tokio::time::interval(POLL);
     let mut progress = Progress::start();
     let mut progress_tick = progress_ticks();
@@ -141,7 +210,8 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                 progress.update(distinct, followed);
             }
             _ = tick.tick() => {
-                match &resolved {
+                observed.look(&mut tracer, &resolved)?;
+                match &mut resolved {
                     Resolved::Process { tgid, exited } => {
                         // The exit hook removes a process when its last thread goes; one that
                         // exited before it was put in the table leaves a stale entry behind.
@@ -177,6 +247,23 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                         }
                         rename_below(root, &mut known);
                     }
+                    Resolved::Waiting(wait) => {
+                        wait.look()?;
+                        if let Some(cgroup) = &wait.found {
+                            if !cgroup.exists() {
+                                info!("container {} is gone", wait.query);
+                                break;
+                            }
+                            match cgroup.populated() {
+                                Ok(true) => seen_populated = true,
+                                Ok(false) if seen_populated => {
+                                    info!("container {} has no process left", wait.query);
+                                    break;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
                 }
                 if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                     info!("--duration reached");
@@ -210,31 +297,105 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             let recordings = tracer.cgroup_recordings()?;
             write_per_cgroup(options, out_dir, &recordings, &known, &existing)?;
         }
-        _ => {
-            let recording = tracer.recording(SLOT)?;
-            if recording.is_empty() {
-                warn!(
-                    "nothing was recorded{}",
-                    if options.after_seccomp {
-                        ": with --after-seccomp only calls made under a seccomp filter count \
-                         (run the workload under a permissive SCMP_ACT_LOG profile, or pass \
-                         --no-after-seccomp)"
-                    } else {
-                        ""
+        Resolved::Waiting(wait) => {
+            let Some(cgroup) = &wait.found else {
+                return Err(RecordError::Nothing(format!(
+                    "container {} never appeared",
+                    wait.query
+                )));
+            };
+            let mut recordings = tracer.cgroup_recordings()?;
+            // Its own cgroup's recording (arguments included), with its sub-cgroups' counts.
+            let mut recording = recordings.remove(&cgroup.id).unwrap_or_default();
+            for (id, sub) in recordings {
+                if wait.members.contains(&id) {
+                    for ((abi, nr), count) in sub.counts {
+                        recording.add(abi, nr, count);
                     }
-                );
+                }
             }
-            report_unknown(&recording);
-            report_restrictions("", &recording);
-            write(
-                &recording,
-                &options.format,
-                options.default_action,
-                options.output.as_deref(),
-            )?;
+            write_single(&recording, options, &observed)?;
         }
+        _ => write_single(&tracer.recording(SLOT)?, options, &observed)?,
     }
     Ok(0)
+}
+
+/// Writes the recording of a single target, or says why there is nothing to write.
+fn write_single(
+    recording: &Recording,
+    options: &TargetOptions,
+    observed: &Observed,
+) -> Result<(), RecordError> {
+    if recording.is_empty() {
+        return Err(RecordError::Nothing(
+            observed.why_nothing(options.after_seccomp),
+        ));
+    }
+    report_and_write(
+        "",
+        recording,
+        &options.format,
+        &options.profile,
+        &options.output,
+    )
+}
+
+/// What the target's processes were seen to be, to say why nothing was recorded.
+#[derive(Default)]
+struct Observed {
+    /// A process was in the target.
+    process: bool,
+    /// One of them ran under a seccomp filter.
+    filtered: bool,
+}
+
+impl Observed {
+    /// Looks at the target's processes until one under a filter was seen.
+    fn look(&mut self, tracer: &mut Tracer, resolved: &Resolved) -> Result<(), RecordError> {
+        if self.filtered {
+            return Ok(());
+        }
+        let pids: Vec<u32> = match resolved {
+            Resolved::Process { .. } => tracer.watched_processes(SLOT)?,
+            Resolved::Cgroup(cgroup)
+            | Resolved::Waiting(Wait {
+                found: Some(cgroup),
+                ..
+            // What cannot be seen now is looked at next time.
+            }) => targets::processes(&cgroup.path).unwrap_or_default(),
+            Resolved::Root { .. } | Resolved::Waiting(_) => return Ok(()),
+        };
+        for pid in pids {
+            let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+                continue;
+            };
+            self.process = true;
+            if targets::seccomp_mode(&status).is_some_and(|mode| mode > 0) {
+                self.filtered = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a recording is empty, and what to do.
+    fn why_nothing(&self, after_seccomp: bool) -> String {
+        match (self.process, self.filtered, after_seccomp) {
+            (false, _, _) => "no process ran in the target while it was recorded".into(),
+            (true, false, true) => "no process of the target ran under a seccomp filter, and only \
+                calls made under one count (--after-seccomp): run the workload under a permissive \
+                SCMP_ACT_LOG profile (`profile stage` of Docker's default, say) or pass \
+                --no-after-seccomp"
+                .into(),
+            (true, true, true) => "the target runs under a seccomp filter but made no system \
+                call while recorded (idle): record while it works, or for longer"
+                .into(),
+            (true, _, false) => "the target's processes made no system call while recorded \
+                (idle): record while it works, or for longer"
+                .into(),
+        }
+    }
 }
 
 /// What the progress line shows: distinct syscalls so far, and the processes or cgroups followed.
@@ -254,6 +415,15 @@ fn progress_numbers(
             tracer.live_processes(SLOT)?,
         ),
         Resolved::Cgroup(_) => (tracer.recording(SLOT)?.counts.len(), 1),
+        Resolved::Waiting(wait) => {
+            let recordings = tracer.cgroup_recordings()?;
+            let distinct: BTreeSet<_> = recordings
+                .iter()
+                .filter(|(id, _)| wait.members.contains(id))
+                .flat_map(|(_, r)| r.counts.keys())
+                .collect();
+            (distinct.len(), usize::from(wait.found.is_some()))
+        }
     })
 }
 
@@ -274,11 +444,20 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
         }
         Target::Container(id) => {
             let mount = targets::v2_mount()?;
-            let cgroups = targets::walk(&mount.path)?;
-            let rel = targets::find_container(cgroups.keys(), id, &mount.path)?;
+            let rel = targets::locate_container(id, &mount)?;
             let cgroup = Cgroup::resolve(&rel, &mount)?;
             info!("container {id}: cgroup {}", cgroup.path.display());
             Resolved::Cgroup(cgroup)
+        }
+        Target::WaitForContainer(query) => {
+            let mount = targets::v2_mount()?;
+            Resolved::Waiting(Wait {
+                query: query.clone(),
+                root: Cgroup::resolve(Path::new(""), &mount)?,
+                mount,
+                found: None,
+                members: BTreeSet::new(),
+            })
         }
         Target::CgroupRoot { root, out_dir } => {
             let mount = targets::v2_mount()?;
@@ -370,15 +549,14 @@ fn write_per_cgroup(
             format!("{stem}-{id}")
         };
         let path = out_dir.join(format!("{stem}.{extension}"));
-        report_unknown(recording);
-        report_restrictions(&format!("{stem}: "), recording);
         total += 1;
         // One file that cannot be written does not keep the others from being written.
-        match write(
+        match report_and_write(
+            &format!("{stem}: "),
             recording,
             &options.format,
-            options.default_action,
-            Some(&path),
+            &options.profile,
+            &Destination::File(path.clone()),
         ) {
             Ok(()) => info!(
                 "{}: {}",
@@ -392,7 +570,9 @@ fn write_per_cgroup(
         }
     }
     if total == 0 {
-        warn!("no new cgroup below the root made a recorded call; nothing written");
+        return Err(RecordError::Nothing(
+            "no cgroup created below the root while it was recorded made a call that counts".into(),
+        ));
     }
     if failed > 0 {
         return Err(RecordError::NotAllWritten { failed, total });

@@ -1,5 +1,6 @@
 //! `profile record`: what a target does, turned into a profile.
 mod args;
+pub mod hook;
 mod live;
 mod recording;
 mod report;
@@ -9,7 +10,7 @@ pub mod targets;
 pub use self::{
     args::{listed_names, LearnedArgs, Outcome, Restriction, ValueSet, Why},
     live::{record_target, Target, TargetOptions},
-    recording::{DefaultAction, Recording, UnknownSyscall},
+    recording::{Additions, DefaultAction, ProfileOptions, Recording, UnknownSyscall},
     report::render as render_report,
-    session::{record_command, render, CommandOptions, Format, RecordError},
+    session::{record_command, render, CommandOptions, Destination, Existing, Format, RecordError},
 };

@@ -1,9 +1,10 @@
-//! What a recording saw, and the profile that allows exactly that. Pure: no kernel calls.
-use std::collections::BTreeMap;
+//! What a recording saw, and the profile that allows exactly that, plus the calls the kernel
+//! and the C library imply and the groups asked for. Pure: no kernel calls.
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::args::{self, LearnedArgs, Outcome, Restriction};
 use crate::{
-    profile::{Action, ArgCondition, Profile, SyscallRule, ENOSYS},
+    profile::{implied, Action, ArgCondition, Profile, SyscallRule, ENOSYS},
     syscalls::Arch,
 };
 
@@ -35,6 +36,49 @@ pub enum DefaultAction {
     Log,
 }
 
+/// How a recording becomes a profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileOptions {
+    pub default: DefaultAction,
+    /// Add the calls the kernel and the C library imply ([`implied`]); `--no-implied` clears it.
+    pub implied: bool,
+    /// `--allow-group`: each group with its members, expanded
+    /// ([`crate::profile::groups::expand`]).
+    pub groups: Vec<(String, BTreeSet<&'static str>)>,
+}
+
+impl From<DefaultAction> for ProfileOptions {
+    /// The defaults: implied calls added, no groups.
+    fn from(default: DefaultAction) -> ProfileOptions {
+        ProfileOptions {
+            default,
+            implied: true,
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// What a profile allows beyond the calls seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Additions {
+    /// Implied name → why.
+    pub implied: BTreeMap<&'static str, &'static str>,
+    /// Group → the members it added: those on the profile's architectures that no other rule
+    /// covers (with `--args`, the syscalls it restricts and clone3 are left to it).
+    pub groups: BTreeMap<String, BTreeSet<&'static str>>,
+}
+
+impl Additions {
+    /// Every added name.
+    pub fn names(&self) -> BTreeSet<&'static str> {
+        self.implied
+            .keys()
+            .copied()
+            .chain(self.groups.values().flatten().copied())
+            .collect()
+    }
+}
+
 impl Recording {
     pub fn add(&mut self, abi: Arch, nr: u64, count: u64) {
         if count > 0 {
@@ -46,7 +90,6 @@ impl Recording {
         self.counts.is_empty()
     }
 
-    /// The ABIs seen, in a fixed order.
     /// The ABIs of the syscalls seen that have a name. A number without one allows nothing,
     /// so it must not add its ABI to the profile either: a program making bogus i386 or x32
     /// calls while it is learned would otherwise open every allowed name to that ABI.
@@ -59,6 +102,79 @@ impl Recording {
             .collect();
         abis.dedup();
         abis
+    }
+
+    /// The profile's architectures: the ABIs seen, x86_64 when nothing was.
+    pub(super) fn architectures(&self) -> Vec<Arch> {
+        let mut architectures = self.abis();
+        if architectures.is_empty() {
+            architectures.push(Arch::X86_64);
+        }
+        architectures
+    }
+
+    /// The names seen, over every ABI.
+    pub fn names(&self) -> BTreeSet<&'static str> {
+        self.counts
+            .keys()
+            .filter_map(|(abi, nr)| abi.name(*nr))
+            .collect()
+    }
+
+    /// What `options` add to the names seen.
+    pub fn additions(&self, options: &ProfileOptions) -> Additions {
+        let seen = self.names();
+        let arches = self.architectures();
+        // With --args the listed syscalls get the rules their learned values give, and clone3
+        // is refused; nothing added may allow them unconditionally.
+        let mut covered = seen.clone();
+        covered.insert("clone3");
+        if self.args.is_some() {
+            covered.extend(args::listed_names());
+        }
+        let mut additions = Additions::default();
+        if options.implied {
+            additions.implied = implied::implied(&seen, &arches)
+                .into_iter()
+                .filter(|(name, _)| !covered.contains(name))
+                .collect();
+        }
+        covered.extend(additions.implied.keys());
+        for (group, members) in &options.groups {
+            let added: BTreeSet<&'static str> = members
+                .iter()
+                .copied()
+                .filter(|name| {
+                    !covered.contains(name) && arches.iter().any(|a| a.number(name).is_some())
+                })
+                .collect();
+            covered.extend(&added);
+            additions.groups.insert(group.clone(), added);
+        }
+        additions
+    }
+
+    /// "57 syscalls (x86_64 55, i386 2)": the distinct named syscalls, per ABI when several.
+    pub fn summary(&self) -> String {
+        let mut per_abi: BTreeMap<Arch, usize> = BTreeMap::new();
+        let mut names = std::collections::BTreeSet::new();
+        for (abi, nr) in self.counts.keys() {
+            if let Some(name) = abi.name(*nr) {
+                names.insert(name);
+                *per_abi.entry(*abi).or_default() += 1;
+            }
+        }
+        let mut text = format!("{} syscalls", names.len());
+        if per_abi.len() > 1 {
+            let parts: Vec<String> = per_abi
+                .iter()
+                .map(|(abi, n)| format!("{} {n}", abi.short_name()))
+                .collect();
+            text.push_str(&format!(" ({})", parts.join(", ")));
+        } else if let Some(abi) = per_abi.keys().next() {
+            text.push_str(&format!(" ({})", abi.short_name()));
+        }
+        text
     }
 
     pub fn unknown(&self) -> Vec<UnknownSyscall> {
@@ -75,15 +191,15 @@ impl Recording {
         Some(args::restrictions(&self.counts, learned))
     }
 
-    /// The allow-list of everything seen. OCI rules name syscalls for every listed architecture
-    /// at once, so with several ABIs the allowed names are their union. With `--args`, the
-    /// restricted syscalls get one rule per allowed value set instead (syscalls with the same
-    /// set share it), and clone3 is always refused with ENOSYS.
-    pub fn to_profile(&self, default: DefaultAction) -> Profile {
+    /// The allow-list of everything seen and everything `options` add. OCI rules name syscalls
+    /// for every listed architecture at once, so with several ABIs the allowed names are their
+    /// union. With `--args`, the restricted syscalls get one rule per allowed value set instead
+    /// (syscalls with the same set share it), and clone3 is always refused with ENOSYS.
+    pub fn to_profile(&self, options: &ProfileOptions) -> Profile {
         let mut names: Vec<String> = self
-            .counts
-            .keys()
-            .filter_map(|(abi, nr)| abi.name(*nr))
+            .names()
+            .into_iter()
+            .chain(self.additions(options).names())
             .map(str::to_owned)
             .collect();
         let restrictions = self.restrictions();
@@ -145,19 +261,15 @@ impl Recording {
             });
         }
 
-        let (default_action, default_errno_ret) = match default {
+        let (default_action, default_errno_ret) = match options.default {
             DefaultAction::Errno(errno) => (Action::Errno, Some(errno)),
             DefaultAction::Kill => (Action::KillProcess, None),
             DefaultAction::Log => (Action::Log, None),
         };
-        let mut architectures = self.abis();
-        if architectures.is_empty() {
-            architectures.push(Arch::X86_64);
-        }
         Profile {
             default_action,
             default_errno_ret,
-            architectures,
+            architectures: self.architectures(),
             syscalls,
             ..Profile::default()
         }
@@ -167,6 +279,14 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only what was seen: the tests of the other additions are below.
+    fn seen_only(default: DefaultAction) -> ProfileOptions {
+        ProfileOptions {
+            implied: false,
+            ..default.into()
+        }
+    }
 
     fn recording(entries: &[(Arch, u64, u64)]) -> Recording {
         let mut r = Recording::default();
@@ -183,7 +303,7 @@ mod tests {
             (Arch::X86_64, 0, 10),
             (Arch::X86_64, 231, 1),
         ]);
-        let json = r.to_profile(DefaultAction::Errno(1)).to_json();
+        let json = r.to_profile(&seen_only(DefaultAction::Errno(1))).to_json();
         let expected = r#"{
   "defaultAction": "SCMP_ACT_ERRNO",
   "defaultErrnoRet": 1,
@@ -215,7 +335,7 @@ mod tests {
     #[test]
     fn observed_clone3_is_allowed_without_the_fallback() {
         let r = recording(&[(Arch::X86_64, 435, 2)]);
-        let p = r.to_profile(DefaultAction::Kill);
+        let p = r.to_profile(&seen_only(DefaultAction::Kill));
         assert_eq!(p.default_action, Action::KillProcess);
         assert_eq!(p.default_errno_ret, None);
         assert_eq!(p.syscalls.len(), 1);
@@ -225,11 +345,24 @@ mod tests {
     #[test]
     fn architectures_are_the_abis_seen() {
         let r = recording(&[(Arch::X86, 64, 1000), (Arch::X86_64, 110, 1)]);
-        let p = r.to_profile(DefaultAction::Log);
+        let p = r.to_profile(&seen_only(DefaultAction::Log));
         assert_eq!(p.architectures, [Arch::X86_64, Arch::X86]);
         assert_eq!(p.default_action, Action::Log);
         // i386 64 is getppid; it must not show up as x86_64's semget.
         assert_eq!(p.syscalls[0].names, ["getppid"]);
+    }
+
+    #[test]
+    fn summary_counts_named_syscalls_per_abi() {
+        let one = recording(&[
+            (Arch::X86_64, 0, 3),
+            (Arch::X86_64, 1, 1),
+            (Arch::X86_64, 999, 1),
+        ]);
+        assert_eq!(one.summary(), "2 syscalls (x86_64)");
+        let two = recording(&[(Arch::X86_64, 0, 3), (Arch::X86, 3, 1), (Arch::X86, 4, 1)]);
+        // read is x86_64 0 and i386 3: one name, counted on both ABIs.
+        assert_eq!(two.summary(), "2 syscalls (x86_64 1, i386 2)");
     }
 
     /// Bogus i386 and x32 numbers (no name in their tables) must not open the profile's names
@@ -241,7 +374,7 @@ mod tests {
             (Arch::X86, 5000, 7),
             (Arch::X32, 4000, 7),
         ]);
-        let p = r.to_profile(DefaultAction::Errno(1));
+        let p = r.to_profile(&DefaultAction::Errno(1).into());
         assert_eq!(p.architectures, [Arch::X86_64]);
         assert_eq!(r.unknown().len(), 2);
     }
@@ -258,7 +391,7 @@ mod tests {
             }]
         );
         assert_eq!(
-            r.to_profile(DefaultAction::Errno(1)).syscalls[0].names,
+            r.to_profile(&seen_only(DefaultAction::Errno(1))).syscalls[0].names,
             ["read"]
         );
     }
@@ -333,11 +466,14 @@ mod tests {
   ]
 }
 "#;
-        assert_eq!(r.to_profile(DefaultAction::Errno(1)).to_json(), expected);
+        assert_eq!(
+            r.to_profile(&seen_only(DefaultAction::Errno(1))).to_json(),
+            expected
+        );
         // The same recording without --args allows all four unconditionally.
         r.args = None;
         assert_eq!(
-            r.to_profile(DefaultAction::Errno(1)).syscalls[0].names,
+            r.to_profile(&seen_only(DefaultAction::Errno(1))).syscalls[0].names,
             ["clone3", "ioctl", "read", "socket"]
         );
     }
@@ -346,5 +482,79 @@ mod tests {
     fn zero_counts_are_not_recorded() {
         let r = recording(&[(Arch::X86_64, 0, 0)]);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn implied_calls_and_groups_are_added_and_listed() {
+        // execve, rt_sigaction, pwrite64, clone3.
+        let r = recording(&[
+            (Arch::X86_64, 59, 1),
+            (Arch::X86_64, 13, 1),
+            (Arch::X86_64, 18, 1),
+            (Arch::X86_64, 435, 1),
+        ]);
+        let options = ProfileOptions {
+            groups: vec![(
+                "@signal".to_owned(),
+                crate::profile::groups::expand("@signal").unwrap(),
+            )],
+            ..DefaultAction::Errno(1).into()
+        };
+        let additions = r.additions(&options);
+        for name in [
+            "restart_syscall",
+            "rt_sigreturn",
+            "pwritev",
+            "exit",
+            "clone",
+        ] {
+            assert!(
+                additions.implied.contains_key(name),
+                "{name}: {additions:?}"
+            );
+        }
+        let signal = &additions.groups["@signal"];
+        assert!(signal.contains("rt_sigprocmask"), "{signal:?}");
+        // Seen, or i386-only: not added by the group.
+        assert!(!signal.contains("rt_sigaction") && !signal.contains("sigaction"));
+        let names = &r.to_profile(&options).syscalls[0].names;
+        for name in ["execve", "restart_syscall", "rt_sigprocmask", "pwritev2"] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+        assert!(
+            !r.to_profile(&seen_only(DefaultAction::Errno(1))).syscalls[0]
+                .names
+                .iter()
+                .any(|n| n == "restart_syscall")
+        );
+    }
+
+    #[test]
+    fn implied_calls_leave_args_restrictions_alone() {
+        use profiler_common::ARG_CLONE;
+        let mut r = recording(&[(Arch::X86_64, 435, 1), (Arch::X86_64, 0, 1)]);
+        let mut learned = LearnedArgs::default();
+        learned.add_value(ARG_CLONE, 0);
+        r.args = Some(learned);
+        let options = ProfileOptions {
+            groups: vec![(
+                "@process".to_owned(),
+                crate::profile::groups::expand("@process").unwrap(),
+            )],
+            ..DefaultAction::Errno(1).into()
+        };
+        let profile = r.to_profile(&options);
+        let unconditional = &profile.syscalls[0].names;
+        for name in ["clone", "clone3", "unshare", "prctl"] {
+            assert!(
+                !unconditional.iter().any(|n| n == name),
+                "{name}: {unconditional:?}"
+            );
+        }
+        assert!(
+            unconditional.iter().any(|n| n == "wait4"),
+            "{unconditional:?}"
+        );
+        assert_eq!(profile.syscalls.last().unwrap().names, ["clone3"]);
     }
 }

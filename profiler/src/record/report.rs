@@ -1,11 +1,18 @@
-//! `--format report`: a recording as a table, most frequent first within each ABI.
+//! `--format report`: a recording as a table, most frequent first within each ABI; then what the
+//! profile adds without having seen it, and the coverage hints.
 use std::fmt::Write as _;
 
 use super::{
     args::{Outcome, Restriction},
-    recording::Recording,
+    recording::{Additions, Recording},
 };
-use crate::report::{render::allowance_text, Allowance};
+use crate::{
+    profile::groups,
+    report::{
+        render::{additions_text, allowance_text, hints_text},
+        Allowance,
+    },
+};
 
 struct Row {
     abi: &'static str,
@@ -14,7 +21,7 @@ struct Row {
     count: u64,
 }
 
-pub fn render(recording: &Recording) -> String {
+pub fn render(recording: &Recording, additions: &Additions) -> String {
     let mut rows: Vec<(crate::syscalls::Arch, Row)> = recording
         .counts
         .iter()
@@ -76,6 +83,30 @@ pub fn render(recording: &Recording) -> String {
     if let Some(restrictions) = recording.restrictions() {
         out.push_str(&restrictions_text(&restrictions));
     }
+    let groups: Vec<(&str, Vec<&str>)> = additions
+        .groups
+        .iter()
+        .map(|(group, names)| (group.as_str(), names.iter().copied().collect()))
+        .collect();
+    out.push_str(&additions_text(
+        &additions
+            .implied
+            .iter()
+            .map(|(n, r)| (*n, *r))
+            .collect::<Vec<_>>(),
+        &groups,
+    ));
+    let allowed = recording
+        .names()
+        .into_iter()
+        .chain(additions.names())
+        .collect();
+    // clone3 is either seen or refused with ENOSYS on purpose.
+    out.push_str(&hints_text(&groups::hints(
+        &allowed,
+        &["clone3"].into(),
+        &recording.architectures(),
+    )));
     out
 }
 
@@ -108,7 +139,7 @@ mod tests {
         r.add(Arch::X86_64, 999, 2);
         r.add(Arch::X86, 64, 1000);
         assert_eq!(
-            render(&r),
+            render(&r, &Additions::default()),
             "\
 ABI     SYSCALL     NR  COUNT
 x86_64  read         0      5
@@ -116,6 +147,8 @@ x86_64  (unknown)  999      2
 x86_64  execve      59      1
 i386    getppid     64   1000
 4 distinct syscalls, 1008 calls, 1 with no name in their ABI's table
+hints: not allowed, but siblings of allowed calls that another path of the program may use (--allow-group GROUP adds a group):
+  @basic-io  pread64 preadv preadv2 readv (like read)
 "
         );
     }
@@ -129,7 +162,7 @@ i386    getppid     64   1000
         learned.add_value(profiler_common::ARG_SOCKET, (1 << 32) | 1);
         learned.overflow(6);
         r.args = Some(learned);
-        let text = render(&r);
+        let text = render(&r, &Additions::default());
         assert!(
             text.ends_with(
                 "\
@@ -138,6 +171,40 @@ argument restrictions (--args; clone3 is refused with ENOSYS):
   socket  only if arg0 == 1 && arg1 & 0xf == 0x1
 "
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn report_lists_implied_calls_and_hints() {
+        let mut r = Recording::default();
+        r.add(Arch::X86_64, 1, 3); // write
+        r.add(Arch::X86_64, 13, 1); // rt_sigaction
+        let options: super::super::ProfileOptions = super::super::DefaultAction::Errno(1).into();
+        let text = render(&r, &r.additions(&options));
+        assert!(
+            text.contains("\nimplied (allowed although not seen; --no-implied leaves them out):\n"),
+            "{text}"
+        );
+        let line = |name: &str| {
+            text.lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
+                .to_owned()
+        };
+        assert!(line("rt_sigreturn").contains("signal handler"), "{text}");
+        assert!(line("writev").contains("vectored"), "{text}");
+        assert_eq!(
+            line("@basic-io").split_whitespace().collect::<Vec<_>>(),
+            [
+                "@basic-io",
+                "pwrite64",
+                "pwritev",
+                "pwritev2",
+                "(like",
+                "write",
+                "writev)"
+            ],
             "{text}"
         );
     }

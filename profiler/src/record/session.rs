@@ -10,13 +10,14 @@ use std::{
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
 
-use super::{recording::DefaultAction, report, targets::TargetError, Recording};
+use super::{recording::ProfileOptions, report, targets::TargetError, Recording};
 use crate::{
     child,
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
     output::{self, WriteError},
-    report::progress::Progress,
-    sys::{self, CommandError, Signals},
+    profile::{ops, Profile},
+    report::{counts, progress::Progress, Counts},
+    sys::{self, CommandError, Credentials, Signals},
 };
 
 /// The tracer slot a single-command recording uses.
@@ -39,12 +40,37 @@ pub enum Format {
     Kubelet { name: String },
 }
 
+/// Where a recording goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Destination {
+    Stdout,
+    /// This file (atomically); a profile gets its counts beside it.
+    File(PathBuf),
+    /// Merged into the profile at `path` by `profile merge`'s rules (`--into`), counts too;
+    /// `existing` is `None` when there is no profile there yet.
+    Into {
+        path: PathBuf,
+        existing: Option<Box<Existing>>,
+    },
+}
+
+/// The profile `--into` merges into, read before recording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Existing {
+    /// Resolved to plain OCI.
+    pub profile: Profile,
+    /// Its counts side file, if it has one.
+    pub counts: Option<Counts>,
+}
+
 pub struct CommandOptions {
     /// Program and arguments.
     pub command: Vec<OsString>,
-    pub output: Option<PathBuf>,
+    pub output: Destination,
     pub format: Format,
-    pub default_action: DefaultAction,
+    pub profile: ProfileOptions,
+    /// Run the command as this user and group (`--user`).
+    pub user: Option<Credentials>,
     /// How long to keep recording descendants that outlive the command; `None` waits for all.
     pub linger: Option<Duration>,
     /// Count only calls made under a seccomp filter (e.g. the command installs one itself).
@@ -84,12 +110,18 @@ pub enum RecordError {
     Kubernetes(#[from] crate::profile::k8s::K8sError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error("{0}: {1}")]
+    Merge(String, ops::OpError),
+    /// The target made no call that counts: nothing is written.
+    #[error("nothing was recorded, nothing written: {0}")]
+    Nothing(String),
 }
 
 impl RecordError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RecordError::Command(err) => err.exit_code(),
+            RecordError::Nothing(_) => 1,
             _ => 2,
         }
     }
@@ -113,8 +145,18 @@ pub async fn record_command(
         .split_first()
         .expect("clap requires a command");
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
-    check_destination(options.output.as_deref())?;
-    let held = sys::spawn_held(&path, &options.command, &signals.original_mask)?;
+    check_destination(&options.output)?;
+    // A result on stdout must not mix with the command's output: the command's goes to stderr.
+    let stdout_to_stderr = options.output == Destination::Stdout;
+    let held = sys::spawn_held(
+        &path,
+        &options.command,
+        &signals.original_mask,
+        &sys::ChildSetup {
+            user: options.user.as_ref(),
+            stdout_to_stderr,
+        },
+    )?;
 
     let config = TracerConfig {
         after_seccomp: options.after_seccomp,
@@ -166,13 +208,12 @@ pub async fn record_command(
     progress.finish();
     let recording = tracer.recording(SLOT)?;
     report_losses(&tracer)?;
-    report_unknown(&recording);
-    report_restrictions("", &recording);
-    write(
+    report_and_write(
+        "",
         &recording,
         &options.format,
-        options.default_action,
-        options.output.as_deref(),
+        &options.profile,
+        &options.output,
     )?;
     Ok(sys::exit_code(status))
 }
@@ -218,33 +259,84 @@ async fn linger(
 
 /// Fails when `output` cannot be written now, before anything is recorded: a recording that
 /// cannot be written is work lost.
-pub(super) fn check_destination(output: Option<&Path>) -> Result<(), RecordError> {
+pub(super) fn check_destination(output: &Destination) -> Result<(), RecordError> {
     match output {
-        Some(path) => Ok(output::check_writable(path)?),
-        None => Ok(()),
+        Destination::Stdout => Ok(()),
+        Destination::File(path) | Destination::Into { path, .. } => {
+            Ok(output::check_writable(path)?)
+        }
     }
 }
 
-/// Writes a recording in the requested format, to `output` or stdout. A profile written to a
-/// file gets its counts beside it (`FILE.counts`, read by `profile report`): runtimes read the
-/// profile itself, so it carries nothing they do not know. What cannot be written is kept aside
-/// ([`output::keep_aside`]) and the error says where.
-pub(super) fn write(
+/// Says what a recording holds that its profile cannot (unknown numbers, unrestricted calls,
+/// `prefix` naming the recording), then writes it.
+pub(super) fn report_and_write(
+    prefix: &str,
     recording: &Recording,
     format: &Format,
-    default_action: DefaultAction,
-    output: Option<&Path>,
+    options: &ProfileOptions,
+    output: &Destination,
 ) -> Result<(), RecordError> {
-    let profile = render(recording, format, default_action)?;
-    output::emit(output, &profile).map_err(|source| {
-        let name = output
-            .and_then(Path::file_name)
-            .map_or_else(|| "profile".into(), |name| name.to_string_lossy());
-        RecordError::NotWritten {
-            kept: output::keep_aside(&name, profile.as_bytes()),
-            source,
+    report_unknown(recording);
+    report_restrictions(prefix, recording);
+    write(recording, format, options, output)
+}
+
+/// Writes a recording in the requested format to `output`. A profile written to a file gets its
+/// counts beside it (`FILE.counts`, read by `profile report`): runtimes read the profile itself,
+/// so it carries nothing they do not know. What cannot be written is kept aside
+/// ([`output::keep_aside`]) and the error says where.
+fn write(
+    recording: &Recording,
+    format: &Format,
+    options: &ProfileOptions,
+    output: &Destination,
+) -> Result<(), RecordError> {
+    let counts = || Counts::from_recording(recording, &recording.additions(options));
+    match output {
+        Destination::Stdout => write_or_keep(None, &render(recording, format, options)?)?,
+        Destination::File(path) => {
+            write_or_keep(Some(path), &render(recording, format, options)?)?;
+            if matches!(format, Format::Oci | Format::Kubelet { .. }) {
+                write_counts(path, &counts())?;
+            }
         }
-    })?;
+        Destination::Into { path, existing } => {
+            let learned = recording.to_profile(options);
+            let mut counts = counts();
+            let profile = match existing {
+                None => learned,
+                Some(existing) => {
+                    let Existing {
+                        profile,
+                        counts: existing_counts,
+                    } = existing.as_ref();
+                    let source = path.display().to_string();
+                    let inputs = [
+                        ops::Input {
+                            source: &source,
+                            profile,
+                        },
+                        ops::Input {
+                            source: "this recording",
+                            profile: &learned,
+                        },
+                    ];
+                    let merged =
+                        ops::merge(&inputs).map_err(|err| RecordError::Merge(source, err))?;
+                    for conflict in &merged.conflicts {
+                        warn!("{conflict}");
+                    }
+                    if let Some(existing_counts) = existing_counts {
+                        counts.merge(existing_counts);
+                    }
+                    merged.profile
+                }
+            };
+            write_or_keep(Some(path), &profile.to_canonical_json())?;
+            write_counts(path, &counts)?;
+        }
+    }
     if let Format::Kubelet { name } = format {
         let snippet =
             crate::profile::k8s::pod_snippet(&crate::profile::k8s::localhost_profile(name)?);
@@ -256,32 +348,48 @@ pub(super) fn write(
             );
         }
     }
-    if let (Some(path), Format::Oci | Format::Kubelet { .. }) = (output, format) {
-        let counts = crate::report::Counts::from_recording(recording).to_json();
-        let side = crate::report::counts::side_file(path);
-        output::write_atomic(&side, counts.as_bytes()).map_err(|source| {
-            let name = side.file_name().unwrap_or_default().to_string_lossy();
-            RecordError::NotWritten {
-                kept: output::keep_aside(&name, counts.as_bytes()),
-                source,
-            }
-        })?;
-    }
+    let additions = recording.additions(options);
+    let implied = match additions.implied.len() {
+        0 => String::new(),
+        n => format!(", {n} implied"),
+    };
+    let destination = match output {
+        Destination::Stdout => "stdout".to_owned(),
+        Destination::File(path) | Destination::Into { path, .. } => path.display().to_string(),
+    };
+    output::notice(&format!("{destination}: {}{implied}", recording.summary()));
     Ok(())
+}
+
+fn write_counts(profile: &Path, counts: &Counts) -> Result<(), RecordError> {
+    write_or_keep(Some(&counts::side_file(profile)), &counts.to_json())
+}
+
+/// Writes `contents` to `path` (stdout when `None`), or keeps them aside.
+fn write_or_keep(path: Option<&Path>, contents: &str) -> Result<(), RecordError> {
+    output::emit(path, contents).map_err(|source| {
+        let name = path
+            .and_then(Path::file_name)
+            .map_or_else(|| "profile".into(), |name| name.to_string_lossy());
+        RecordError::NotWritten {
+            kept: output::keep_aside(&name, contents.as_bytes()),
+            source,
+        }
+    })
 }
 
 /// A recording in the requested format.
 pub fn render(
     recording: &Recording,
     format: &Format,
-    default_action: DefaultAction,
+    options: &ProfileOptions,
 ) -> Result<String, RecordError> {
     Ok(match format {
-        Format::Oci | Format::Kubelet { .. } => recording.to_profile(default_action).to_json(),
-        Format::Report => report::render(recording),
+        Format::Oci | Format::Kubelet { .. } => recording.to_profile(options).to_json(),
+        Format::Report => report::render(recording, &recording.additions(options)),
         Format::Spo { name, yaml } => {
             let (resource, warnings) =
-                crate::profile::k8s::spo_resource(&recording.to_profile(default_action), name)?;
+                crate::profile::k8s::spo_resource(&recording.to_profile(options), name)?;
             for warning in warnings {
                 warn!("{warning}");
             }
@@ -331,7 +439,7 @@ pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
 }
 
 /// With `--args`: which listed syscalls stay unrestricted, and why (`prefix` names the cgroup).
-pub(super) fn report_restrictions(prefix: &str, recording: &Recording) {
+fn report_restrictions(prefix: &str, recording: &Recording) {
     for restriction in recording.restrictions().unwrap_or_default() {
         match restriction.outcome {
             super::Outcome::Only(ways) => info!(
@@ -346,7 +454,7 @@ pub(super) fn report_restrictions(prefix: &str, recording: &Recording) {
     }
 }
 
-pub(super) fn report_unknown(recording: &Recording) {
+fn report_unknown(recording: &Recording) {
     for unknown in recording.unknown() {
         error!(
             "{} syscall number {} (called {} times) has no name in the {} table; the profile cannot allow it by name",

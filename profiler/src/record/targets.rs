@@ -26,7 +26,7 @@ pub enum TargetError {
     NotV2 { path: PathBuf, mount: PathBuf },
     #[error("no process {0}")]
     NoProcess(u32),
-    #[error("no container {query} under {mount}{}", list_candidates(.seen, "container cgroups there"))]
+    #[error("no container {query} under {mount}{}\n(ids and names: `podman ps --format '{{{{.ID}}}} {{{{.Names}}}}'`, `ctr -n NAMESPACE tasks ls`, `crictl ps`, `docker ps`; a container that is not started yet: --wait-for-container)", list_candidates(.seen, "container cgroups there"))]
     NoContainer {
         query: String,
         mount: PathBuf,
@@ -72,6 +72,9 @@ pub struct V2Mount {
 }
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
+/// Where cgroup v2 is mounted on a v2-only host, and so where documentation and manifests
+/// point.
+const CONVENTIONAL_MOUNT: &str = "/sys/fs/cgroup";
 
 /// The cgroup v2 mount of this process (`/sys/fs/cgroup` on a v2-only host,
 /// `/sys/fs/cgroup/unified` on a hybrid one).
@@ -146,6 +149,12 @@ impl Cgroup {
     pub fn resolve(arg: &Path, mount: &V2Mount) -> Result<Cgroup, TargetError> {
         let below = match arg.strip_prefix(&mount.path) {
             Ok(below) => below.to_owned(),
+            // `/sys/fs/cgroup/kubepods.slice` as written for a v2-only host, on a hybrid one
+            // (v2 at /sys/fs/cgroup/unified): the same cgroup below the v2 mount.
+            Err(_) if !arg.exists() && arg.starts_with(CONVENTIONAL_MOUNT) => arg
+                .strip_prefix(CONVENTIONAL_MOUNT)
+                .expect("checked")
+                .to_owned(),
             Err(_) if arg.is_absolute() && fs::metadata(arg).is_ok() => {
                 // Another spelling of a path under the mount (a symlink), or a v1 cgroup.
                 let real = fs::canonicalize(arg).map_err(io_err("cgroup", arg))?;
@@ -202,6 +211,33 @@ pub fn parse_populated(events: &str) -> Option<bool> {
         ("populated", value) => Some(value.trim() == "1"),
         _ => None,
     })
+}
+
+/// The processes in cgroup directory `dir` and every cgroup below it.
+pub fn processes(dir: &Path) -> Result<Vec<u32>, TargetError> {
+    Ok(std::iter::once(dir.to_owned())
+        .chain(walk(dir)?.into_keys().map(|rel| dir.join(rel)))
+        .flat_map(|cgroup| processes_here(&cgroup))
+        .collect())
+}
+
+/// The processes in cgroup directory `dir` itself.
+pub fn processes_here(dir: &Path) -> Vec<u32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `Seccomp:` mode of `/proc/PID/status` text: 0 none, 1 strict, 2 filter.
+pub fn seccomp_mode(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Seccomp:"))
+        .and_then(|mode| mode.trim().parse().ok())
 }
 
 /// Every cgroup below `root` (not `root` itself): path relative to `root` → id. A directory that
@@ -332,6 +368,136 @@ where
     }
 }
 
+/// A container a runtime's state files know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known {
+    pub id: String,
+    pub names: Vec<String>,
+    pub runtime: &'static str,
+}
+
+/// Where runtimes keep what names their containers, read without their daemons or APIs.
+const PODMAN_CONTAINERS: &str = "/var/lib/containers/storage/overlay-containers/containers.json";
+const DOCKER_CONTAINERS: &str = "/var/lib/docker/containers";
+const CONTAINERD_TASKS: &str = "/run/containerd/io.containerd.runtime.v2.task";
+const RUNC_STATE: &str = "/run/runc";
+const CRUN_STATE: &str = "/run/crun";
+
+/// Every container the runtimes' state files on this host know: podman's and CRI-O's storage
+/// (ids and names), Docker's (ids and names), containerd's tasks (ids, per namespace), runc's
+/// and crun's state directories (ids). Unreadable sources are skipped.
+pub fn known_containers() -> Vec<Known> {
+    let mut known = Vec::new();
+    if let Ok(text) = fs::read_to_string(PODMAN_CONTAINERS) {
+        known.extend(parse_podman_containers(&text));
+    }
+    for entry in fs::read_dir(DOCKER_CONTAINERS)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(text) = fs::read_to_string(entry.path().join("config.v2.json")) {
+            known.extend(parse_docker_config(&text));
+        }
+    }
+    for namespace in fs::read_dir(CONTAINERD_TASKS)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        known.extend(dir_names(&namespace.path(), "containerd"));
+    }
+    known.extend(dir_names(Path::new(RUNC_STATE), "runc"));
+    known.extend(dir_names(Path::new(CRUN_STATE), "crun"));
+    known
+}
+
+fn dir_names(dir: &Path, runtime: &'static str) -> Vec<Known> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .map(|id| Known {
+            id,
+            names: Vec::new(),
+            runtime,
+        })
+        .collect()
+}
+
+/// podman's (and CRI-O's) `containers.json`: `[{"id": …, "names": […]}, …]`.
+pub fn parse_podman_containers(text: &str) -> Vec<Known> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        id: String,
+        #[serde(default)]
+        names: Vec<String>,
+    }
+    serde_json::from_str::<Vec<Entry>>(text)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| Known {
+            id: e.id,
+            names: e.names,
+            runtime: "podman",
+        })
+        .collect()
+}
+
+/// Docker's `config.v2.json`: `{"ID": …, "Name": "/web", …}`.
+pub fn parse_docker_config(text: &str) -> Option<Known> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(rename = "ID")]
+        id: String,
+        #[serde(rename = "Name", default)]
+        name: String,
+    }
+    let config: Config = serde_json::from_str(text).ok()?;
+    let name = config.name.trim_start_matches('/').to_owned();
+    Some(Known {
+        id: config.id,
+        names: (!name.is_empty()).then_some(name).into_iter().collect(),
+        runtime: "Docker",
+    })
+}
+
+/// The full id `query` names among `known`: a name, an id, or a unique id prefix. `None`
+/// when nothing known matches (the cgroup names decide then); an error when it is ambiguous.
+pub fn resolve_known(query: &str, known: &[Known]) -> Result<Option<String>, TargetError> {
+    if let Some(k) = known.iter().find(|k| k.names.iter().any(|n| n == query)) {
+        return Ok(Some(k.id.clone()));
+    }
+    let mut ids: Vec<&str> = known
+        .iter()
+        .filter(|k| k.id.starts_with(query))
+        .map(|k| k.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if let Some(exact) = ids.iter().find(|id| **id == query) {
+        return Ok(Some((*exact).to_owned()));
+    }
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some((*one).to_owned())),
+        many => Err(TargetError::Ambiguous {
+            query: query.to_owned(),
+            matches: many.iter().map(|id| (*id).to_owned()).collect(),
+        }),
+    }
+}
+
+/// The cgroup (below the mount) of container `query`: a name or id the runtimes' state files
+/// know (a unique prefix of one too), else a full id or unique prefix in the cgroup names.
+pub fn locate_container(query: &str, mount: &V2Mount) -> Result<PathBuf, TargetError> {
+    let id = resolve_known(query, &known_containers())?;
+    let cgroups = walk(&mount.path)?;
+    find_container(cgroups.keys(), id.as_deref().unwrap_or(query), &mount.path)
+}
+
 /// A file name for the profile of cgroup `name` (a path below the recorded root): its
 /// components joined by `_`, every byte outside `[A-Za-z0-9._-]` replaced by `_`, kept under
 /// the usual 255-byte name limit (long names keep their tail, which names the container).
@@ -392,6 +558,16 @@ mod tests {
             Path::new("/mnt/a b")
         );
         assert_eq!(parse_mountinfo(&HYBRID.replace("cgroup2", "cgroup")), None);
+    }
+
+    #[test]
+    fn seccomp_mode_is_read_from_proc_status() {
+        assert_eq!(
+            seccomp_mode("Name:\tsh\nSeccomp:\t2\nSeccomp_filters:\t1\n"),
+            Some(2)
+        );
+        assert_eq!(seccomp_mode("Seccomp:\t0\n"), Some(0));
+        assert_eq!(seccomp_mode("Name:\tsh\n"), None);
     }
 
     #[test]
@@ -503,6 +679,29 @@ mod tests {
     }
 
     #[test]
+    fn names_and_prefixes_from_runtime_state() {
+        let podman = parse_podman_containers(&format!(
+            r#"[{{"id": "{A}", "names": ["web"], "image": "x"}}, {{"id": "{B}", "names": ["db"]}}]"#
+        ));
+        let docker = parse_docker_config(&format!(r#"{{"ID": "{C}", "Name": "/api"}}"#)).unwrap();
+        assert_eq!(docker.names, ["api"]);
+        let ctr = Known {
+            id: "frontend".into(),
+            names: vec![],
+            runtime: "containerd",
+        };
+        let known: Vec<Known> = podman.into_iter().chain([docker, ctr]).collect();
+        let resolve = |q| resolve_known(q, &known);
+        assert_eq!(resolve("web").unwrap().as_deref(), Some(A));
+        assert_eq!(resolve("api").unwrap().as_deref(), Some(C));
+        assert_eq!(resolve("front").unwrap().as_deref(), Some("frontend"));
+        assert_eq!(resolve("3f2a").unwrap().as_deref(), Some(A));
+        assert!(matches!(resolve("3f2"), Err(TargetError::Ambiguous { .. })));
+        assert_eq!(resolve("nothing").unwrap(), None);
+        assert!(parse_podman_containers("garbage").is_empty());
+    }
+
+    #[test]
     fn nested_repeats_resolve_to_the_outermost() {
         let cgroups: Vec<PathBuf> = [format!("docker/{C}"), format!("docker/{C}/{C}")]
             .into_iter()
@@ -534,7 +733,11 @@ mod tests {
             path: root.clone(),
             root_depth: 1,
         };
-        fs::write(leaf.join("cgroup.procs"), "").unwrap();
+        fs::write(leaf.join("cgroup.procs"), "12\n13\n").unwrap();
+        fs::write(root.join("kubepods/cgroup.procs"), "7\n").unwrap();
+        let mut pids = processes(&root.join("kubepods")).unwrap();
+        pids.sort();
+        assert_eq!(pids, [7, 12, 13]);
         let by_rel =
             Cgroup::resolve(Path::new(&format!("/kubepods/burstable/pod9/{A}")), &mount).unwrap();
         let by_abs = Cgroup::resolve(&leaf, &mount).unwrap();

@@ -9,35 +9,51 @@
 //!   "counts": {
 //!     "SCMP_ARCH_X86_64": { "execve": 1, "read": 10 },
 //!     "SCMP_ARCH_X86": { "getppid": 1000 }
-//!   }
+//!   },
+//!   "implied": ["restart_syscall", "rt_sigreturn"],
+//!   "groups": { "@sync": ["fdatasync", "fsync"] }
 //! }
 //! ```
 //!
 //! Per ABI the calls of each name, summed over threads and processes. Numbers with no name in
 //! their ABI's table are left out (the profile cannot allow them; `record` reports them).
+//! `implied` lists the names the profile allows because [`crate::profile::implied`]'s rules
+//! added them, `groups` those `--allow-group` added (both optional: files written before they
+//! existed have neither). A name is in at most one of `counts`, `implied` and `groups`.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     ffi::OsString,
     path::{Path, PathBuf},
 };
 
 use serde::{Deserialize, Serialize};
 
-use crate::{record::Recording, syscalls::Arch};
+use crate::{
+    record::{Additions, Recording},
+    syscalls::Arch,
+};
 
 /// The value of the `format` field.
 pub const FORMAT: &str = "profile-counts/1";
 
-/// Calls per ABI and name.
+/// Calls per ABI and name, and the names allowed without having been seen.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub by_arch: BTreeMap<Arch, BTreeMap<String, u64>>,
+    /// Added by the implied-call rules.
+    pub implied: BTreeSet<String>,
+    /// Added by `--allow-group`, per group.
+    pub groups: BTreeMap<String, BTreeSet<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct File {
     format: String,
     counts: BTreeMap<Arch, BTreeMap<String, u64>>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    implied: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    groups: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The side file of a profile: its path with `.counts` appended.
@@ -48,8 +64,19 @@ pub fn side_file(profile: &Path) -> PathBuf {
 }
 
 impl Counts {
-    pub fn from_recording(recording: &Recording) -> Counts {
-        let mut counts = Counts::default();
+    pub fn from_recording(recording: &Recording, additions: &Additions) -> Counts {
+        let mut counts = Counts {
+            implied: additions.implied.keys().map(|n| n.to_string()).collect(),
+            groups: additions
+                .groups
+                .iter()
+                .filter(|(_, names)| !names.is_empty())
+                .map(|(group, names)| {
+                    (group.clone(), names.iter().map(|n| n.to_string()).collect())
+                })
+                .collect(),
+            ..Counts::default()
+        };
         for (&(abi, nr), &n) in &recording.counts {
             if let Some(name) = abi.name(nr) {
                 *counts
@@ -68,11 +95,49 @@ impl Counts {
         self.by_arch.values().flat_map(|names| names.values()).sum()
     }
 
+    /// Whether any ABI counted `name`.
+    fn counted(&self, name: &str) -> bool {
+        self.by_arch
+            .values()
+            .any(|names| names.get(name).is_some_and(|&n| n > 0))
+    }
+
+    /// The side file of merged profiles: counts summed; a name seen by one input is no longer
+    /// implied or added by a group, and an implied name is not a group's.
+    pub fn merge(&mut self, other: &Counts) {
+        for (&arch, names) in &other.by_arch {
+            let mine = self.by_arch.entry(arch).or_default();
+            for (name, &n) in names {
+                *mine.entry(name.clone()).or_default() += n;
+            }
+        }
+        self.implied.extend(other.implied.iter().cloned());
+        for (group, names) in &other.groups {
+            self.groups
+                .entry(group.clone())
+                .or_default()
+                .extend(names.iter().cloned());
+        }
+        let implied: BTreeSet<String> = std::mem::take(&mut self.implied)
+            .into_iter()
+            .filter(|name| !self.counted(name))
+            .collect();
+        self.implied = implied;
+        let mut groups = std::mem::take(&mut self.groups);
+        for names in groups.values_mut() {
+            names.retain(|name| !self.counted(name) && !self.implied.contains(name));
+        }
+        groups.retain(|_, names| !names.is_empty());
+        self.groups = groups;
+    }
+
     /// The side file's text: pretty JSON, keys sorted, final newline.
     pub fn to_json(&self) -> String {
         let file = File {
             format: FORMAT.to_owned(),
             counts: self.by_arch.clone(),
+            implied: self.implied.clone(),
+            groups: self.groups.clone(),
         };
         let mut text = serde_json::to_string_pretty(&file).expect("counts serialise");
         text.push('\n');
@@ -92,6 +157,8 @@ impl Counts {
         }
         let counts = Counts {
             by_arch: file.counts,
+            implied: file.implied,
+            groups: file.groups,
         };
         // Every total of a report is a part of this one: none can overflow once it fits.
         if counts
@@ -121,7 +188,7 @@ mod tests {
         recording.add(Arch::X86_64, 59, 1);
         recording.add(Arch::X86_64, 999, 4);
         recording.add(Arch::X86, 64, 1000);
-        let counts = Counts::from_recording(&recording);
+        let counts = Counts::from_recording(&recording, &Additions::default());
         let text = counts.to_json();
         assert_eq!(
             text,
@@ -177,5 +244,31 @@ mod tests {
             side_file(Path::new("dir/app.json")),
             Path::new("dir/app.json.counts")
         );
+    }
+
+    #[test]
+    fn report_counts_merge_sums_and_keeps_added_names_unseen() {
+        let parse = |text: &str| Counts::parse(text, "x").unwrap();
+        let mut a = parse(
+            r#"{"format":"profile-counts/1","counts":{"SCMP_ARCH_X86_64":{"read":2,"write":1}},
+               "implied":["restart_syscall","pwritev"],"groups":{"@sync":["fsync","fdatasync"]}}"#,
+        );
+        let b = parse(
+            r#"{"format":"profile-counts/1","counts":{"SCMP_ARCH_X86_64":{"read":3,"pwritev":4}},
+               "implied":["rt_sigreturn","fsync"]}"#,
+        );
+        a.merge(&b);
+        assert_eq!(a.by_arch[&Arch::X86_64]["read"], 5);
+        assert_eq!(a.by_arch[&Arch::X86_64]["pwritev"], 4);
+        assert_eq!(
+            a.implied,
+            BTreeSet::from([
+                "fsync".into(),
+                "restart_syscall".into(),
+                "rt_sigreturn".into()
+            ])
+        );
+        assert_eq!(a.groups["@sync"], BTreeSet::from(["fdatasync".into()]));
+        assert_eq!(Counts::parse(&a.to_json(), "x").unwrap(), a);
     }
 }

@@ -20,7 +20,13 @@ pub mod risk;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
-    profile::{ops::Verdict, resolve::knows, ArgCondition, Profile},
+    profile::{
+        groups::{self, Hint},
+        implied,
+        ops::Verdict,
+        resolve::knows,
+        ArgCondition, Profile,
+    },
     syscalls::Arch,
 };
 
@@ -50,6 +56,17 @@ pub struct Row {
     pub reason: &'static str,
     /// Recorded calls per ABI; empty when there are no counts or the recording never saw it.
     pub counts: BTreeMap<Arch, u64>,
+    /// Why the recording allowed it without seeing it (from the counts side file).
+    pub added: Option<Added>,
+}
+
+/// Why a name a recording never saw is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// An implied call, with the rule's reason.
+    Implied(&'static str),
+    /// `--allow-group` with this group.
+    Group(String),
 }
 
 impl Row {
@@ -121,6 +138,7 @@ impl Allowed {
                     risk,
                     reason,
                     counts: BTreeMap::new(),
+                    added: None,
                 })
             })
             .collect();
@@ -210,6 +228,8 @@ pub struct Report {
     pub known: Option<usize>,
     pub counts: Option<CountsSummary>,
     pub against: Option<Comparison>,
+    /// Unseen siblings of allowed calls, by group.
+    pub hints: Vec<Hint>,
 }
 
 /// Where the counts came from and what did not fit.
@@ -220,6 +240,8 @@ pub struct CountsSummary {
     pub calls: u64,
     /// Counted names the profile does not allow (it changed since the recording?).
     pub not_allowed: Vec<String>,
+    /// Allowed names the side file lists as implied.
+    pub implied: usize,
 }
 
 impl Report {
@@ -244,18 +266,40 @@ impl Report {
                     }
                 }
             }
+            let mut implied_rows = 0;
+            for row in &mut allowed.rows {
+                if !row.counts.is_empty() {
+                    continue;
+                }
+                if counts.implied.contains(&row.name) {
+                    row.added = Some(Added::Implied(
+                        implied::reason(&row.name).unwrap_or("implied by an earlier version"),
+                    ));
+                    implied_rows += 1;
+                } else if let Some((group, _)) = counts
+                    .groups
+                    .iter()
+                    .find(|(_, names)| names.contains(&row.name))
+                {
+                    row.added = Some(Added::Group(group.clone()));
+                }
+            }
             CountsSummary {
                 source: counts_source.to_owned(),
                 calls: counts.calls(),
                 not_allowed: not_allowed.into_iter().collect(),
+                implied: implied_rows,
             }
         });
+        let names = allowed.rows.iter().map(|row| row.name.as_str()).collect();
+        let hints = groups::hints(&names, &profile.names(), &allowed.arches);
         Report {
             source: source.to_owned(),
             known: native.has_table().then(|| native.table().len()),
             allowed,
             counts,
             against: None,
+            hints,
         }
     }
 
@@ -497,6 +541,7 @@ mod tests {
                 ),
                 (Arch::X86, BTreeMap::from([("read".into(), 1)])),
             ]),
+            ..Counts::default()
         };
         let report = Report::new("p", &profile, Arch::X86_64, Some(("p.counts", &counts)));
         let summary = report.counts.as_ref().unwrap();

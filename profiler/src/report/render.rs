@@ -8,8 +8,8 @@ use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
 
 use serde::Serialize;
 
-use super::{Allowance, Comparison, Report, Risk, Row};
-use crate::profile::{ops::action_name, ArgCondition};
+use super::{Added, Allowance, Comparison, Report, Risk, Row};
+use crate::profile::{groups::Hint, ops::action_name, ArgCondition};
 
 /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
 pub fn use_color() -> bool {
@@ -46,12 +46,79 @@ pub fn allowance_text(allowance: &Allowance) -> String {
     }
 }
 
+fn added_text(added: &Added) -> String {
+    match added {
+        Added::Implied(reason) => format!("implied: {reason}"),
+        Added::Group(group) => format!("added by --allow-group {group}"),
+    }
+}
+
 fn note(row: &Row) -> String {
-    [row.reason.to_owned(), allowance_text(&row.allowance)]
-        .into_iter()
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    [
+        row.reason.to_owned(),
+        allowance_text(&row.allowance),
+        row.added.as_ref().map(added_text).unwrap_or_default(),
+    ]
+    .into_iter()
+    .filter(|part| !part.is_empty())
+    .collect::<Vec<_>>()
+    .join("; ")
+}
+
+/// Two aligned columns, each line indented by two spaces.
+fn columns<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let rows: Vec<(&str, String)> = rows.into_iter().collect();
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (name, text) in rows {
+        let _ = writeln!(out, "  {name:<width$}  {text}");
+    }
+    out
+}
+
+/// What a recorded profile allows although the recording did not see it: the implied calls
+/// with their reasons, and per `--allow-group` the names it added. Empty when nothing was.
+pub fn additions_text(implied: &[(&str, &str)], groups: &[(&str, Vec<&str>)]) -> String {
+    let mut out = String::new();
+    if !implied.is_empty() {
+        out.push_str("implied (allowed although not seen; --no-implied leaves them out):\n");
+        out.push_str(&columns(
+            implied
+                .iter()
+                .map(|(name, reason)| (*name, reason.to_string())),
+        ));
+    }
+    let groups: Vec<&(&str, Vec<&str>)> = groups
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .collect();
+    if !groups.is_empty() {
+        out.push_str("added by --allow-group:\n");
+        out.push_str(&columns(
+            groups
+                .iter()
+                .map(|(group, names)| (*group, names.join(" "))),
+        ));
+    }
+    out
+}
+
+/// The coverage hints: per systemd group, unseen calls of the families of allowed ones.
+pub fn hints_text(hints: &[Hint]) -> String {
+    if hints.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "hints: not allowed, but siblings of allowed calls that another path of the program \
+         may use (--allow-group GROUP adds a group):\n",
+    );
+    out.push_str(&columns(hints.iter().map(|hint| {
+        (
+            hint.group,
+            format!("{} (like {})", hint.unseen.join(" "), hint.like.join(" ")),
+        )
+    })));
+    out
 }
 
 fn arches_text(row: &Row) -> String {
@@ -167,6 +234,7 @@ pub fn text(report: &Report, color: bool) -> String {
             );
         }
     }
+    out.push_str(&hints_text(&report.hints));
     if let Some(against) = &report.against {
         out.push('\n');
         out.push_str(&comparison_text(report, against));
@@ -263,6 +331,9 @@ pub fn summary(report: &Report) -> String {
     }
     if let Some(counts) = &report.counts {
         let _ = write!(line, "; {} calls recorded", counts.calls);
+        if counts.implied > 0 {
+            let _ = write!(line, ", {} implied", counts.implied);
+        }
     }
     if let Some(against) = &report.against {
         let theirs = against.theirs.tally();
@@ -296,7 +367,16 @@ struct JsonReport<'a> {
     summary: JsonSummary,
     counts: Option<JsonCounts<'a>>,
     syscalls: Vec<JsonRow<'a>>,
+    hints: Vec<JsonHint<'a>>,
     against: Option<JsonAgainst<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonHint<'a> {
+    group: &'a str,
+    unseen: &'a [&'a str],
+    like: &'a [&'a str],
 }
 
 #[derive(Serialize)]
@@ -315,6 +395,7 @@ struct JsonCounts<'a> {
     file: &'a str,
     calls: u64,
     not_allowed: &'a [String],
+    implied: usize,
 }
 
 #[derive(Serialize)]
@@ -331,6 +412,12 @@ struct JsonRow<'a> {
     count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     counts: Option<BTreeMap<String, u64>>,
+    /// `implied` or the `@group` that added it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    added: Option<&'a str>,
+    /// The implied rule's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    implied: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -376,13 +463,22 @@ fn row_json(row: &Row, with_counts: bool) -> JsonRow<'_> {
                 .map(|(arch, n)| (arch.scmp_name(), *n))
                 .collect()
         }),
+        added: row.added.as_ref().map(|added| match added {
+            Added::Implied(_) => "implied",
+            Added::Group(group) => group.as_str(),
+        }),
+        implied: match row.added {
+            Some(Added::Implied(reason)) => Some(reason),
+            _ => None,
+        },
     }
 }
 
 /// The report for machines, fields in this order: `file`, `architecture` (the native one),
 /// `architectures`, `defaultAction`, `defaultErrnoRet`, `summary` {allowed, known, high,
-/// medium, otherAbisOnly}, `counts` {file, calls, notAllowed} or null, `syscalls` [{name,
-/// architectures, risk, reason, allowed: always|when|unless, conditions?, count?, counts?}],
+/// medium, otherAbisOnly}, `counts` {file, calls, notAllowed, implied} or null, `syscalls`
+/// [{name, architectures, risk, reason, allowed: always|when|unless, conditions?, count?,
+/// counts?, added?: implied|@group, implied?: why}], `hints` [{group, unseen, like}],
 /// `against` {name, description, allowed, high, medium, ratio, architectures [{architecture,
 /// allowedHere, allowedThere, onlyHere, onlyThere, conditionsDiffer}]} or null.
 pub fn json(report: &Report) -> String {
@@ -406,11 +502,21 @@ pub fn json(report: &Report) -> String {
             file: &c.source,
             calls: c.calls,
             not_allowed: &c.not_allowed,
+            implied: c.implied,
         }),
         syscalls: allowed
             .rows
             .iter()
             .map(|row| row_json(row, with_counts))
+            .collect(),
+        hints: report
+            .hints
+            .iter()
+            .map(|hint| JsonHint {
+                group: hint.group,
+                unseen: &hint.unseen,
+                like: &hint.like,
+            })
             .collect(),
         against: report.against.as_ref().map(|against| {
             let theirs = against.theirs.tally();
@@ -463,6 +569,7 @@ mod tests {
         .profile;
         let counts = Counts {
             by_arch: [(Arch::X86_64, [("read".to_owned(), 12)].into())].into(),
+            ..Counts::default()
         };
         Report::new(
             "p.json",
@@ -485,6 +592,8 @@ ptrace   x86_64      -  high    reads and writes other processes' memory and reg
 ioctl    x86_64      -  medium  any device request (request not restricted)
 read     x86_64     12  low
 socket   x86_64      -  low     only if arg0 == 1
+hints: not allowed, but siblings of allowed calls that another path of the program may use (--allow-group GROUP adds a group):
+  @basic-io  pread64 preadv preadv2 readv (like read)
 
 p.json: 4 syscalls allowed on x86_64 (of {known} known), 1 high-risk, 1 medium-risk; 12 calls recorded
 "

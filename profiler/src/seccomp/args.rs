@@ -21,17 +21,10 @@ use std::collections::HashMap;
 
 use super::{
     bpf::{Assembler, Target, BPF_JEQ},
+    expand::Rule,
     search::{self, Shape},
 };
 use crate::profile::{ArgCondition, ArgOp};
-
-/// One rule of one syscall on one ABI: all `conditions` must hold; `action` is the
-/// `SECCOMP_RET_*` value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    pub conditions: Vec<ArgCondition>,
-    pub action: u32,
-}
 
 /// How wide the arguments of an ABI are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,10 +283,10 @@ struct State {
 
 impl State {
     /// The first state of a syscall.
-    fn new(rules: &[Rule], width: Width) -> State {
+    fn new<'a>(rules: impl Iterator<Item = &'a Rule>, width: Width) -> State {
         State::settle(
             None,
-            rules.iter().map(|rule| {
+            rules.map(|rule| {
                 (
                     rule.action,
                     open_checks(rule.conditions.iter().map(|c| start(c, width))),
@@ -427,7 +420,11 @@ impl ArgCode {
     }
 
     /// The checks deciding between `rules` (of one syscall) and the default.
-    pub fn add(&mut self, rules: &[Rule], width: Width) -> Result<Entry, TooComplex> {
+    pub fn add<'a>(
+        &mut self,
+        rules: impl Iterator<Item = &'a Rule>,
+        width: Width,
+    ) -> Result<Entry, TooComplex> {
         let node = self.node(State::new(rules, width));
         if self.nodes.len() > MAX_NODES {
             return Err(TooComplex);

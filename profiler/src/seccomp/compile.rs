@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    args::{ArgCode, Entry, Rule, TooComplex, Width},
+    args::{ArgCode, Entry, TooComplex, Width},
     bpf::{Assembler, SockFilter, MAX_INSNS},
     error::CompileError,
     expand::{expand, Reading},
@@ -35,14 +35,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
     for (&arch, by_nr) in &expanded.rules {
         let decided = decisions.entry(arch).or_default();
         for (&nr, sourced) in by_nr {
-            let rules: Vec<Rule> = sourced
-                .iter()
-                .map(|s| Rule {
-                    conditions: s.conditions.clone(),
-                    action: s.action,
-                })
-                .collect();
-            let decision = match code.add(&rules, width(arch)) {
+            let decision = match code.add(sourced.iter().map(|s| &s.rule), width(arch)) {
                 Ok(Entry::Return(ret)) => Decision::Return(ret),
                 Ok(Entry::Node(node)) => Decision::Args(node),
                 Err(TooComplex) => {
@@ -56,24 +49,12 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
         }
     }
     let mut asm = Assembler::default();
-    let mut entries: Vec<(usize, Entry)> = Vec::new();
-    layout::emit(
-        &mut asm,
-        &expanded.arches,
-        &decisions,
-        expanded.default,
-        |asm, node| {
-            let entry = Entry::Node(node);
-            match entries.iter().find(|(_, e)| *e == entry) {
-                Some(&(label, _)) => label,
-                None => {
-                    let label = asm.new_label();
-                    entries.push((label, entry));
-                    label
-                }
-            }
-        },
-    )?;
+    let entries = layout::emit(&mut asm, &expanded.arches, &decisions, expanded.default)?;
+    let entries: Vec<(usize, Entry)> = entries
+        .list
+        .into_iter()
+        .map(|(label, node)| (label, Entry::Node(node)))
+        .collect();
     code.emit(&mut asm, &entries);
     let program = asm.finish();
     if program.len() > MAX_INSNS {

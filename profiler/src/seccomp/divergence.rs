@@ -137,7 +137,7 @@ pub fn divergences(profile: &Profile, native: Arch) -> Result<Vec<Divergence>, C
         for (&nr, sourced) in by_nr {
             let used: BTreeSet<usize> = sourced
                 .iter()
-                .flat_map(|s| s.conditions.iter().map(|c| c.index as usize))
+                .flat_map(|s| s.rule.conditions.iter().map(|c| c.index as usize))
                 .collect();
             if used.is_empty() {
                 continue;
@@ -159,7 +159,7 @@ pub fn divergences(profile: &Profile, native: Arch) -> Result<Vec<Divergence>, C
             else {
                 continue;
             };
-            let mut rules: Vec<usize> = sourced.iter().map(|s| s.rule).collect();
+            let mut rules: Vec<usize> = sourced.iter().map(|s| s.index).collect();
             rules.sort_unstable();
             rules.dedup();
             let cause = cause(
@@ -193,7 +193,7 @@ pub fn divergences(profile: &Profile, native: Arch) -> Result<Vec<Divergence>, C
 /// over the arguments the rules use (all combinations when few, else a fixed sample).
 fn probes(sourced: &[Sourced], used: &BTreeSet<usize>) -> Vec<[u64; 6]> {
     let mut values = BTreeSet::from([0, 1, u64::MAX, 0xffff_ffff, 0x1_0000_0000]);
-    for c in sourced.iter().flat_map(|s| &s.conditions) {
+    for c in sourced.iter().flat_map(|s| &s.rule.conditions) {
         for v in [c.value, c.value_two, c.value & c.value_two] {
             values.extend([
                 v,
@@ -246,15 +246,15 @@ fn cause(
     let width = width(arch);
     let matching: Vec<&Sourced> = sourced
         .iter()
-        .filter(|s| s.conditions.iter().all(|c| holds(c, args, width)))
+        .filter(|s| s.rule.conditions.iter().all(|c| holds(c, args, width)))
         .collect();
-    let actions: BTreeSet<u32> = matching.iter().map(|s| s.action).collect();
-    if matching.iter().any(|s| s.action == default) && actions.len() > 1 {
+    let actions: BTreeSet<u32> = matching.iter().map(|s| s.rule.action).collect();
+    if matching.iter().any(|s| s.rule.action == default) && actions.len() > 1 {
         Cause::DefaultDropped
     } else if actions.len() > 1 {
         Cause::Overlap
     } else if sourced.iter().any(|s| {
-        let rule = &profile.syscalls[s.rule];
+        let rule = &profile.syscalls[s.index];
         rule.args
             .iter()
             .enumerate()
@@ -263,7 +263,7 @@ fn cause(
         Cause::SameArgumentOred
     } else if sourced
         .iter()
-        .flat_map(|s| &s.conditions)
+        .flat_map(|s| &s.rule.conditions)
         .any(|c| c.op == ArgOp::MaskedEqual && c.value_two & !c.value != 0)
     {
         Cause::MaskedValue

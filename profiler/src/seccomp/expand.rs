@@ -30,13 +30,21 @@ pub enum Reading {
     Runc,
 }
 
+/// One rule of one syscall on one ABI: all `conditions` must hold (runc's reading splits those
+/// on one argument into separate rules first); `action` is the `SECCOMP_RET_*` value. For
+/// MASKED_EQ, `value` is the mask and `value_two` the datum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub conditions: Vec<ArgCondition>,
+    pub action: u32,
+}
+
 /// One rule as it applies to one syscall number, with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sourced<'a> {
-    pub conditions: Vec<ArgCondition>,
-    pub action: u32,
+    pub rule: Rule,
     /// Index of the profile rule.
-    pub rule: usize,
+    pub index: usize,
     pub name: &'a str,
 }
 
@@ -130,9 +138,8 @@ pub fn expand(
             for (&arch, by_nr) in rules.iter_mut() {
                 let mut add = |nr: u32, conditions: Vec<ArgCondition>| {
                     by_nr.entry(nr).or_default().push(Sourced {
-                        conditions,
-                        action,
-                        rule: index,
+                        rule: Rule { conditions, action },
+                        index,
                         name: name.as_str(),
                     });
                 };

@@ -24,6 +24,25 @@ pub enum Decision<E> {
     Args(E),
 }
 
+/// The labels of the argument checks the layout jumps to, made as it first reaches each; the
+/// argument code places them.
+pub struct Entries<E> {
+    pub list: Vec<(usize, E)>,
+}
+
+impl<E: Copy + Eq> Entries<E> {
+    fn label(&mut self, asm: &mut Assembler, entry: E) -> usize {
+        match self.list.iter().find(|(_, e)| *e == entry) {
+            Some(&(label, _)) => label,
+            None => {
+                let label = asm.new_label();
+                self.list.push((label, entry));
+                label
+            }
+        }
+    }
+}
+
 /// The architecture tokens of `arches` (x86_64 and x32 share one), in order of first use.
 pub fn tokens(arches: &[Arch]) -> Result<Vec<(u32, Vec<Arch>)>, CompileError> {
     let mut tokens: Vec<(u32, Vec<Arch>)> = Vec::new();
@@ -37,15 +56,15 @@ pub fn tokens(arches: &[Arch]) -> Result<Vec<(u32, Vec<Arch>)>, CompileError> {
     Ok(tokens)
 }
 
-/// Emits the architecture dispatch and each architecture's number search. `label` gives the
-/// label of an argument check, which the caller places later.
+/// Emits the architecture dispatch and each architecture's number search; returns the argument
+/// checks it jumps to, whose code the caller emits after it.
 pub fn emit<E: Copy + Eq>(
     asm: &mut Assembler,
     arches: &[Arch],
     decisions: &BTreeMap<Arch, BTreeMap<u32, Decision<E>>>,
     default: u32,
-    mut label: impl FnMut(&mut Assembler, E) -> usize,
-) -> Result<(), CompileError> {
+) -> Result<Entries<E>, CompileError> {
+    let mut entries = Entries { list: Vec::new() };
     let tokens = tokens(arches)?;
     let labels: Vec<usize> = tokens.iter().map(|_| asm.new_label()).collect();
     asm.load_abs(4);
@@ -65,7 +84,7 @@ pub fn emit<E: Copy + Eq>(
             .map(|(start, decision)| {
                 let target = match decision {
                     Decision::Return(ret) => Target::Return(ret),
-                    Decision::Args(e) => Target::Label(label(asm, e)),
+                    Decision::Args(e) => Target::Label(entries.label(asm, e)),
                 };
                 (start, target)
             })
@@ -78,7 +97,7 @@ pub fn emit<E: Copy + Eq>(
             },
         );
     }
-    Ok(())
+    Ok(entries)
 }
 
 /// The decision for every syscall number of one architecture token, as ranges `[start, next

@@ -93,8 +93,7 @@ impl Code {
                 (None, Some(a)) => Jump::Return(a),
                 (None, None) => next,
             };
-            let on_true = edge(n.sub_t, n.act_t_set.then_some(n.act_t));
-            let on_false = edge(n.sub_f, n.act_f_set.then_some(n.act_f));
+            let [on_true, on_false] = n.edges.map(|e| edge(e.sub, e.set.then_some(e.action)));
             let op = match n.cmp {
                 Cmp::Eq | Cmp::MaskedEq => BPF_JEQ,
                 Cmp::Gt => BPF_JGT,

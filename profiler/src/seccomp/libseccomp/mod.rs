@@ -15,12 +15,12 @@ use std::collections::BTreeMap;
 
 use self::{
     gen::{Code, Entry},
-    tree::{Release, Rule, Syscall, TreeError},
+    tree::{Release, Syscall, TreeError},
 };
 use super::{
     bpf::{Assembler, SockFilter},
     error::CompileError,
-    expand::{expand, Expanded, Reading, Sourced},
+    expand::{expand, Expanded, Reading, Rule, Sourced},
     layout::{self, Decision},
 };
 use crate::{profile::Profile, syscalls::Arch};
@@ -42,25 +42,19 @@ fn trees(expanded: &Expanded, release: Release) -> Result<Trees, CompileError> {
         for (&nr, sourced) in by_nr {
             // Most syscalls of a profile have one unconditional rule: no tree to build.
             if let [s] = sourced.as_slice() {
-                if s.conditions.is_empty() {
-                    decided.insert(nr, Decision::Return(s.action));
+                if s.rule.conditions.is_empty() {
+                    decided.insert(nr, Decision::Return(s.rule.action));
                     continue;
                 }
             }
-            let rules: Vec<Rule> = sourced
-                .iter()
-                .map(|s| Rule {
-                    conditions: s.conditions.clone(),
-                    action: s.action,
-                })
-                .collect();
+            let rules: Vec<Rule> = sourced.iter().map(|s| s.rule.clone()).collect();
             let decision = match tree::build(&rules, wide, release) {
                 Ok(Syscall::Return(ret)) => Decision::Return(ret),
                 Ok(Syscall::Tree(tree)) => Decision::Args(tree),
                 Err(source) => {
-                    let Sourced { rule, name, .. } = &sourced[tree_error_rule(&source)];
+                    let Sourced { index, name, .. } = &sourced[tree_error_rule(&source)];
                     return Err(CompileError::Rule {
-                        rule: *rule,
+                        rule: *index,
                         name: (*name).to_owned(),
                         arch: arch.short_name(),
                         source,
@@ -118,22 +112,8 @@ pub fn compile(
         }
     }
     let mut asm = Assembler::default();
-    let mut entries: Vec<(usize, Entry)> = Vec::new();
-    layout::emit(
-        &mut asm,
-        &expanded.arches,
-        &decisions,
-        expanded.default,
-        |asm, entry| match entries.iter().find(|(_, e)| *e == entry) {
-            Some(&(label, _)) => label,
-            None => {
-                let label = asm.new_label();
-                entries.push((label, entry));
-                label
-            }
-        },
-    )?;
-    code.emit(&mut asm, &entries);
+    let entries = layout::emit(&mut asm, &expanded.arches, &decisions, expanded.default)?;
+    code.emit(&mut asm, &entries.list);
     Ok(asm.finish())
 }
 
