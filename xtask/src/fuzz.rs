@@ -10,7 +10,7 @@ use crate::workspace_root;
 /// The targets, one per parser: profiles (every dialect), audit lines (every source), durations.
 pub const TARGETS: [&str; 3] = ["profile", "audit_line", "duration"];
 /// Runs per target in `cargo xtask test`: seconds each, after a build of a few minutes.
-pub const TEST_RUNS: u64 = 500_000;
+pub const TEST_RUNS: u64 = 2_000_000;
 
 /// Builds the targets and runs each `runs` times (or only `only`).
 pub fn run(runs: u64, only: Option<&str>) -> Result<()> {

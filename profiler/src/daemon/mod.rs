@@ -220,6 +220,7 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         written: 0,
         write_errors: 0,
         scans: 0,
+        last_scan: 0,
         last_error: None,
         tracked: 0,
         names: BTreeMap::new(),
@@ -336,6 +337,9 @@ struct Daemon {
     written: u64,
     write_errors: u64,
     scans: u64,
+    /// When the last scan that worked ended (seconds since the epoch): `/healthz` fails once
+    /// scans stop working.
+    last_scan: u64,
     /// The error the status shows, until what failed works again.
     last_error: Option<(Trouble, String)>,
     tracked: usize,
@@ -355,7 +359,10 @@ impl Daemon {
     /// so far stays (in memory, in the kernel maps).
     fn scan(&mut self) {
         match self.try_scan() {
-            Ok(()) => self.resolved(Trouble::Scan),
+            Ok(()) => {
+                self.resolved(Trouble::Scan);
+                self.last_scan = control::unix_now();
+            }
             Err(err) => self.note_error(
                 Trouble::Scan,
                 format!("scan: {}", crate::output::error_chain(&err)),
@@ -643,7 +650,7 @@ impl Daemon {
             .map(|r| r.distinct)
             .sum();
         status.scans = self.scans;
-        status.last_scan = control::unix_now();
+        status.last_scan = self.last_scan;
         status.flushes = self.flushes;
         status.profiles_written = self.written;
         status.write_errors = self.write_errors;
