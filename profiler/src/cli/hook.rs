@@ -168,7 +168,11 @@ fn record(request: Request, ready: OwnedFd) -> i32 {
     match result {
         Ok(()) => 0,
         Err(err) => {
-            log::error!("container {}: {err:#}", request.id);
+            log::error!(
+                "container {}: {}",
+                request.id,
+                profiler::output::error_text(err.chain())
+            );
             1
         }
     }
