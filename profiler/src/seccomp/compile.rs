@@ -25,6 +25,7 @@ use crate::{
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// EPERM: what runc returns for ERRNO and TRACE without an explicit errnoRet.
 const EPERM: u32 = 1;
@@ -35,7 +36,7 @@ const BAD_ARCH: u32 = RET_KILL_THREAD;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CompileError {
-    #[error("cannot compile for {0}: only x86_64, x86, x32 and aarch64 are supported")]
+    #[error("cannot compile for {0}: only x86_64, x86, x32, aarch64 and arm are supported")]
     UnsupportedArch(String),
     #[error("{0} cannot be compiled: it needs a user-space listener (listenerPath), which `profile run` does not provide")]
     Notify(&'static str),
@@ -82,6 +83,7 @@ fn audit_arch(arch: Arch) -> Result<u32, CompileError> {
         Arch::X86_64 | Arch::X32 => Ok(AUDIT_ARCH_X86_64),
         Arch::X86 => Ok(AUDIT_ARCH_I386),
         Arch::Aarch64 => Ok(AUDIT_ARCH_AARCH64),
+        Arch::Arm => Ok(AUDIT_ARCH_ARM),
         other => Err(CompileError::UnsupportedArch(other.scmp_name())),
     }
 }
@@ -195,7 +197,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, Compi
     // libseccomp's priority of each syscall with an argument tree.
     let mut priorities: BTreeMap<Arch, Vec<(u32, Entry)>> = BTreeMap::new();
     for (&arch, by_nr) in &rules {
-        let wide = !matches!(arch, Arch::X86 | Arch::X32);
+        let wide = !matches!(arch, Arch::X86 | Arch::X32 | Arch::Arm);
         let decided = decisions.entry(arch).or_default();
         for (&nr, entries) in by_nr {
             // Most syscalls of a profile have one unconditional rule: no tree to build.
