@@ -511,7 +511,7 @@ fn pinned_sets_are_adopted_replaced_and_removed() {
     let (code, log) = Daemon::start(&args).stop();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("loaded and pinned"), "{log}");
-    assert!(pins.0.join("v1/link").exists());
+    assert!(pins.0.join("v2/link").exists());
 
     // An older layout's set, as a daemon of that version would have left it.
     fs::create_dir(pins.0.join("v0")).unwrap();

@@ -144,7 +144,7 @@ impl Recording {
         };
         let mut architectures = self.abis();
         if architectures.is_empty() {
-            architectures.push(Arch::X86_64);
+            architectures.push(Arch::NATIVE);
         }
         Profile {
             default_action,
