@@ -227,6 +227,19 @@ pub struct TaskOffsets {
     pub signal_live: u32,
     /// `task_struct.seccomp.mode` (an `int`): [`SECCOMP_MODE_FILTER`] once a filter is installed.
     pub seccomp_mode: u32,
+    /// The way to a task's cgroup v2 ancestors for kernels whose tracing programs lack
+    /// `bpf_get_current_ancestor_cgroup_id` (before 5.14), as that helper goes:
+    /// `task_struct.cgroups` (a `css_set *`), `css_set.dfl_cgrp` (a `cgroup *`), `cgroup.level`
+    /// and its ancestors array, `cgroup.ancestors` (`cgroup *`, 5.19 on) or `ancestor_ids`
+    /// (`u64`, before).
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_level: u32,
+    pub cgroup_ancestors: u32,
+    /// Non-zero: the array holds `cgroup *`, whose id is `cgroup.kn->id`.
+    pub ancestor_pointers: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
 }
 
 /// `SECCOMP_MODE_FILTER` (include/uapi/linux/seccomp.h).

@@ -11,7 +11,7 @@
 //! the daemon together with the program and its link, so counting goes on while no daemon runs.
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
+    helpers::bpf_get_current_cgroup_id,
     macros::{map, raw_tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::RawTracePointContext,
@@ -64,8 +64,8 @@ pub fn sys_enter_daemon(ctx: RawTracePointContext) -> i32 {
     0
 }
 
-/// [`sys_enter_daemon`] for kernels without `bpf_get_current_task_btf` (5.10) or atomic OR
-/// (5.12).
+/// [`sys_enter_daemon`] for kernels without `bpf_get_current_task_btf` (5.11), atomic OR (5.12)
+/// or `bpf_get_current_ancestor_cgroup_id` in tracing programs (5.14).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_daemon_510(ctx: RawTracePointContext) -> i32 {
     on_sys_enter_daemon::<ProbedTask, SeenBytes>(&ctx, &DAEMON_SEEN_BYTES, &DAEMON_ZERO_BYTES);
@@ -123,17 +123,13 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
     zero: &Array<S>,
 ) {
     let config = config();
-    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
-    if ancestor != config.root_id {
+    let task = T::current();
+    if task.ancestor_cgroup_id(config.cgroup_level) != config.root_id {
         return;
     }
     let regs = RawRegs::new(ctx.arg(0));
-    let Some((abi, nr)) = abi::admitted(
-        ctx.arg(1),
-        &regs,
-        &T::current(),
-        config.after_seccomp != 0,
-    ) else {
+    let Some((abi, nr)) = abi::admitted(ctx.arg(1), &regs, &task, config.after_seccomp != 0)
+    else {
         return;
     };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };

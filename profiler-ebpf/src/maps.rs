@@ -59,6 +59,13 @@ static TASK_OFFSETS: TaskOffsets = TaskOffsets {
     signal: 0,
     signal_live: 0,
     seccomp_mode: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_level: 0,
+    cgroup_ancestors: 0,
+    ancestor_pointers: 0,
+    cgroup_kn: 0,
+    kernfs_node_id: 0,
 };
 
 /// Patched by userspace before load. It lives in `.rodata`, which aya freezes after load, so the

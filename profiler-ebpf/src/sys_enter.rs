@@ -1,5 +1,5 @@
 use aya_ebpf::{
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
+    helpers::bpf_get_current_cgroup_id,
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
@@ -157,7 +157,7 @@ fn slot_by_process_or_cgroup<T: Task>(
         return None;
     }
     // Level 0 is the v2 root; a task less deep than the level gets 0, never a target.
-    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+    let ancestor = task.ancestor_cgroup_id(config.cgroup_level);
     if config.cgroup_mode == CGROUP_ROOT {
         if ancestor == config.root_id {
             count_in_own_cgroup(ctx, regs, task, config.after_seccomp != 0);

@@ -1,14 +1,15 @@
 use aya_ebpf::helpers::{
-    bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_task_btf,
-    bpf_probe_read_kernel,
+    bpf_get_current_ancestor_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+    bpf_get_current_task_btf, bpf_probe_read_kernel,
 };
 use profiler_common::{EVENT_READ_FAILED, SECCOMP_MODE_FILTER};
 
 use crate::maps::{note_event, task_offsets};
 
 /// The current task, as each variant of the programs reaches it: [`BtfTask`] where the kernel
-/// has `bpf_get_current_task_btf` (5.11), [`ProbedTask`] on 5.10. Every program that reads the
-/// task is generic over it, so both variants count alike.
+/// has `bpf_get_current_task_btf` (5.11) and lets tracing programs call
+/// `bpf_get_current_ancestor_cgroup_id` (5.14), [`ProbedTask`] otherwise. Every program that
+/// reads the task is generic over it, so both variants count alike.
 pub trait Task: Copy {
     fn current() -> Self;
 
@@ -23,6 +24,10 @@ pub trait Task: Copy {
     /// every thread with TSYNC, before the installing `seccomp`/`prctl` call returns, so that
     /// call's own entry is not seen as filtered and every later one is.
     fn seccomp_filtered(&self) -> bool;
+
+    /// The id of the task's cgroup v2 ancestor at depth `level` below the root (the root is
+    /// level 0), or 0 when the task's cgroup is less deep.
+    fn ancestor_cgroup_id(&self, level: u32) -> u64;
 }
 
 /// The current task as the verifier's typed (BTF) pointer. Its fields are read with plain loads,
@@ -62,6 +67,11 @@ impl Task for BtfTask {
     fn seccomp_filtered(&self) -> bool {
         self.field::<i32>(task_offsets().seccomp_mode) == SECCOMP_MODE_FILTER
     }
+
+    #[inline(always)]
+    fn ancestor_cgroup_id(&self, level: u32) -> u64 {
+        unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) }
+    }
 }
 
 /// The current task as a plain address (`bpf_get_current_task`), for 5.10: every field is a
@@ -73,12 +83,18 @@ pub struct ProbedTask(*const u8);
 impl ProbedTask {
     #[inline(always)]
     fn field<T: Copy + Default>(&self, offset: u32) -> T {
-        match unsafe { bpf_probe_read_kernel(self.0.add(offset as usize) as *const T) } {
-            Ok(value) => value,
-            Err(_) => {
-                note_event(EVENT_READ_FAILED);
-                T::default()
-            }
+        read(self.0, offset as usize)
+    }
+}
+
+/// `*(base + offset)`, 0 (and a read failure counted) when it cannot be read.
+#[inline(always)]
+fn read<T: Copy + Default>(base: *const u8, offset: usize) -> T {
+    match unsafe { bpf_probe_read_kernel(base.add(offset) as *const T) } {
+        Ok(value) => value,
+        Err(_) => {
+            note_event(EVENT_READ_FAILED);
+            T::default()
         }
     }
 }
@@ -104,5 +120,23 @@ impl Task for ProbedTask {
     #[inline(always)]
     fn seccomp_filtered(&self) -> bool {
         self.field::<i32>(task_offsets().seccomp_mode) == SECCOMP_MODE_FILTER
+    }
+
+    /// What the helper does (`cgroup_ancestor(task_dfl_cgroup(current), level)`), read by hand.
+    #[inline(always)]
+    fn ancestor_cgroup_id(&self, level: u32) -> u64 {
+        let offsets = task_offsets();
+        let css_set = self.field::<u64>(offsets.task_cgroups) as *const u8;
+        let cgroup = read::<u64>(css_set, offsets.css_set_dfl_cgrp as usize) as *const u8;
+        if cgroup.is_null() || read::<i32>(cgroup, offsets.cgroup_level as usize) < level as i32 {
+            return 0;
+        }
+        let slot = offsets.cgroup_ancestors as usize + level as usize * 8;
+        if offsets.ancestor_pointers == 0 {
+            return read(cgroup, slot);
+        }
+        let ancestor = read::<u64>(cgroup, slot) as *const u8;
+        let kn = read::<u64>(ancestor, offsets.cgroup_kn as usize) as *const u8;
+        read(kn, offsets.kernfs_node_id as usize)
     }
 }

@@ -1,11 +1,13 @@
 //! What the running kernel's BPF offers, probed when the programs are loaded, and which build of
 //! them (a [`Variant`]) fits. One object carries both builds; nothing is compiled per kernel.
 //!
-//! The floor is Linux 5.10. Above it, the [`Variant::Current`] programs use two things 5.10
-//! lacks: `bpf_get_current_task_btf` (5.11), which lets them read the task with plain loads, and
-//! atomic OR (5.12), with which the daemon sets bits. [`Variant::Linux510`] reads the task with
-//! `bpf_probe_read_kernel` and gives the daemon a byte per syscall instead of a bit. Both count
-//! the same calls. Below the floor, loading fails, and [`below_floor`] names what is missing.
+//! The floor is Linux 5.10. Above it, the [`Variant::Current`] programs use three things 5.10
+//! lacks: `bpf_get_current_task_btf` (5.11), which lets them read the task with plain loads,
+//! atomic OR (5.12), with which the daemon sets bits, and `bpf_get_current_ancestor_cgroup_id`
+//! in tracing programs (5.14), with which cgroup targets are matched. [`Variant::Linux510`]
+//! reads the task with `bpf_probe_read_kernel`, walks from it to its cgroup's ancestors as that
+//! helper does, and gives the daemon a byte per syscall instead of a bit. Both count the same
+//! calls. Below the floor, loading fails, and [`below_floor`] names what is missing.
 use std::io;
 
 use aya::{
@@ -64,6 +66,8 @@ pub struct Features {
     pub task_btf: bool,
     /// BPF atomic OR (Linux 5.12), as the JIT compiles it.
     pub atomic_or: bool,
+    /// `bpf_get_current_ancestor_cgroup_id` in tracing programs (Linux 5.14).
+    pub ancestor_cgroup: bool,
     /// BPF memory charged to the memory cgroup (Linux 5.11) rather than to `RLIMIT_MEMLOCK`.
     pub memcg_accounting: bool,
 }
@@ -84,6 +88,10 @@ impl Features {
                 BpfHelper::BPF_FUNC_get_current_task_btf,
             )?,
             atomic_or: atomic_or_loads().map_err(|err| ProbeError(err.to_string()))?,
+            ancestor_cgroup: helper(
+                ProgramType::RawTracePoint,
+                BpfHelper::BPF_FUNC_get_current_ancestor_cgroup_id,
+            )?,
             // libbpf's test: the helper came in the same release as the accounting.
             memcg_accounting: helper(
                 ProgramType::SocketFilter,
@@ -96,17 +104,22 @@ impl Features {
     /// that tests can compare both on one machine; nothing chooses a build the kernel lacks.
     pub fn variant(&self) -> Variant {
         let forced = std::env::var_os(FORCE_VARIANT).is_some_and(|v| v == "5.10");
-        if self.task_btf && self.atomic_or && !forced {
+        if self.complete() && !forced {
             Variant::Current
         } else {
             Variant::Linux510
         }
     }
 
+    /// Whether the kernel has all that [`Variant::Current`] uses.
+    fn complete(&self) -> bool {
+        self.task_btf && self.atomic_or && self.ancestor_cgroup
+    }
+
     /// What the kernel lacks of what [`Variant::Current`] uses, for the log.
     pub fn missing(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
-        if self.task_btf && self.atomic_or {
+        if self.complete() {
             missing.push("nothing (PROFILE_BPF_VARIANT=5.10 is set)");
         }
         if !self.task_btf {
@@ -114,6 +127,9 @@ impl Features {
         }
         if !self.atomic_or {
             missing.push("BPF atomic OR (Linux 5.12)");
+        }
+        if !self.ancestor_cgroup {
+            missing.push("bpf_get_current_ancestor_cgroup_id in tracing programs (Linux 5.14)");
         }
         missing
     }
@@ -209,7 +225,7 @@ struct Requirement {
     present: fn() -> bool,
 }
 
-const FLOOR: [Requirement; 3] = [
+const FLOOR: [Requirement; 2] = [
     Requirement {
         what: "bpf_probe_read_kernel",
         since: "5.5",
@@ -217,17 +233,6 @@ const FLOOR: [Requirement; 3] = [
             is_helper_supported(
                 ProgramType::RawTracePoint,
                 BpfHelper::BPF_FUNC_probe_read_kernel,
-            )
-            .unwrap_or(false)
-        },
-    },
-    Requirement {
-        what: "bpf_get_current_ancestor_cgroup_id",
-        since: "5.7",
-        present: || {
-            is_helper_supported(
-                ProgramType::RawTracePoint,
-                BpfHelper::BPF_FUNC_get_current_ancestor_cgroup_id,
             )
             .unwrap_or(false)
         },
@@ -279,6 +284,7 @@ mod tests {
         let all = Features {
             task_btf: true,
             atomic_or: true,
+            ancestor_cgroup: true,
             memcg_accounting: true,
         };
         assert_eq!(all.variant(), Variant::Current);
@@ -289,6 +295,10 @@ mod tests {
             },
             Features {
                 atomic_or: false,
+                ..all
+            },
+            Features {
+                ancestor_cgroup: false,
                 ..all
             },
         ] {

@@ -77,6 +77,12 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, OffsetError> {
             });
         }
     }
+    // 5.19 replaced the ids of a cgroup's ancestors with pointers to them.
+    let (cgroup_ancestors, ancestor_pointers) = match member_offset(&btf, "cgroup", "ancestors") {
+        Ok(offset) => (offset, true),
+        Err(OffsetError::NoMember { .. }) => (member_offset(&btf, "cgroup", "ancestor_ids")?, false),
+        Err(err) => return Err(err),
+    };
     Ok(TaskOffsets {
         tgid: member_offset(&btf, "task_struct", "tgid")?,
         thread_status: thread_status(&btf)?,
@@ -85,6 +91,13 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, OffsetError> {
         // `struct seccomp { int mode; … }` is embedded in task_struct.
         seccomp_mode: member_offset(&btf, "task_struct", "seccomp")?
             + member_offset(&btf, "seccomp", "mode")?,
+        task_cgroups: member_offset(&btf, "task_struct", "cgroups")?,
+        css_set_dfl_cgrp: member_offset(&btf, "css_set", "dfl_cgrp")?,
+        cgroup_level: member_offset(&btf, "cgroup", "level")?,
+        cgroup_ancestors,
+        ancestor_pointers: u32::from(ancestor_pointers),
+        cgroup_kn: member_offset(&btf, "cgroup", "kn")?,
+        kernfs_node_id: member_offset(&btf, "kernfs_node", "id")?,
     })
 }
 
