@@ -1,7 +1,9 @@
 //! Project tasks: `cargo xtask setup|build|run|test|bench|man`.
 mod bench;
+mod debian;
 mod man;
 mod setup;
+mod vm;
 
 use std::{path::PathBuf, process::Command};
 
@@ -19,8 +21,12 @@ struct Cli {
 enum Task {
     /// Install what building and testing need (nightly rust-src, bpf-linker, Debian packages).
     Setup,
-    /// Set up, then build everything in release mode.
-    Build,
+    /// Set up, then build everything in release mode (`--target aarch64-unknown-linux-gnu`: the
+    /// `profile` binary for arm64, with Debian's cross linker).
+    Build {
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Build, then run the release `profile` binary with these arguments.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -32,6 +38,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot Debian's kernels (5.10, 6.1, 6.12, 7.x; arm64 6.1) in qemu and run the end-to-end
+    /// subset in each; checks docs/platforms.md against the run.
+    VmTest(vm::VmArgs),
     /// Measure the syscall overhead of recording next to other tracers.
     Bench(bench::BenchArgs),
     /// Regenerate the man pages in docs/man from the CLI definitions (--check: only compare).
@@ -45,9 +54,19 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.task {
         Task::Setup => setup::run(),
-        Task::Build => {
+        Task::Build { target: None } => {
             setup::run()?;
             cargo(&["build", "--release"])
+        }
+        Task::Build {
+            target: Some(target),
+        } => {
+            if target != setup::ARM64_TARGET {
+                bail!("cross builds are for {} only", setup::ARM64_TARGET);
+            }
+            setup::run()?;
+            setup::cross()?;
+            cargo(&["build", "--release", "--target", &target, "-p", "profiler"])
         }
         Task::Run { args } => {
             setup::run()?;
@@ -66,7 +85,23 @@ fn main() -> Result<()> {
             // Every test target runs even when one fails, so a run shows all failures.
             let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
-            cargo(&test)
+            let tests = cargo(&test);
+            // The kernel matrix runs whatever the tests here said, and only for the whole run.
+            let matrix = if args.is_empty() {
+                setup::cross()
+                    .and_then(|()| setup::vm())
+                    .and_then(|()| vm::run(&vm::VmArgs::default()))
+            } else {
+                Ok(())
+            };
+            tests.and(matrix)
+        }
+        Task::VmTest(args) => {
+            setup::run()?;
+            setup::cross()?;
+            setup::vm()?;
+            cargo(&["build"])?;
+            vm::run(&args)
         }
         Task::Bench(args) => {
             setup::run()?;
