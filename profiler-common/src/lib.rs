@@ -6,14 +6,14 @@
 /// a program passes to `syscall(2)`) go to [`OddSyscallKey`] entries so none is lost.
 pub const SYSCALL_TABLE_SIZE: usize = 1024;
 
+#[cfg(any(target_arch = "aarch64", bpf_target_arch = "aarch64"))]
+pub use aarch64 as machine;
 /// The architecture-specific layouts, for the machine the programs run on: userspace's own
 /// target, or, in the eBPF build, the `bpf_target_arch` that aya-build sets from the target of
 /// the binary that embeds the object. Both tables are always compiled, so userspace tests can
 /// check either.
 #[cfg(any(target_arch = "x86_64", bpf_target_arch = "x86_64"))]
 pub use x86_64 as machine;
-#[cfg(any(target_arch = "aarch64", bpf_target_arch = "aarch64"))]
-pub use aarch64 as machine;
 #[cfg(not(any(
     target_arch = "x86_64",
     bpf_target_arch = "x86_64",
@@ -26,7 +26,9 @@ pub use machine::ARG_KINDS;
 
 /// An x86_64 kernel: native x86_64 calls, i386 calls (`int $0x80`, 32-bit tasks) and x32.
 pub mod x86_64 {
-    use super::{kind, ArgKind, ALL_BITS, CLONE_NEW_MASK, PROT_WX, SOCK_TYPE_MASK, UNSHARE_NEW_MASK};
+    use super::{
+        kind, ArgKind, ALL_BITS, CLONE_NEW_MASK, PROT_WX, SOCK_TYPE_MASK, UNSHARE_NEW_MASK,
+    };
 
     /// Bit the x86_64 kernel sets in the number of x32 syscalls (`__X32_SYSCALL_BIT`).
     pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
@@ -112,7 +114,9 @@ pub mod x86_64 {
 /// An arm64 kernel: native aarch64 calls and, where it runs 32-bit tasks (`CONFIG_COMPAT`),
 /// AArch32 ones (`SCMP_ARCH_ARM`, EABI numbers).
 pub mod aarch64 {
-    use super::{kind, ArgKind, ALL_BITS, CLONE_NEW_MASK, PROT_WX, SOCK_TYPE_MASK, UNSHARE_NEW_MASK};
+    use super::{
+        kind, ArgKind, ALL_BITS, CLONE_NEW_MASK, PROT_WX, SOCK_TYPE_MASK, UNSHARE_NEW_MASK,
+    };
 
     /// `PSR_MODE32_BIT` of the saved `pstate` (SPSR_EL1): the task was in AArch32 state when it
     /// trapped, which the architecture defines, so no kernel version can move it.
@@ -134,7 +138,8 @@ pub mod aarch64 {
         pub const COMPAT_ARGS: [usize; 6] = NATIVE_ARGS;
         /// Every field the programs read, by its name in the kernel's BTF (`regs[1..5]` are
         /// an array, checked through `regs`).
-        pub const READ: [(&str, usize); 3] = [("regs", 0), ("pstate", PSTATE), ("orig_x0", ORIG_X0)];
+        pub const READ: [(&str, usize); 3] =
+            [("regs", 0), ("pstate", PSTATE), ("orig_x0", ORIG_X0)];
     }
 
     /// The learned arguments on arm64: the same kinds in the same order as on x86_64, with the
@@ -148,19 +153,19 @@ pub mod aarch64 {
             arg2: 1,
             mask2: SOCK_TYPE_MASK,
         },
-        kind(199, 288, 0, ALL_BITS),         // socketpair family
-        kind(220, 120, 0, CLONE_NEW_MASK),   // clone flags
-        kind(435, 435, 0, CLONE_NEW_MASK),   // clone3 (flags read from user memory)
-        kind(97, 337, 0, UNSHARE_NEW_MASK),  // unshare flags
-        kind(268, 375, 1, ALL_BITS),         // setns nstype
-        kind(29, 54, 1, ALL_BITS),           // ioctl request
-        kind(167, 172, 0, ALL_BITS),         // prctl option
-        kind(92, 136, 0, ALL_BITS),          // personality persona
-        kind(25, 55, 1, ALL_BITS),           // fcntl cmd
-        kind(0, 221, 1, ALL_BITS),           // fcntl64 cmd (arm)
-        kind(222, 0, 2, PROT_WX),            // mmap prot
-        kind(0, 192, 2, PROT_WX),            // mmap2 prot (arm)
-        kind(226, 125, 2, PROT_WX),          // mprotect prot
+        kind(199, 288, 0, ALL_BITS),        // socketpair family
+        kind(220, 120, 0, CLONE_NEW_MASK),  // clone flags
+        kind(435, 435, 0, CLONE_NEW_MASK),  // clone3 (flags read from user memory)
+        kind(97, 337, 0, UNSHARE_NEW_MASK), // unshare flags
+        kind(268, 375, 1, ALL_BITS),        // setns nstype
+        kind(29, 54, 1, ALL_BITS),          // ioctl request
+        kind(167, 172, 0, ALL_BITS),        // prctl option
+        kind(92, 136, 0, ALL_BITS),         // personality persona
+        kind(25, 55, 1, ALL_BITS),          // fcntl cmd
+        kind(0, 221, 1, ALL_BITS),          // fcntl64 cmd (arm)
+        kind(222, 0, 2, PROT_WX),           // mmap prot
+        kind(0, 192, 2, PROT_WX),           // mmap2 prot (arm)
+        kind(226, 125, 2, PROT_WX),         // mprotect prot
     ];
 }
 

@@ -128,8 +128,7 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
         return;
     }
     let regs = RawRegs::new(ctx.arg(0));
-    let Some((abi, nr)) = abi::admitted(ctx.arg(1), &regs, &task, config.after_seccomp != 0)
-    else {
+    let Some((abi, nr)) = abi::admitted(ctx.arg(1), &regs, &task, config.after_seccomp != 0) else {
         return;
     };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };

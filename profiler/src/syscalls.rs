@@ -179,12 +179,10 @@ impl Arch {
 
     /// Every (number, name) of this architecture's table.
     pub fn table(self) -> Vec<(u64, &'static str)> {
-        let private = match self {
-            Arch::Arm => ARM_PRIVATE_BASE as u64 + 1..=(ARM_PRIVATE_BASE + ARM_PRIVATE.len()) as u64,
-            _ => 1..=0,
-        };
+        let private = (self == Arch::Arm)
+            .then(|| ARM_PRIVATE_BASE as u64 + 1..=(ARM_PRIVATE_BASE + ARM_PRIVATE.len()) as u64);
         (0..profiler_common::SYSCALL_TABLE_SIZE as u64)
-            .chain(private)
+            .chain(private.into_iter().flatten())
             .filter_map(|nr| self.name(nr).map(|name| (nr, name)))
             .collect()
     }

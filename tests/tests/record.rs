@@ -441,9 +441,23 @@ fn without_kernel_btf_one_line_says_so() {
         profile_bin().display(),
         exe()
     );
-    let output = run(Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script]));
-    assert_refused(&output, "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing)");
-    assert_eq!(stderr(&output).trim().lines().count(), 1, "{}", describe(&output));
+    let output = run(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_refused(
+        &output,
+        "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
+    );
+    assert_eq!(
+        stderr(&output).trim().lines().count(),
+        1,
+        "{}",
+        describe(&output)
+    );
     assert!(stderr(&output).contains("CONFIG_DEBUG_INFO_BTF"));
 }

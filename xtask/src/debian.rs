@@ -212,20 +212,29 @@ impl PrivateApt {
             .split_once(':')
             .map(|(_, a)| a.split(['=', '/']).next().unwrap_or(a));
         let find = || -> Option<PathBuf> {
-            fs::read_dir(dest).ok()?.flatten().map(|e| e.path()).find(|p| {
-                let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
-                file.starts_with(&format!("{name}_"))
-                    && file.ends_with(".deb")
-                    && arch.is_none_or(|a| file.ends_with(&format!("_{a}.deb")))
-            })
+            fs::read_dir(dest)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
+                    file.starts_with(&format!("{name}_"))
+                        && file.ends_with(".deb")
+                        && arch.is_none_or(|a| file.ends_with(&format!("_{a}.deb")))
+                })
         };
         if let Some(found) = find() {
             return Ok(found);
         }
         fs::create_dir_all(dest)?;
-        output(self.command("apt-get").args(["download", "-qq", spec]).current_dir(dest))
-            .with_context(|| format!("downloading {spec}"))?;
-        find().with_context(|| format!("apt-get download {spec} left no .deb in {}", dest.display()))
+        output(
+            self.command("apt-get")
+                .args(["download", "-qq", spec])
+                .current_dir(dest),
+        )
+        .with_context(|| format!("downloading {spec}"))?;
+        find()
+            .with_context(|| format!("apt-get download {spec} left no .deb in {}", dest.display()))
     }
 }
 
@@ -243,7 +252,12 @@ fn parse_madison(text: &str) -> Vec<(String, String)> {
             let fields: Vec<&str> = line.split('|').map(str::trim).collect();
             let version = fields.get(1)?.to_string();
             // "http://… trixie-security/main amd64 Packages"
-            let suite = fields.get(2)?.split_whitespace().nth(1)?.split('/').next()?;
+            let suite = fields
+                .get(2)?
+                .split_whitespace()
+                .nth(1)?
+                .split('/')
+                .next()?;
             Some((version, suite.to_owned()))
         })
         .collect()
@@ -308,7 +322,11 @@ mod tests {
         let show = "Package: linux-image-amd64\nDepends: linux-base-amd64 (= 7.3.4-1), dracut | initramfs-tools (>= 0.120), linux-image-7.3.4+deb13-amd64 (= 7.3.4-1)\n";
         assert_eq!(
             parse_depends(show),
-            ["linux-base-amd64", "dracut", "linux-image-7.3.4+deb13-amd64"]
+            [
+                "linux-base-amd64",
+                "dracut",
+                "linux-image-7.3.4+deb13-amd64"
+            ]
         );
     }
 }

@@ -100,7 +100,14 @@ fn qemu() -> Result<()> {
     apt.update()?;
     run_checked(
         apt.command("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "-t", &backports])
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "-t",
+                &backports,
+            ])
             .args(&missing),
     )
 }

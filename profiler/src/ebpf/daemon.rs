@@ -385,9 +385,7 @@ impl DaemonMaps {
         let data = aya::maps::Map::HashMap(data);
         let seen = match variant {
             Variant::Current => Seen::Bits(HashMap::try_from(data).map_err(map_err(SEEN))?),
-            Variant::Linux510 => {
-                Seen::Bytes(HashMap::try_from(data).map_err(map_err(SEEN_BYTES))?)
-            }
+            Variant::Linux510 => Seen::Bytes(HashMap::try_from(data).map_err(map_err(SEEN_BYTES))?),
         };
         Ok(DaemonMaps {
             seen,
@@ -493,7 +491,12 @@ fn bitmap_of(bytes: &SeenBytes) -> SeenSyscalls {
     let mut bits = SeenSyscalls {
         bits: [0; SEEN_WORDS],
     };
-    for (index, _) in bytes.flags.iter().enumerate().filter(|(_, &flag)| flag != 0) {
+    for (index, _) in bytes
+        .flags
+        .iter()
+        .enumerate()
+        .filter(|(_, &flag)| flag != 0)
+    {
         bits.bits[index / 64] |= 1 << (index % 64);
     }
     bits

@@ -169,12 +169,12 @@ fn atomic_or_loads() -> io::Result<bool> {
             | u64::from(imm as u32) << 32
     };
     let insns = [
-        insn(0xb7, 1, 0, 0),          // r1 = 0
-        insn(0x7b, 10 | 1 << 4, -8, 0), // *(u64 *)(r10 - 8) = r1
-        insn(0xb7, 1, 0, 1),          // r1 = 1
+        insn(0xb7, 1, 0, 0),               // r1 = 0
+        insn(0x7b, 10 | 1 << 4, -8, 0),    // *(u64 *)(r10 - 8) = r1
+        insn(0xb7, 1, 0, 1),               // r1 = 1
         insn(0xdb, 10 | 1 << 4, -8, 0x40), // lock *(u64 *)(r10 - 8) |= r1 (BPF_ATOMIC, BPF_OR)
-        insn(0xb7, 0, 0, 0),          // r0 = 0
-        insn(0x95, 0, 0, 0),          // exit
+        insn(0xb7, 0, 0, 0),               // r0 = 0
+        insn(0x95, 0, 0, 0),               // exit
     ];
     // The head of `union bpf_attr` for BPF_PROG_LOAD; the kernel takes the rest as zero.
     #[repr(C)]
@@ -306,14 +306,20 @@ mod tests {
             assert_eq!(features.missing().len(), 1);
         }
         assert_eq!(Variant::Linux510.program(SYS_ENTER), "sys_enter_510");
-        assert_eq!(Variant::Current.program(SYS_ENTER_DAEMON), "sys_enter_daemon");
+        assert_eq!(
+            Variant::Current.program(SYS_ENTER_DAEMON),
+            "sys_enter_daemon"
+        );
     }
 
     #[test]
     fn below_the_floor_is_one_line_naming_what_and_where() {
         assert_eq!(floor_message(&[], "6.18.0"), None);
         let line = floor_message(
-            &[("BPF ring buffers", "5.8"), ("bpf_probe_read_kernel", "5.5")],
+            &[
+                ("BPF ring buffers", "5.8"),
+                ("bpf_probe_read_kernel", "5.5"),
+            ],
             "5.4.0-100-generic",
         )
         .unwrap();

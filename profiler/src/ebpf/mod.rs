@@ -263,7 +263,9 @@ fn load_and_attach(
         Some(btf) => {
             let name = variant.program(features::SYS_ENTER);
             let program: &mut BtfTracePoint = program_mut(&mut ebpf, name)?;
-            program.load("sys_enter", &btf).map_err(program_error(name))?;
+            program
+                .load("sys_enter", &btf)
+                .map_err(program_error(name))?;
             program.attach().map_err(program_error(name))?;
         }
         None => attach_raw(

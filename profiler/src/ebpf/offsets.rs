@@ -80,7 +80,9 @@ pub fn task_offsets(btf_path: &Path) -> Result<TaskOffsets, OffsetError> {
     // 5.19 replaced the ids of a cgroup's ancestors with pointers to them.
     let (cgroup_ancestors, ancestor_pointers) = match member_offset(&btf, "cgroup", "ancestors") {
         Ok(offset) => (offset, true),
-        Err(OffsetError::NoMember { .. }) => (member_offset(&btf, "cgroup", "ancestor_ids")?, false),
+        Err(OffsetError::NoMember { .. }) => {
+            (member_offset(&btf, "cgroup", "ancestor_ids")?, false)
+        }
         Err(err) => return Err(err),
     };
     Ok(TaskOffsets {

@@ -26,8 +26,7 @@ pub enum TracepointBtfError {
 /// BTF with the type `btf_trace_<tracepoint>` at its id in the kernel's BTF at `btf_path`.
 pub fn for_tracepoint(btf_path: &Path, tracepoint: &str) -> Result<aya::Btf, TracepointBtfError> {
     let path = || btf_path.display().to_string();
-    let mut data =
-        std::fs::read(btf_path).map_err(|source| BtfReadError::new(btf_path, source))?;
+    let mut data = std::fs::read(btf_path).map_err(|source| BtfReadError::new(btf_path, source))?;
     let name = format!("btf_trace_{tracepoint}");
     match cut_after_typedef(&mut data, &name) {
         Ok(true) => {}

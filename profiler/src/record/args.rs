@@ -282,8 +282,12 @@ mod tests {
                 }
                 assert_eq!(
                     (kind.arg, kind.mask, kind.arg2, kind.mask2),
-                    (x86_64::ARG_KINDS[index].arg, x86_64::ARG_KINDS[index].mask,
-                     x86_64::ARG_KINDS[index].arg2, x86_64::ARG_KINDS[index].mask2),
+                    (
+                        x86_64::ARG_KINDS[index].arg,
+                        x86_64::ARG_KINDS[index].mask,
+                        x86_64::ARG_KINDS[index].arg2,
+                        x86_64::ARG_KINDS[index].mask2
+                    ),
                     "{name}"
                 );
             }

@@ -135,8 +135,13 @@ fn modules(kernel_root: &Path) -> Result<Vec<PathBuf>> {
             .file_name()
             .and_then(|n| n.to_str())
             .context("module directory without a version")?;
-        output(Command::new("depmod").arg("-b").arg(kernel_root).arg(version))
-            .context("depmod for the guest kernel (Debian package kmod)")?;
+        output(
+            Command::new("depmod")
+                .arg("-b")
+                .arg(kernel_root)
+                .arg(version),
+        )
+        .context("depmod for the guest kernel (Debian package kmod)")?;
     }
     let text = fs::read_to_string(&dep).with_context(|| format!("reading {}", dep.display()))?;
     let deps = parse_modules_dep(&text);

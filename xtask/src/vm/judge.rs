@@ -136,9 +136,8 @@ impl Run {
             check("run enforcing", self.ran("run_ok")),
             check(
                 "run refusing",
-                self.ran("unix").and_then(|()| {
-                    self.output_has("run_refused", "clone(CLONE_NEWNET): errno 1")
-                }),
+                self.ran("unix")
+                    .and_then(|()| self.output_has("run_refused", "clone(CLONE_NEWNET): errno 1")),
             ),
             check("no BTF: one line", self.no_btf()),
         ]);
@@ -268,7 +267,11 @@ fn last_line(text: &str) -> String {
     text.trim().lines().last().unwrap_or("").to_owned()
 }
 
-fn same_sets(ours: &BTreeSet<String>, theirs: &BTreeSet<String>, whose: &str) -> Result<(), String> {
+fn same_sets(
+    ours: &BTreeSet<String>,
+    theirs: &BTreeSet<String>,
+    whose: &str,
+) -> Result<(), String> {
     if ours == theirs {
         return Ok(());
     }
@@ -310,11 +313,8 @@ mod tests {
     use super::*;
 
     fn run_with(files: &[(&str, &str)], machine: Machine) -> (Run, PathBuf) {
-        let dir = std::env::temp_dir().join(format!(
-            "vm-judge-{}-{}",
-            std::process::id(),
-            files.len()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("vm-judge-{}-{}", std::process::id(), files.len()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         for (name, text) in files {

@@ -125,9 +125,8 @@ impl Registry {
                 newest = Some(version);
             }
         }
-        let version = newest.with_context(|| {
-            format!("the registry has no {meta} {}x", guest.series)
-        })?;
+        let version =
+            newest.with_context(|| format!("the registry has no {meta} {}x", guest.series))?;
         // linux-image-<arch> → linux-image-<abi>-<arch> → (7.x) linux-binary-… + linux-modules-…
         let image = self
             .apt
@@ -147,7 +146,9 @@ impl Registry {
     /// Downloads and unpacks `guest`'s kernel below `work`; returns where, and the version.
     pub fn kernel(&self, guest: &Guest, work: &Path) -> Result<Kernel> {
         let (packages, version) = self.kernel_packages(guest)?;
-        let root = work.join("kernels").join(format!("{}-{version}", guest.machine.debian()));
+        let root = work
+            .join("kernels")
+            .join(format!("{}-{version}", guest.machine.debian()));
         if !root.join(".unpacked").exists() {
             let _ = fs::remove_dir_all(&root);
             for package in &packages {
@@ -173,13 +174,18 @@ impl Registry {
         if !root.join(".unpacked").exists() {
             let _ = fs::remove_dir_all(&root);
             for package in ARM64_ROOT {
-                let deb = self.apt.download(&format!("{package}/bookworm"), &self.debs)?;
+                let deb = self
+                    .apt
+                    .download(&format!("{package}/bookworm"), &self.debs)?;
                 if package.ends_with(":armhf") {
                     // Only its binary, beside the arm64 busybox.
                     let tmp = work.join("armhf");
                     unpack(&deb, &tmp)?;
                     fs::create_dir_all(root.join("usr/local/bin"))?;
-                    fs::copy(tmp.join("bin/busybox"), root.join("usr/local/bin/busybox-armhf"))?;
+                    fs::copy(
+                        tmp.join("bin/busybox"),
+                        root.join("usr/local/bin/busybox-armhf"),
+                    )?;
                     let _ = fs::remove_dir_all(&tmp);
                 } else {
                     unpack(&deb, &root)?;

@@ -296,7 +296,9 @@ fn boot(
         kernel.version
     );
     let started = Instant::now();
-    let mut child = qemu.spawn().context("starting qemu (cargo xtask setup installs it)")?;
+    let mut child = qemu
+        .spawn()
+        .context("starting qemu (cargo xtask setup installs it)")?;
     let mut timed_out = false;
     while child.try_wait()?.is_none() {
         if started.elapsed() > Duration::from_secs(timeout) {
@@ -388,7 +390,11 @@ fn results_json(results: &[GuestResult]) -> String {
 fn table(results: &[GuestResult]) -> String {
     let mut text = String::new();
     let names: Vec<&str> = results[0].checks.iter().map(|c| c.name).collect();
-    let _ = writeln!(text, "| kernel | arch | build loaded | {} |", names.join(" | "));
+    let _ = writeln!(
+        text,
+        "| kernel | arch | build loaded | {} |",
+        names.join(" | ")
+    );
     let _ = writeln!(text, "|---|---|---|{}", "---|".repeat(names.len()));
     for r in results {
         let build = match (&r.lacks, r.variant) {
