@@ -134,6 +134,8 @@ impl Arch {
         match self {
             Arch::X86_64 => syscalls::x86_64::Sysno::new(nr).map(|s| s.name()),
             Arch::X86 => syscalls::x86::Sysno::new(nr).map(|s| s.name()),
+            Arch::Aarch64 if nr == AARCH64_NEWFSTATAT => Some("newfstatat"),
+            Arch::Aarch64 if AARCH64_32_BIT_ONLY.contains(&nr) => None,
             Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr).map(|s| s.name()),
             Arch::Arm if nr > ARM_PRIVATE_BASE => {
                 ARM_PRIVATE.get(nr - ARM_PRIVATE_BASE - 1).copied()
@@ -157,9 +159,12 @@ impl Arch {
             Arch::X86 => syscalls::x86::Sysno::from_str(name)
                 .ok()
                 .map(|s| s.id() as u64),
+            Arch::Aarch64 if name == "newfstatat" => Some(AARCH64_NEWFSTATAT as u64),
             Arch::Aarch64 => syscalls::aarch64::Sysno::from_str(name)
                 .ok()
-                .map(|s| s.id() as u64),
+                .map(|s| s.id() as usize)
+                .filter(|nr| *nr != AARCH64_NEWFSTATAT && !AARCH64_32_BIT_ONLY.contains(nr))
+                .map(|nr| nr as u64),
             Arch::Arm => match ARM_PRIVATE.iter().position(|own| *own == name) {
                 Some(i) => Some((ARM_PRIVATE_BASE + 1 + i) as u64),
                 None => syscalls::arm::Sysno::from_str(name)
@@ -193,6 +198,12 @@ impl fmt::Display for Arch {
         f.write_str(self.short_name())
     }
 }
+
+/// The `syscalls` crate's aarch64 table comes from asm-generic's unistd.h as a 32-bit build
+/// reads it: 79 is named `fstatat` there, which 64-bit kernels, strace and libseccomp call
+/// `newfstatat`, and 403–423 are the `*_time64` calls only 32-bit architectures have.
+const AARCH64_NEWFSTATAT: usize = 79;
+const AARCH64_32_BIT_ONLY: std::ops::RangeInclusive<usize> = 403..=423;
 
 /// `__ARM_NR_BASE`: arm's private calls are numbered from one above it.
 const ARM_PRIVATE_BASE: usize = 0x0f_0000;
@@ -297,6 +308,13 @@ mod tests {
         assert_eq!(Arch::Arm.name(0x0f_0006), Some("get_tls"));
         assert_eq!(Arch::Arm.name(0x0f_0000), None);
         assert_eq!(Arch::Arm.name(0x0f_0007), None);
+        // aarch64 79 under its 64-bit name; no 32-bit-only calls on aarch64.
+        assert_eq!(Arch::Aarch64.name(79), Some("newfstatat"));
+        assert_eq!(Arch::Aarch64.number("newfstatat"), Some(79));
+        assert_eq!(Arch::Aarch64.number("fstatat"), None);
+        assert_eq!(Arch::Aarch64.name(403), None);
+        assert_eq!(Arch::Aarch64.number("clock_gettime64"), None);
+        assert_eq!(Arch::Arm.number("clock_gettime64"), Some(403));
         // EABI numbers, not aarch64's: 281 is socket on arm.
         assert_eq!(Arch::Arm.name(281), Some("socket"));
         assert_eq!(Arch::Aarch64.name(198), Some("socket"));

@@ -166,7 +166,17 @@ impl Run {
         self.has_marks(&ours)?;
         let (theirs, whose) = match &reference.tree {
             Some(host) => (host.clone(), "the host's recording"),
-            None => (strace_names(&self.text("tree.strace")), "strace"),
+            None => {
+                let mut names = strace_names(&self.text("tree.strace"));
+                // strace's summary leaves out the calls that never return.
+                names.extend(
+                    ["exit", "exit_group"]
+                        .into_iter()
+                        .filter(|name| ours.contains(*name))
+                        .map(str::to_owned),
+                );
+                (names, "strace")
+            }
         };
         if theirs.is_empty() {
             return Err(format!("nothing to compare with ({whose} is empty)"));

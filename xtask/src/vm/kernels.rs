@@ -90,6 +90,12 @@ const ARM64_ROOT: [&str; 5] = [
     "busybox-static:armhf",
 ];
 
+/// busybox applets `init.sh` and `guest-test.sh` run in the arm64 root.
+const APPLETS: [&str; 14] = [
+    "sh", "mount", "umount", "mkdir", "rmdir", "cat", "grep", "sleep", "env", "kill", "uname",
+    "echo", "true", "date",
+];
+
 /// The registry, through a private apt state in `work`.
 pub struct Registry {
     apt: PrivateApt,
@@ -194,16 +200,17 @@ impl Registry {
             for dir in ["proc", "sys", "dev", "tmp", "run", "root", "etc"] {
                 fs::create_dir_all(root.join(dir))?;
             }
-            // The applets the test script uses, on PATH.
-            for applet in [
-                "sh", "mount", "umount", "mkdir", "rmdir", "cat", "grep", "sleep", "env", "kill",
-                "uname", "echo", "true",
-            ] {
-                let link = root.join("usr/local/bin").join(applet);
-                let _ = fs::remove_file(&link);
-                symlink("/bin/busybox", &link)?;
-            }
             fs::write(root.join(".unpacked"), "")?;
+        }
+        // The shell and the applets the scripts use, on PATH.
+        for (link, target) in APPLETS
+            .iter()
+            .map(|applet| (format!("usr/local/bin/{applet}"), "/bin/busybox"))
+            .chain([("bin/sh".to_owned(), "busybox")])
+        {
+            let link = root.join(link);
+            let _ = fs::remove_file(&link);
+            symlink(target, &link)?;
         }
         for (name, path) in binaries {
             let dest = root.join("usr/local/bin").join(name);
