@@ -1,14 +1,27 @@
 //! Which ABI a syscall came through, and its number in that ABI's table: the one part of the
 //! programs that differs between the architectures they are built for.
 #[cfg(bpf_target_arch = "aarch64")]
-pub use aarch64::{by_regs, decide};
+pub use aarch64::{compat_by_regs, compat_of, decode};
 #[cfg(bpf_target_arch = "x86_64")]
-pub use x86_64::{by_regs, decide};
+pub use x86_64::{compat_by_regs, compat_of, decode};
 
 use crate::{regs::SavedRegs, task::Task};
 
-/// The ABI and number of call `id` (the tracepoint's), or `None` when it does not count because
+/// Whether the call is a compat (32-bit) one, or `None` when it does not count because
 /// `after_seccomp` asks for calls made under a filter and the task has none.
+#[inline(always)]
+pub fn admitted_compat<R: SavedRegs, T: Task>(
+    regs: &R,
+    task: &T,
+    after_seccomp: bool,
+) -> Option<bool> {
+    if after_seccomp && !task.seccomp_filtered() {
+        return None;
+    }
+    Some(compat_of(regs, task))
+}
+
+/// The ABI and number of call `id` (the tracepoint's), or `None` as [`admitted_compat`].
 #[inline(always)]
 pub fn admitted<R: SavedRegs, T: Task>(
     id: u64,
@@ -16,10 +29,7 @@ pub fn admitted<R: SavedRegs, T: Task>(
     task: &T,
     after_seccomp: bool,
 ) -> Option<(u32, u64)> {
-    if after_seccomp && !task.seccomp_filtered() {
-        return None;
-    }
-    Some(decide(id, regs, task))
+    admitted_compat(regs, task, after_seccomp).map(|compat| decode(id, compat))
 }
 
 #[cfg(bpf_target_arch = "x86_64")]
@@ -40,25 +50,25 @@ mod x86_64 {
     /// unless the program forged both registers before an `int $0x80`; that call is then counted
     /// as the 64-bit syscall of the same number, which a profile refuses to the i386 call anyway.
     /// Everything that does not look like `syscall` (i386 entries, registers a ptracer changed)
-    /// is left to [`decide`].
+    /// is left to [`compat_of`].
     #[inline(always)]
-    pub fn by_regs(regs: &Regs, id: u64) -> Option<(u32, u64)> {
+    pub fn compat_by_regs(regs: &Regs) -> Option<bool> {
         let syscall_instruction = regs.word(pt_regs::CS) & 0xffff == USER_CS
             && regs.word(pt_regs::CX) == regs.word(pt_regs::IP)
             && regs.word(pt_regs::R11) == regs.word(pt_regs::FLAGS);
-        syscall_instruction.then(|| decode(id, false))
+        syscall_instruction.then_some(false)
     }
 
     /// Decided by the task's own `TS_COMPAT` flag (the registers are not read).
     #[inline(always)]
-    pub fn decide<R: SavedRegs, T: Task>(id: u64, _regs: &R, task: &T) -> (u32, u64) {
-        decode(id, task.in_compat_syscall())
+    pub fn compat_of<R: SavedRegs, T: Task>(_regs: &R, task: &T) -> bool {
+        task.in_compat_syscall()
     }
 
     /// `compat` is whether it is a 32-bit call; x32 calls are 64-bit ones with
     /// `X32_SYSCALL_BIT` in the number.
     #[inline(always)]
-    fn decode(id: u64, compat: bool) -> (u32, u64) {
+    pub fn decode(id: u64, compat: bool) -> (u32, u64) {
         if compat {
             return (ABI_COMPAT, id & 0xffff_ffff);
         }
@@ -81,15 +91,21 @@ mod aarch64 {
 
     /// The saved `pstate` always tells: the registers decide every call.
     #[inline(always)]
-    pub fn by_regs(regs: &Regs, id: u64) -> Option<(u32, u64)> {
-        Some(decide(id, regs, &()))
+    pub fn compat_by_regs(regs: &Regs) -> Option<bool> {
+        Some(compat_of(regs, &()))
     }
 
     /// AArch32 calls (`svc` from a 32-bit task, which the kernel dispatches through its compat
-    /// table) are the ones whose saved `pstate` has the AArch32 mode bit; their number is r7's.
+    /// table) are the ones whose saved `pstate` has the AArch32 mode bit.
     #[inline(always)]
-    pub fn decide<R: SavedRegs, T>(id: u64, regs: &R, _task: &T) -> (u32, u64) {
-        if regs.word(pt_regs::PSTATE) & PSR_MODE32_BIT != 0 {
+    pub fn compat_of<R: SavedRegs, T>(regs: &R, _task: &T) -> bool {
+        regs.word(pt_regs::PSTATE) & PSR_MODE32_BIT != 0
+    }
+
+    /// An AArch32 call's number is r7's, 32 bits.
+    #[inline(always)]
+    pub fn decode(id: u64, compat: bool) -> (u32, u64) {
+        if compat {
             (ABI_COMPAT, id & 0xffff_ffff)
         } else {
             (ABI_NATIVE, id)

@@ -41,18 +41,18 @@ fn on_sys_enter<T: Task>(ctx: &BtfTracePointContext) -> i32 {
     let Some(slot) = cached_process_slot::<T>(regs.address()) else {
         return 0;
     };
-    let id = ctx.arg(1);
     let after_seccomp = config().after_seccomp != 0;
     let by_regs = if after_seccomp {
         None
     } else {
-        abi::by_regs(&regs, id)
+        abi::compat_by_regs(&regs)
     };
-    let call = match by_regs {
-        Some(call) => Some(call),
-        None => abi::admitted(id, &regs, &T::current(), after_seccomp),
+    let compat = match by_regs {
+        Some(compat) => Some(compat),
+        None => abi::admitted_compat(&regs, &T::current(), after_seccomp),
     };
-    if let Some((abi, nr)) = call {
+    if let Some(compat) = compat {
+        let (abi, nr) = abi::decode(ctx.arg(1), compat);
         count(regs.as_ptr(), slot, abi, nr);
     }
     0

@@ -4,7 +4,7 @@ use aya_ebpf::helpers::{
 };
 use profiler_common::{EVENT_READ_FAILED, SECCOMP_MODE_FILTER};
 
-use crate::maps::{note_event, task_offsets};
+use crate::maps::{note_event, task_offset};
 
 /// The current task, as each variant of the programs reaches it: [`BtfTask`] where the kernel
 /// has `bpf_get_current_task_btf` (5.11) and lets tracing programs call
@@ -54,18 +54,18 @@ impl Task for BtfTask {
 
     #[inline(always)]
     fn tgid(&self) -> u32 {
-        self.field(task_offsets().tgid)
+        self.field(task_offset!(tgid))
     }
 
     #[cfg(bpf_target_arch = "x86_64")]
     #[inline(always)]
     fn in_compat_syscall(&self) -> bool {
-        self.field::<u32>(task_offsets().thread_status) & profiler_common::x86_64::TS_COMPAT != 0
+        self.field::<u32>(task_offset!(thread_status)) & profiler_common::x86_64::TS_COMPAT != 0
     }
 
     #[inline(always)]
     fn seccomp_filtered(&self) -> bool {
-        self.field::<i32>(task_offsets().seccomp_mode) == SECCOMP_MODE_FILTER
+        self.field::<i32>(task_offset!(seccomp_mode)) == SECCOMP_MODE_FILTER
     }
 
     #[inline(always)]
@@ -114,29 +114,30 @@ impl Task for ProbedTask {
     #[cfg(bpf_target_arch = "x86_64")]
     #[inline(always)]
     fn in_compat_syscall(&self) -> bool {
-        self.field::<u32>(task_offsets().thread_status) & profiler_common::x86_64::TS_COMPAT != 0
+        self.field::<u32>(task_offset!(thread_status)) & profiler_common::x86_64::TS_COMPAT != 0
     }
 
     #[inline(always)]
     fn seccomp_filtered(&self) -> bool {
-        self.field::<i32>(task_offsets().seccomp_mode) == SECCOMP_MODE_FILTER
+        self.field::<i32>(task_offset!(seccomp_mode)) == SECCOMP_MODE_FILTER
     }
 
     /// What the helper does (`cgroup_ancestor(task_dfl_cgroup(current), level)`), read by hand.
     #[inline(always)]
     fn ancestor_cgroup_id(&self, level: u32) -> u64 {
-        let offsets = task_offsets();
-        let css_set = self.field::<u64>(offsets.task_cgroups) as *const u8;
-        let cgroup = read::<u64>(css_set, offsets.css_set_dfl_cgrp as usize) as *const u8;
-        if cgroup.is_null() || read::<i32>(cgroup, offsets.cgroup_level as usize) < level as i32 {
+        let css_set = self.field::<u64>(task_offset!(task_cgroups)) as *const u8;
+        let cgroup = read::<u64>(css_set, task_offset!(css_set_dfl_cgrp) as usize) as *const u8;
+        if cgroup.is_null()
+            || read::<i32>(cgroup, task_offset!(cgroup_level) as usize) < level as i32
+        {
             return 0;
         }
-        let slot = offsets.cgroup_ancestors as usize + level as usize * 8;
-        if offsets.ancestor_pointers == 0 {
+        let slot = task_offset!(cgroup_ancestors) as usize + level as usize * 8;
+        if task_offset!(ancestor_pointers) == 0 {
             return read(cgroup, slot);
         }
         let ancestor = read::<u64>(cgroup, slot) as *const u8;
-        let kn = read::<u64>(ancestor, offsets.cgroup_kn as usize) as *const u8;
-        read(kn, offsets.kernfs_node_id as usize)
+        let kn = read::<u64>(ancestor, task_offset!(cgroup_kn) as usize) as *const u8;
+        read(kn, task_offset!(kernfs_node_id) as usize)
     }
 }

@@ -94,7 +94,12 @@ for name, nr in ours.items():
             .spawn()
             .unwrap();
         use std::io::Write as _;
-        python.stdin.take().unwrap().write_all(&table.stdout).unwrap();
+        python
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&table.stdout)
+            .unwrap();
         let output = python.wait_with_output().unwrap();
         assert!(output.status.success(), "{}", describe(&output));
         assert_eq!(stdout(&output), "", "{abi}");
