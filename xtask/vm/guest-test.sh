@@ -85,4 +85,8 @@ if mount -t tmpfs none /sys/kernel/btf; then
   step nobtf "$P" record -o /tmp/nobtf.json -- "$X" exit 0
   umount /sys/kernel/btf
 fi
+# End-to-end test files built for the host (`vm-test --e2e`), x86_64 guests only.
+for t in $E2E; do
+  step "e2e_${t%%=*}" "${t#*=}" --test-threads 2
+done
 echo "vm-test: done"

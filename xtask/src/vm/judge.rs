@@ -115,16 +115,16 @@ impl Run {
             check("5.10 build records the same", self.tree_510()),
         ];
         checks.push(match self.machine {
-            Machine::X86_64 => check("i386 calls", self.compat("SCMP_ARCH_X86", "getppid")),
+            Machine::X86_64 => check("32-bit calls", self.compat("SCMP_ARCH_X86", "getppid")),
             Machine::Arm64 if self.rc("compat").is_none() => Check {
-                name: "AArch32 calls",
+                name: "32-bit calls",
                 outcome: Outcome::Skipped(format!(
                     "this guest runs no 32-bit tasks: {}",
                     last_line(&self.text("arm32_probe.err"))
                 )),
             },
             Machine::Arm64 => check(
-                "AArch32 calls",
+                "32-bit calls",
                 self.compat("SCMP_ARCH_ARM", "set_tls")
                     .and_then(|()| self.output_has("compat_run", "hi")),
             ),
@@ -142,6 +142,38 @@ impl Run {
             check("no BTF: one line", self.no_btf()),
         ]);
         checks
+    }
+
+    /// The end-to-end test files run in the guest (`vm-test --e2e`): one check, passed when
+    /// every test of every file passed.
+    pub fn e2e(&self, files: &[(String, PathBuf)]) -> Option<Check> {
+        if files.is_empty() {
+            return None;
+        }
+        let mut failed = Vec::new();
+        for (name, _) in files {
+            let step = format!("e2e_{name}");
+            if let Err(why) = self.ran(&step) {
+                let log = self.text(&format!("{step}.out"));
+                let tests: Vec<&str> = log
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("test ")?.strip_suffix(" ... FAILED"))
+                    .collect();
+                failed.push(if tests.is_empty() {
+                    why
+                } else {
+                    format!("{name}: {}", tests.join(", "))
+                });
+            }
+        }
+        Some(Check {
+            name: "e2e tests",
+            outcome: if failed.is_empty() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail(failed.join("; "))
+            },
+        })
     }
 
     fn names(&self, file: &str) -> Result<BTreeSet<String>, String> {

@@ -39,6 +39,10 @@ pub struct VmArgs {
     /// Rewrite the table in docs/platforms.md from this run instead of checking it.
     #[arg(long)]
     write_docs: bool,
+    /// Also run these end-to-end test files of tests/tests (record, args, daemon, run, …) in the
+    /// x86_64 guests, as built for the host (each takes minutes under emulation).
+    #[arg(long, value_delimiter = ',')]
+    e2e: Vec<String>,
     /// Seconds one guest may take, boot to power-off.
     #[arg(long, default_value_t = GUEST_TIMEOUT)]
     timeout: u64,
@@ -51,6 +55,7 @@ impl Default for VmArgs {
         VmArgs {
             kernels: Vec::new(),
             write_docs: false,
+            e2e: Vec::new(),
             timeout: GUEST_TIMEOUT,
         }
     }
@@ -65,6 +70,8 @@ const END: &str = "<!-- end of vm-test table -->";
 struct Binaries {
     profile: PathBuf,
     exerciser: PathBuf,
+    /// End-to-end test binaries by test file name.
+    e2e: Vec<(String, PathBuf)>,
 }
 
 /// What a guest boots with besides its kernel.
@@ -110,6 +117,7 @@ pub fn run(args: &VmArgs) -> Result<()> {
     let host = Binaries {
         profile: root.join("target/debug/profile"),
         exerciser: root.join("target/debug/exerciser"),
+        e2e: e2e_binaries(&args.e2e)?,
     };
     let arm64 = if guests.iter().any(|g| g.machine == Machine::Arm64) {
         cargo(&[
@@ -129,6 +137,7 @@ pub fn run(args: &VmArgs) -> Result<()> {
         Some(Binaries {
             profile: dir.join("profile"),
             exerciser: dir.join("exerciser"),
+            e2e: Vec::new(),
         })
     } else {
         None
@@ -161,6 +170,7 @@ pub fn run(args: &VmArgs) -> Result<()> {
                     binaries: Binaries {
                         profile: "/usr/local/bin/profile".into(),
                         exerciser: "/usr/local/bin/exerciser".into(),
+                        e2e: Vec::new(),
                     },
                     reference: &no_reference,
                 }
@@ -185,13 +195,46 @@ pub fn run(args: &VmArgs) -> Result<()> {
         results.len(),
         started.elapsed().as_secs_f64()
     );
-    if results.len() == GUESTS.len() {
+    if results.len() == GUESTS.len() && args.e2e.is_empty() {
         docs(&root.join(DOCS), &results, args.write_docs)?;
     }
     if !failed.is_empty() {
         bail!("vm-test failed:\n  {}", failed.join("\n  "));
     }
     Ok(())
+}
+
+/// The host's test binaries of the end-to-end test files `names` (`cargo test --no-run`).
+fn e2e_binaries(names: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root())
+        .args(["test", "-p", "tests", "--no-run", "--message-format=json"]);
+    for name in names {
+        cmd.args(["--test", name]);
+    }
+    let text = output(&mut cmd)?;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(name), Some(exe)) = (
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) else {
+            continue;
+        };
+        if names.iter().any(|n| n == name) {
+            found.push((name.to_owned(), PathBuf::from(exe)));
+        }
+    }
+    if found.len() != names.len() {
+        bail!("not every one of {names:?} is a test file of tests/tests");
+    }
+    Ok(found)
 }
 
 /// The host's own recordings of what the x86_64 guests record, with the guests' empty
@@ -242,6 +285,12 @@ fn boot(
     if guest.machine == Machine::Arm64 {
         env.push_str("ARM32=/usr/local/bin/busybox-armhf\n");
     }
+    let e2e: Vec<String> = binaries
+        .e2e
+        .iter()
+        .map(|(name, path)| format!("{name}={}", path.display()))
+        .collect();
+    env.push_str(&format!("E2E=\"{}\"\n", e2e.join(" ")));
     fs::write(out.join("env"), env)?;
     let initrd = work.join(format!("initrd-{}.cpio", guest.name));
     initramfs::build(
@@ -318,6 +367,7 @@ fn boot(
         );
     }
     let mut checks = run.checks(setup.reference);
+    checks.extend(run.e2e(&binaries.e2e));
     if timed_out {
         checks.push(Check {
             name: "finished",
