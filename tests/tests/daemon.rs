@@ -585,6 +585,19 @@ fn kube_pod(
     let salt = format!("{:08x}", std::process::id());
     let uid = format!("{salt}-aaaa-bbbb-cccc-{n:012x}");
     let cid = format!("{salt}{}", format!("{n:02x}").repeat(28));
+    // The kubelet writes the pod's log directory and the container's symlink before the
+    // container's first process runs (the daemon names pods from them).
+    let pod_dir = format!("{namespace}_{name}_{uid}");
+    fs::create_dir_all(logs.join("pods").join(&pod_dir).join(container)).unwrap();
+    fs::write(logs.join(format!("pods/{pod_dir}/{container}/0.log")), "").unwrap();
+    fs::create_dir_all(logs.join("containers")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("../pods/{pod_dir}/{container}/0.log"),
+        logs.join(format!(
+            "containers/{name}_{namespace}_{container}-{cid}.log"
+        )),
+    )
+    .unwrap();
     let dir = if systemd {
         let pod = format!(
             "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice",
@@ -597,17 +610,6 @@ fn kube_pod(
     } else {
         root.child(&format!("kubepods/besteffort/pod{uid}/{cid}"))
     };
-    let pod_dir = format!("{namespace}_{name}_{uid}");
-    fs::create_dir_all(logs.join("pods").join(&pod_dir).join(container)).unwrap();
-    fs::write(logs.join(format!("pods/{pod_dir}/{container}/0.log")), "").unwrap();
-    fs::create_dir_all(logs.join("containers")).unwrap();
-    std::os::unix::fs::symlink(
-        format!("../pods/{pod_dir}/{container}/0.log"),
-        logs.join(format!(
-            "containers/{name}_{namespace}_{container}-{cid}.log"
-        )),
-    )
-    .unwrap();
     run_in(&dir, &calls);
     Pod {
         namespace,
