@@ -284,8 +284,7 @@ fn libseccomp_runs_the_command_under_its_profile() {
     let path = scratch("libseccomp-profile").join("p.json");
     std::fs::write(&path, profile.to_string()).unwrap();
     let under = |drop: &[&str]| {
-        let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(script("seccomp_exec.py")).arg(&path);
+        let mut cmd = libseccomp_exec(&path);
         for name in drop {
             cmd.args(["--drop", name]);
         }
