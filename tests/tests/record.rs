@@ -410,7 +410,11 @@ fn the_5_10_build_records_what_the_current_one_does() {
         let log = stderr(&output);
         match log.lines().find(|line| line.contains("the kernel lacks")) {
             Some(line) => eprintln!("{name}: {line}"),
-            None => assert!(!log.contains("built for Linux 5.10"), "{}", describe(&output)),
+            None => assert!(
+                !log.contains("built for Linux 5.10"),
+                "{}",
+                describe(&output)
+            ),
         }
         require_root();
         let out = scratch(&format!("510-{name}")).join("profile.json");

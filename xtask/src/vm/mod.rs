@@ -210,8 +210,13 @@ fn e2e_binaries(names: &[String]) -> Result<Vec<(String, PathBuf)>> {
         return Ok(Vec::new());
     }
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(workspace_root())
-        .args(["test", "-p", "tests", "--no-run", "--message-format=json"]);
+    cmd.current_dir(workspace_root()).args([
+        "test",
+        "-p",
+        "tests",
+        "--no-run",
+        "--message-format=json",
+    ]);
     for name in names {
         cmd.args(["--test", name]);
     }
