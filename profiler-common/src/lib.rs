@@ -6,42 +6,173 @@
 /// a program passes to `syscall(2)`) go to [`OddSyscallKey`] entries so none is lost.
 pub const SYSCALL_TABLE_SIZE: usize = 1024;
 
-/// Bit the x86_64 kernel sets in the number of x32 syscalls (`__X32_SYSCALL_BIT`).
-pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+#[cfg(any(target_arch = "aarch64", bpf_target_arch = "aarch64"))]
+pub use aarch64 as machine;
+/// The architecture-specific layouts, for the machine the programs run on: userspace's own
+/// target, or, in the eBPF build, the `bpf_target_arch` that aya-build sets from the target of
+/// the binary that embeds the object. Both tables are always compiled, so userspace tests can
+/// check either.
+#[cfg(any(target_arch = "x86_64", bpf_target_arch = "x86_64"))]
+pub use x86_64 as machine;
+#[cfg(not(any(
+    target_arch = "x86_64",
+    bpf_target_arch = "x86_64",
+    target_arch = "aarch64",
+    bpf_target_arch = "aarch64"
+)))]
+compile_error!("profile supports x86_64 and aarch64 (arm64) kernels");
 
-/// `TS_COMPAT` in x86's `thread_info.status`: set while the task runs a 32-bit syscall, which
-/// is the only reliable sign of `int $0x80` from 64-bit code (its `cs` stays the 64-bit one).
-pub const TS_COMPAT: u32 = 0x0002;
+pub use machine::ARG_KINDS;
 
-/// Byte offsets in x86_64's `struct pt_regs`, the registers a syscall saved (the ptrace
-/// layout, fixed by the ABI; a unit test checks them against the running kernel's BTF).
-pub mod pt_regs {
-    pub const BP: usize = 32;
-    pub const BX: usize = 40;
-    pub const R11: usize = 48;
-    pub const R10: usize = 56;
-    pub const R9: usize = 64;
-    pub const R8: usize = 72;
-    pub const CX: usize = 88;
-    pub const DX: usize = 96;
-    pub const SI: usize = 104;
-    pub const DI: usize = 112;
-    pub const IP: usize = 128;
-    /// A union with FRED's wider `csx` on 6.9+ kernels: only the low 16 bits are the selector.
-    pub const CS: usize = 136;
-    pub const FLAGS: usize = 144;
-    /// Syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32).
-    pub const X86_64_ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
-    /// ebx, ecx, edx, esi, edi, ebp for i386.
-    pub const I386_ARGS: [usize; 6] = [BX, CX, DX, SI, DI, BP];
+/// An x86_64 kernel: native x86_64 calls, i386 calls (`int $0x80`, 32-bit tasks) and x32.
+pub mod x86_64 {
+    use super::{
+        kind, ArgKind, ALL_BITS, CLONE_NEW_MASK, PROT_WX, SOCK_TYPE_MASK, UNSHARE_NEW_MASK,
+    };
+
+    /// Bit the x86_64 kernel sets in the number of x32 syscalls (`__X32_SYSCALL_BIT`).
+    pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+
+    /// `TS_COMPAT` in x86's `thread_info.status`: set while the task runs a 32-bit syscall,
+    /// which is the only reliable sign of `int $0x80` from 64-bit code (its `cs` stays the
+    /// 64-bit one).
+    pub const TS_COMPAT: u32 = 0x0002;
+
+    /// `__USER_CS`, the code segment of 64-bit user mode (`GDT_ENTRY_DEFAULT_USER_CS * 8 + 3`).
+    pub const USER_CS: u64 = 0x33;
+
+    /// Byte offsets in x86_64's `struct pt_regs`, the registers a syscall saved (the ptrace
+    /// layout, fixed by the ABI; userspace checks them against the running kernel's BTF before
+    /// loading).
+    pub mod pt_regs {
+        pub const BP: usize = 32;
+        pub const BX: usize = 40;
+        pub const R11: usize = 48;
+        pub const R10: usize = 56;
+        pub const R9: usize = 64;
+        pub const R8: usize = 72;
+        pub const CX: usize = 88;
+        pub const DX: usize = 96;
+        pub const SI: usize = 104;
+        pub const DI: usize = 112;
+        pub const IP: usize = 128;
+        /// A union with FRED's wider `csx` on 6.9+ kernels: only the low 16 bits are the
+        /// selector.
+        pub const CS: usize = 136;
+        pub const FLAGS: usize = 144;
+        /// Syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32).
+        pub const NATIVE_ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
+        /// ebx, ecx, edx, esi, edi, ebp for i386.
+        pub const COMPAT_ARGS: [usize; 6] = [BX, CX, DX, SI, DI, BP];
+        /// Every field the programs read, by its name in the kernel's BTF.
+        pub const READ: [(&str, usize); 13] = [
+            ("bp", BP),
+            ("bx", BX),
+            ("r11", R11),
+            ("r10", R10),
+            ("r9", R9),
+            ("r8", R8),
+            ("cx", CX),
+            ("dx", DX),
+            ("si", SI),
+            ("di", DI),
+            ("ip", IP),
+            ("cs", CS),
+            ("flags", FLAGS),
+        ];
+    }
+
+    /// The learned arguments on x86_64 (see docs/profiles.md). i386 socket calls through
+    /// `socketcall` and the old `mmap` (90) pass their arguments in user memory and are not
+    /// inspected.
+    pub const ARG_KINDS: [ArgKind; 14] = [
+        // socket(family, type): (family, type & SOCK_TYPE_MASK) pairs.
+        ArgKind {
+            native: 41,
+            compat: 359,
+            arg: 0,
+            mask: 0xffff_ffff,
+            arg2: 1,
+            mask2: SOCK_TYPE_MASK,
+        },
+        kind(53, 360, 0, ALL_BITS),          // socketpair family
+        kind(56, 120, 0, CLONE_NEW_MASK),    // clone flags
+        kind(435, 435, 0, CLONE_NEW_MASK),   // clone3 (flags read from user memory)
+        kind(272, 310, 0, UNSHARE_NEW_MASK), // unshare flags
+        kind(308, 346, 1, ALL_BITS),         // setns nstype
+        kind(16, 54, 1, ALL_BITS),           // ioctl request
+        kind(157, 172, 0, ALL_BITS),         // prctl option
+        kind(135, 136, 0, ALL_BITS),         // personality persona
+        kind(72, 55, 1, ALL_BITS),           // fcntl cmd
+        kind(0, 221, 1, ALL_BITS),           // fcntl64 cmd (i386)
+        kind(9, 0, 2, PROT_WX),              // mmap prot
+        kind(0, 192, 2, PROT_WX),            // mmap2 prot (i386)
+        kind(10, 125, 2, PROT_WX),           // mprotect prot
+    ];
 }
 
-/// `__USER_CS`, the code segment of 64-bit user mode (`GDT_ENTRY_DEFAULT_USER_CS * 8 + 3`).
-pub const USER_CS: u64 = 0x33;
+/// An arm64 kernel: native aarch64 calls and, where it runs 32-bit tasks (`CONFIG_COMPAT`),
+/// AArch32 ones (`SCMP_ARCH_ARM`, EABI numbers).
+pub mod aarch64 {
+    use super::{
+        kind, ArgKind, ALL_BITS, CLONE_NEW_MASK, PROT_WX, SOCK_TYPE_MASK, UNSHARE_NEW_MASK,
+    };
 
-/// The ABIs a syscall can arrive through on x86_64; the value is its row in the `COUNTS` map.
-pub const ABI_X86_64: u32 = 0;
-pub const ABI_X86: u32 = 1;
+    /// `PSR_MODE32_BIT` of the saved `pstate` (SPSR_EL1): the task was in AArch32 state when it
+    /// trapped, which the architecture defines, so no kernel version can move it.
+    pub const PSR_MODE32_BIT: u64 = 0x10;
+
+    /// Byte offsets in arm64's `struct pt_regs`: `regs[31]`, `sp`, `pc`, `pstate`, then
+    /// `orig_x0`.
+    pub mod pt_regs {
+        pub const X1: usize = 8;
+        pub const X2: usize = 16;
+        pub const X3: usize = 24;
+        pub const X4: usize = 32;
+        pub const X5: usize = 40;
+        pub const PSTATE: usize = 264;
+        /// The first argument as the call passed it (`regs[0]` is the return value's slot).
+        pub const ORIG_X0: usize = 272;
+        /// Syscall arguments, for AArch64 (x0–x5) and AArch32 (r0–r5) alike.
+        pub const NATIVE_ARGS: [usize; 6] = [ORIG_X0, X1, X2, X3, X4, X5];
+        pub const COMPAT_ARGS: [usize; 6] = NATIVE_ARGS;
+        /// Every field the programs read, by its name in the kernel's BTF (`regs[1..5]` are
+        /// an array, checked through `regs`).
+        pub const READ: [(&str, usize); 3] =
+            [("regs", 0), ("pstate", PSTATE), ("orig_x0", ORIG_X0)];
+    }
+
+    /// The learned arguments on arm64: the same kinds in the same order as on x86_64, with the
+    /// aarch64 and arm (EABI) numbers. EABI has no old `mmap`.
+    pub const ARG_KINDS: [ArgKind; 14] = [
+        ArgKind {
+            native: 198,
+            compat: 281,
+            arg: 0,
+            mask: 0xffff_ffff,
+            arg2: 1,
+            mask2: SOCK_TYPE_MASK,
+        },
+        kind(199, 288, 0, ALL_BITS),        // socketpair family
+        kind(220, 120, 0, CLONE_NEW_MASK),  // clone flags
+        kind(435, 435, 0, CLONE_NEW_MASK),  // clone3 (flags read from user memory)
+        kind(97, 337, 0, UNSHARE_NEW_MASK), // unshare flags
+        kind(268, 375, 1, ALL_BITS),        // setns nstype
+        kind(29, 54, 1, ALL_BITS),          // ioctl request
+        kind(167, 172, 0, ALL_BITS),        // prctl option
+        kind(92, 136, 0, ALL_BITS),         // personality persona
+        kind(25, 55, 1, ALL_BITS),          // fcntl cmd
+        kind(0, 221, 1, ALL_BITS),          // fcntl64 cmd (arm)
+        kind(222, 0, 2, PROT_WX),           // mmap prot
+        kind(0, 192, 2, PROT_WX),           // mmap2 prot (arm)
+        kind(226, 125, 2, PROT_WX),         // mprotect prot
+    ];
+}
+
+/// The ABIs a syscall can arrive through; the value is its row in the `COUNTS` map. Native is
+/// x86_64 or aarch64, compat i386 or arm; x32 exists on x86_64 only.
+pub const ABI_NATIVE: u32 = 0;
+pub const ABI_COMPAT: u32 = 1;
 pub const ABI_X32: u32 = 2;
 pub const ABI_COUNT: u32 = 3;
 
@@ -93,7 +224,7 @@ pub const GENERATION_USER: u64 = 0xff;
 pub struct TaskOffsets {
     /// `task_struct.tgid`
     pub tgid: u32,
-    /// `task_struct.thread_info.status` (x86)
+    /// `task_struct.thread_info.status` (x86_64; 0 on arm64, which has no such field)
     pub thread_status: u32,
     /// `task_struct.signal`
     pub signal: u32,
@@ -101,6 +232,19 @@ pub struct TaskOffsets {
     pub signal_live: u32,
     /// `task_struct.seccomp.mode` (an `int`): [`SECCOMP_MODE_FILTER`] once a filter is installed.
     pub seccomp_mode: u32,
+    /// The way to a task's cgroup v2 ancestors for kernels whose tracing programs lack
+    /// `bpf_get_current_ancestor_cgroup_id` (before 5.14), as that helper goes:
+    /// `task_struct.cgroups` (a `css_set *`), `css_set.dfl_cgrp` (a `cgroup *`), `cgroup.level`
+    /// and its ancestors array, `cgroup.ancestors` (`cgroup *`, 5.19 on) or `ancestor_ids`
+    /// (`u64`, before).
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_level: u32,
+    pub cgroup_ancestors: u32,
+    /// Non-zero: the array holds `cgroup *`, whose id is `cgroup.kn->id`.
+    pub ancestor_pointers: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
 }
 
 /// `SECCOMP_MODE_FILTER` (include/uapi/linux/seccomp.h).
@@ -163,13 +307,14 @@ pub const EVENT_CGROUP_FULL: u32 = 3;
 pub const EVENT_ARGS_LOST: u32 = 4;
 pub const EVENT_COUNT: u32 = 5;
 
-/// One argument `record --args` learns: the syscall's numbers per ABI (0: not inspected on
-/// that ABI; no listed syscall is number 0 on either), which argument, and the bits of it that
-/// are kept. The index of an entry in [`ARG_KINDS`] is its `kind` in the maps.
+/// One argument `record --args` learns: the syscall's numbers in the native and the compat ABI
+/// (0: not inspected on that ABI; no listed syscall is number 0 on either), which argument, and
+/// the bits of it that are kept. The index of an entry in [`ARG_KINDS`] is its `kind` in the
+/// maps, the same on every architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArgKind {
-    pub x86_64: u64,
-    pub i386: u64,
+    pub native: u64,
+    pub compat: u64,
     /// Argument index (0-based) of the value.
     pub arg: u32,
     /// Kept bits of the value: the whole register, or the bits that decide (the socket type
@@ -181,10 +326,10 @@ pub struct ArgKind {
     pub mask2: u64,
 }
 
-const fn kind(x86_64: u64, i386: u64, arg: u32, mask: u64) -> ArgKind {
+const fn kind(native: u64, compat: u64, arg: u32, mask: u64) -> ArgKind {
     ArgKind {
-        x86_64,
-        i386,
+        native,
+        compat,
         arg,
         mask,
         arg2: 0,
@@ -205,37 +350,10 @@ pub const PROT_WX: u64 = 0x6;
 
 pub const ARG_SOCKET: u32 = 0;
 pub const ARG_CLONE: u32 = 2;
+/// clone3's flags are learned by reading the first field of its `struct clone_args`, and are
+/// stored as clone's ([`ARG_CLONE`]): clone3 itself is always refused with ENOSYS under `--args`,
+/// so glibc falls back to clone, whose flags seccomp can see.
 pub const ARG_CLONE3: u32 = 3;
-
-/// The learned arguments (see docs/profiles.md). i386 socket calls through `socketcall` and the
-/// old `mmap` (90) pass their arguments in user memory and are not inspected; clone3's flags
-/// are, by reading the first field of its `struct clone_args`, and are stored as clone's
-/// ([`ARG_CLONE`]): clone3 itself is always refused with ENOSYS under `--args`, so glibc falls
-/// back to clone, whose flags seccomp can see.
-pub const ARG_KINDS: [ArgKind; 14] = [
-    // socket(family, type): (family, type & SOCK_TYPE_MASK) pairs.
-    ArgKind {
-        x86_64: 41,
-        i386: 359,
-        arg: 0,
-        mask: 0xffff_ffff,
-        arg2: 1,
-        mask2: SOCK_TYPE_MASK,
-    },
-    kind(53, 360, 0, ALL_BITS),          // socketpair family
-    kind(56, 120, 0, CLONE_NEW_MASK),    // clone flags
-    kind(435, 435, 0, CLONE_NEW_MASK),   // clone3 (flags read from user memory)
-    kind(272, 310, 0, UNSHARE_NEW_MASK), // unshare flags
-    kind(308, 346, 1, ALL_BITS),         // setns nstype
-    kind(16, 54, 1, ALL_BITS),           // ioctl request
-    kind(157, 172, 0, ALL_BITS),         // prctl option
-    kind(135, 136, 0, ALL_BITS),         // personality persona
-    kind(72, 55, 1, ALL_BITS),           // fcntl cmd
-    kind(0, 221, 1, ALL_BITS),           // fcntl64 cmd (i386)
-    kind(9, 0, 2, PROT_WX),              // mmap prot
-    kind(0, 192, 2, PROT_WX),            // mmap2 prot (i386)
-    kind(10, 125, 2, PROT_WX),           // mprotect prot
-];
 
 /// Distinct values kept per (target, kind); past it the syscall is allowed unconditionally.
 pub const MAX_ARG_VALUES: u32 = 16;
@@ -289,7 +407,7 @@ mod user {
 /// Layout of the daemon's pinned programs and maps (`profile daemon`). Pins live under
 /// `<pin dir>/v<version>`; a daemon finding another version there replaces that set. Bump it
 /// whenever [`SeenSyscalls`], [`DaemonInfo`], a daemon map or the daemon program changes.
-pub const DAEMON_LAYOUT_VERSION: u32 = 1;
+pub const DAEMON_LAYOUT_VERSION: u32 = 2;
 
 /// 64-bit words of one cgroup's bitmap: one bit per (ABI, syscall number below
 /// [`SYSCALL_TABLE_SIZE`]), 384 bytes, independent of the number of CPUs.
@@ -301,6 +419,18 @@ pub const SEEN_WORDS: usize = ABI_COUNT as usize * SYSCALL_TABLE_SIZE / 64;
 #[derive(Clone, Copy)]
 pub struct SeenSyscalls {
     pub bits: [u64; SEEN_WORDS],
+}
+
+/// Bytes of one cgroup's entry in the daemon's `DAEMON_SEEN_BYTES` hash: one per (ABI, syscall
+/// number below [`SYSCALL_TABLE_SIZE`]).
+pub const SEEN_BYTES: usize = ABI_COUNT as usize * SYSCALL_TABLE_SIZE;
+
+/// Value of `DAEMON_SEEN_BYTES`, the daemon's table on kernels without atomic OR: byte
+/// `abi * SYSCALL_TABLE_SIZE + nr` is 1 once the cgroup made syscall `nr` of `abi`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SeenBytes {
+    pub flags: [u8; SEEN_BYTES],
 }
 
 /// What a pinned daemon set was loaded for, kept in its pinned `DAEMON_INFO` map so that a
@@ -319,8 +449,14 @@ pub struct DaemonInfo {
     pub max_cgroups: u32,
     /// `DAEMON_ODD` entries.
     pub max_odd: u32,
-    pub _pad: u32,
+    /// [`DAEMON_VARIANT_CURRENT`] or [`DAEMON_VARIANT_510`]: which program and seen-table.
+    pub variant: u32,
 }
+
+/// `sys_enter_daemon` with `DAEMON_SEEN` (bitmaps set with atomic OR).
+pub const DAEMON_VARIANT_CURRENT: u32 = 0;
+/// `sys_enter_daemon_510` with `DAEMON_SEEN_BYTES`.
+pub const DAEMON_VARIANT_510: u32 = 1;
 
 /// Indices into the daemon's `DAEMON_EVENTS` per-CPU array.
 /// A cgroup's first call found `DAEMON_SEEN` full: the cgroup is not counted.
@@ -333,5 +469,6 @@ pub const DAEMON_EVENT_COUNT: u32 = 2;
 mod daemon_user {
     use super::*;
     unsafe impl aya::Pod for SeenSyscalls {}
+    unsafe impl aya::Pod for SeenBytes {}
     unsafe impl aya::Pod for DaemonInfo {}
 }

@@ -6,8 +6,8 @@ use aya_ebpf::{
     helpers::{bpf_probe_read_kernel, bpf_probe_read_user},
 };
 use profiler_common::{
-    pt_regs::{I386_ARGS, X86_64_ARGS},
-    ArgSet, ArgSetKey, ArgValueKey, ABI_X86, ABI_X86_64, ARG_CLONE, ARG_CLONE3, ARG_KINDS,
+    machine::pt_regs::{COMPAT_ARGS, NATIVE_ARGS},
+    ArgSet, ArgSetKey, ArgValueKey, ABI_COMPAT, ABI_NATIVE, ARG_CLONE, ARG_CLONE3, ARG_KINDS,
     ARG_SOCKET, EVENT_ARGS_LOST, EVENT_READ_FAILED, MAX_ARG_VALUES,
 };
 
@@ -20,16 +20,16 @@ const EEXIST: i32 = 17;
 /// slot, or the cgroup id below a cgroup root; `regs` the call's saved registers.
 #[inline(always)]
 pub fn record(regs: *const u8, target: u64, abi: u32, nr: u64) {
-    if abi != ABI_X86_64 && abi != ABI_X86 {
+    if abi != ABI_NATIVE && abi != ABI_COMPAT {
         return;
     }
     let mut index = 0;
     while index < ARG_KINDS.len() {
         let kind = &ARG_KINDS[index];
-        let number = if abi == ABI_X86 {
-            kind.i386
+        let number = if abi == ABI_COMPAT {
+            kind.compat
         } else {
-            kind.x86_64
+            kind.native
         };
         if number != 0 && number == nr {
             record_kind(regs, target, abi, index as u32);
@@ -64,21 +64,21 @@ fn record_kind(regs: *const u8, target: u64, abi: u32, index: u32) {
     store(target, stored, value);
 }
 
-/// Argument `n` of the current syscall; i386 values are 32 bits (libseccomp compares only the
-/// low half there).
+/// Argument `n` of the current syscall; compat (i386, arm) values are 32 bits (libseccomp
+/// compares only the low half there).
 #[inline(always)]
 fn register(regs: *const u8, abi: u32, n: u32) -> Option<u64> {
     let n = n as usize;
     if n >= 6 {
         return None;
     }
-    let offset = if abi == ABI_X86 {
-        I386_ARGS[n]
+    let offset = if abi == ABI_COMPAT {
+        COMPAT_ARGS[n]
     } else {
-        X86_64_ARGS[n]
+        NATIVE_ARGS[n]
     };
     let value = unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) }.ok()?;
-    Some(if abi == ABI_X86 {
+    Some(if abi == ABI_COMPAT {
         value & 0xffff_ffff
     } else {
         value

@@ -9,6 +9,7 @@
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
+mod abi;
 mod args;
 mod daemon;
 mod maps;

@@ -53,12 +53,19 @@ pub static EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EVENT_COUNT,
 
 /// Patched by userspace before load.
 #[unsafe(no_mangle)]
-static TASK_OFFSETS: TaskOffsets = TaskOffsets {
+pub static TASK_OFFSETS: TaskOffsets = TaskOffsets {
     tgid: 0,
     thread_status: 0,
     signal: 0,
     signal_live: 0,
     seccomp_mode: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_level: 0,
+    cgroup_ancestors: 0,
+    ancestor_pointers: 0,
+    cgroup_kn: 0,
+    kernfs_node_id: 0,
 };
 
 /// Patched by userspace before load. It lives in `.rodata`, which aya freezes after load, so the
@@ -77,14 +84,24 @@ static CONFIG: Config = Config {
 
 #[inline(always)]
 pub fn config() -> Config {
-    // Volatile for the same reason as `task_offsets`: the value is the patched one.
+    // Volatile for the same reason as `task_offset!`: the value is the patched one.
     unsafe { core::ptr::read_volatile(&CONFIG) }
 }
 
+/// One field of the patched `TASK_OFFSETS`, read alone: volatile, so the compiler does not fold
+/// the zero initialiser into the code, and one field, because a volatile read of the struct
+/// would load every field wherever one is needed.
+macro_rules! task_offset {
+    ($field:ident) => {
+        crate::maps::read_offset(core::ptr::addr_of!(crate::maps::TASK_OFFSETS.$field))
+    };
+}
+pub(crate) use task_offset;
+
 #[inline(always)]
-pub fn task_offsets() -> TaskOffsets {
-    // A volatile read keeps the compiler from folding the zero initialiser into the code.
-    unsafe { core::ptr::read_volatile(&TASK_OFFSETS) }
+pub fn read_offset(field: *const u32) -> u32 {
+    // SAFETY: a field of a static.
+    unsafe { core::ptr::read_volatile(field) }
 }
 
 #[inline(always)]

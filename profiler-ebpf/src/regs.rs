@@ -1,8 +1,17 @@
-use profiler_common::{pt_regs, USER_CS};
+use aya_ebpf::helpers::bpf_probe_read_kernel;
 
-/// The registers a syscall saved (`struct pt_regs`), as `tp_btf/sys_enter` passes them: a typed
-/// pointer, so its fields are plain loads (the raw tracepoint passes a number, whose fields
-/// would each need a `bpf_probe_read_kernel` call).
+/// The registers a syscall saved (`struct pt_regs`), read at the offsets of
+/// `profiler_common::machine::pt_regs`.
+pub trait SavedRegs {
+    fn as_ptr(&self) -> *const u8;
+
+    /// The 8-byte word at `offset`.
+    fn word(&self, offset: usize) -> u64;
+}
+
+/// The registers as `tp_btf/sys_enter` passes them: a typed pointer, so its fields are plain
+/// loads (the raw tracepoint passes a number, whose fields would each need a
+/// `bpf_probe_read_kernel` call).
 #[derive(Clone, Copy)]
 pub struct Regs(*const u8);
 
@@ -17,9 +26,11 @@ impl Regs {
     pub fn address(&self) -> u64 {
         self.0 as u64
     }
+}
 
+impl SavedRegs for Regs {
     #[inline(always)]
-    pub fn as_ptr(&self) -> *const u8 {
+    fn as_ptr(&self) -> *const u8 {
         self.0
     }
 
@@ -29,18 +40,28 @@ impl Regs {
     fn word(&self, offset: usize) -> u64 {
         unsafe { core::ptr::read_volatile(self.0.add(offset) as *const u64) }
     }
+}
 
-    /// Whether the call bears the marks of the 64-bit `syscall` instruction: 64-bit code
-    /// segment, and rcx and r11 holding the return address and flags, which that instruction
-    /// (and only it) puts there. A 32-bit call looks different unless the program forged both
-    /// registers before an `int $0x80`; that call is then counted as the 64-bit syscall of the
-    /// same number, which a profile refuses to the i386 call anyway. Everything that does not
-    /// look like `syscall` (i386 entries, registers a ptracer changed) is left to the task's
-    /// `TS_COMPAT` flag.
+/// The registers as a raw tracepoint passes them: an address, read with
+/// `bpf_probe_read_kernel` (0 when that fails).
+#[derive(Clone, Copy)]
+pub struct RawRegs(*const u8);
+
+impl RawRegs {
     #[inline(always)]
-    pub fn entered_by_syscall_instruction(&self) -> bool {
-        self.word(pt_regs::CS) & 0xffff == USER_CS
-            && self.word(pt_regs::CX) == self.word(pt_regs::IP)
-            && self.word(pt_regs::R11) == self.word(pt_regs::FLAGS)
+    pub fn new(regs: *const u8) -> RawRegs {
+        RawRegs(regs)
+    }
+}
+
+impl SavedRegs for RawRegs {
+    #[inline(always)]
+    fn as_ptr(&self) -> *const u8 {
+        self.0
+    }
+
+    #[inline(always)]
+    fn word(&self, offset: usize) -> u64 {
+        unsafe { bpf_probe_read_kernel(self.0.add(offset) as *const u64) }.unwrap_or(0)
     }
 }

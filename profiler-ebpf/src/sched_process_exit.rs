@@ -6,7 +6,7 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use profiler_common::EVENT_READ_FAILED;
 
-use crate::maps::{config, next_generation, note_event, task_offsets, WATCHED};
+use crate::maps::{config, next_generation, note_event, task_offset, WATCHED};
 
 /// `sched_process_exit(struct task_struct *p, …)`, run by every exiting thread. When the last
 /// thread of a watched process goes, its entry goes too, so a reused pid is never counted. The
@@ -27,12 +27,13 @@ fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     if unsafe { WATCHED.get(tgid) }.is_none() {
         return Ok(());
     }
-    let offsets = task_offsets();
     let task: *const u8 = ctx.arg(0);
-    let signal: *const u8 =
-        unsafe { bpf_probe_read_kernel(task.add(offsets.signal as usize) as *const *const u8)? };
-    let live: i32 =
-        unsafe { bpf_probe_read_kernel(signal.add(offsets.signal_live as usize) as *const i32)? };
+    let signal: *const u8 = unsafe {
+        bpf_probe_read_kernel(task.add(task_offset!(signal) as usize) as *const *const u8)?
+    };
+    let live: i32 = unsafe {
+        bpf_probe_read_kernel(signal.add(task_offset!(signal_live) as usize) as *const i32)?
+    };
     if live == 0 {
         let _ = WATCHED.remove(tgid);
         if config().log != 0 {

@@ -6,7 +6,7 @@ use aya_ebpf::{
 use aya_log_ebpf::{debug, error};
 use profiler_common::{EVENT_READ_FAILED, EVENT_WATCH_FULL};
 
-use crate::maps::{config, note_event, task_offsets, WATCHED};
+use crate::maps::{config, note_event, task_offset, WATCHED};
 
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`. It runs in the
 /// parent before the child can run, so a child of a watched process is watched from its first
@@ -33,7 +33,7 @@ fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), u32> {
     };
     let slot = *slot;
     let child: *const u8 = ctx.arg(1);
-    let tgid_ptr = unsafe { child.add(task_offsets().tgid as usize) } as *const u32;
+    let tgid_ptr = unsafe { child.add(task_offset!(tgid) as usize) } as *const u32;
     let child_tgid = unsafe { bpf_probe_read_kernel(tgid_ptr) }.map_err(|_| EVENT_READ_FAILED)?;
     // A new thread shares its parent's tgid, which is already watched.
     if child_tgid != parent_tgid {

@@ -1,21 +1,21 @@
 use aya_ebpf::{
-    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_cgroup_id},
+    helpers::bpf_get_current_cgroup_id,
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use profiler_common::{
-    CgroupSyscallKey, LastTask, OddSyscallKey, ABI_COUNT, ABI_X32, ABI_X86, ABI_X86_64,
-    CGROUP_NONE, CGROUP_ROOT, EVENT_CGROUP_FULL, EVENT_ODD_FULL, SYSCALL_TABLE_SIZE, UNWATCHED,
-    X32_SYSCALL_BIT,
+    CgroupSyscallKey, LastTask, OddSyscallKey, ABI_COUNT, CGROUP_NONE, CGROUP_ROOT,
+    EVENT_CGROUP_FULL, EVENT_ODD_FULL, SYSCALL_TABLE_SIZE, UNWATCHED,
 };
 
 use crate::{
+    abi,
     maps::{
         config, generation, note_event, CGROUP_COUNTS, CGROUP_TARGETS, COUNTS, LAST_TASK,
         ODD_COUNTS, WATCHED,
     },
-    regs::Regs,
-    task::Task,
+    regs::{RawRegs, Regs, SavedRegs},
+    task::{BtfTask, ProbedTask, Task},
 };
 
 /// `sys_enter(struct pt_regs *regs, long id)` for recordings of process trees. It runs after
@@ -23,21 +23,36 @@ use crate::{
 /// it logs is. A BTF tracepoint rather than a raw one, for the same hook and cost, because its
 /// `regs` can be read with plain loads, which is what lets a watched call usually go without
 /// the one helper call it would otherwise need (for the task). Userspace attaches it, or
-/// `sys_enter_cgroup`, never both.
+/// `sys_enter_cgroup`, never both (or their `_510` variants).
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
+    on_sys_enter::<BtfTask>(&ctx)
+}
+
+/// [`sys_enter`] for kernels without `bpf_get_current_task_btf` (5.10).
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter_510(ctx: BtfTracePointContext) -> i32 {
+    on_sys_enter::<ProbedTask>(&ctx)
+}
+
+#[inline(always)]
+fn on_sys_enter<T: Task>(ctx: &BtfTracePointContext) -> i32 {
     let regs = Regs::new(ctx.arg(0));
-    let Some(slot) = cached_process_slot(regs.address()) else {
+    let Some(slot) = cached_process_slot::<T>(regs.address()) else {
         return 0;
     };
-    let id = ctx.arg(1);
     let after_seccomp = config().after_seccomp != 0;
-    let call = if !after_seccomp && regs.entered_by_syscall_instruction() {
-        Some(decode_abi(id, false))
+    let by_regs = if after_seccomp {
+        None
     } else {
-        admitted(id, Task::current(), after_seccomp)
+        abi::compat_by_regs(&regs)
     };
-    if let Some((abi, nr)) = call {
+    let compat = match by_regs {
+        Some(compat) => Some(compat),
+        None => abi::admitted_compat(&regs, &T::current(), after_seccomp),
+    };
+    if let Some(compat) = compat {
+        let (abi, nr) = abi::decode(ctx.arg(1), compat);
         count(regs.as_ptr(), slot, abi, nr);
     }
     0
@@ -48,10 +63,24 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// instruction more. It needs the task on every call anyway.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_cgroup(ctx: RawTracePointContext) -> i32 {
-    let task = Task::current();
-    if let Some(slot) = slot_by_process_or_cgroup(&ctx, task) {
-        if let Some((abi, nr)) = admitted(ctx.arg(1), task, config().after_seccomp != 0) {
-            count(ctx.arg(0), slot, abi, nr);
+    on_sys_enter_cgroup::<BtfTask>(&ctx)
+}
+
+/// [`sys_enter_cgroup`] for kernels without `bpf_get_current_task_btf` (5.10).
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter_cgroup_510(ctx: RawTracePointContext) -> i32 {
+    on_sys_enter_cgroup::<ProbedTask>(&ctx)
+}
+
+#[inline(always)]
+fn on_sys_enter_cgroup<T: Task>(ctx: &RawTracePointContext) -> i32 {
+    let task = T::current();
+    let regs = RawRegs::new(ctx.arg(0));
+    if let Some(slot) = slot_by_process_or_cgroup(ctx, &regs, task) {
+        if let Some((abi, nr)) =
+            abi::admitted(ctx.arg(1), &regs, &task, config().after_seccomp != 0)
+        {
+            count(regs.as_ptr(), slot, abi, nr);
         }
     }
     0
@@ -93,7 +122,7 @@ fn count(regs: *const u8, slot: u32, abi: u32, nr: u64) {
 /// generation is read before `WATCHED` is, so an entry computed from a table that changed
 /// meanwhile carries an already stale generation.
 #[inline(always)]
-fn cached_process_slot(regs: u64) -> Option<u32> {
+fn cached_process_slot<T: Task>(regs: u64) -> Option<u32> {
     let generation = generation();
     let cache = LAST_TASK.get_ptr_mut(0)?;
     // SAFETY: the entry is this CPU's, and programs on one CPU do not nest.
@@ -101,7 +130,7 @@ fn cached_process_slot(regs: u64) -> Option<u32> {
     if cache.regs == regs && cache.generation == generation {
         return (cache.slot != UNWATCHED).then_some(cache.slot);
     }
-    let slot = unsafe { WATCHED.get(Task::current().tgid()) }.copied();
+    let slot = unsafe { WATCHED.get(T::current().tgid()) }.copied();
     *cache = LastTask {
         regs,
         generation,
@@ -114,7 +143,11 @@ fn cached_process_slot(regs: u64) -> Option<u32> {
 /// With cgroup targets, a task's target can change without any exit (it can be moved to
 /// another cgroup), so nothing is cached: the process table, then the task's cgroup.
 #[inline(always)]
-fn slot_by_process_or_cgroup(ctx: &RawTracePointContext, task: Task) -> Option<u32> {
+fn slot_by_process_or_cgroup<T: Task>(
+    ctx: &RawTracePointContext,
+    regs: &RawRegs,
+    task: T,
+) -> Option<u32> {
     if let Some(slot) = unsafe { WATCHED.get(task.tgid()) } {
         return Some(*slot);
     }
@@ -124,10 +157,10 @@ fn slot_by_process_or_cgroup(ctx: &RawTracePointContext, task: Task) -> Option<u
         return None;
     }
     // Level 0 is the v2 root; a task less deep than the level gets 0, never a target.
-    let ancestor = unsafe { bpf_get_current_ancestor_cgroup_id(config.cgroup_level as i32) };
+    let ancestor = task.ancestor_cgroup_id(config.cgroup_level);
     if config.cgroup_mode == CGROUP_ROOT {
         if ancestor == config.root_id {
-            count_in_own_cgroup(ctx, task, config.after_seccomp != 0);
+            count_in_own_cgroup(ctx, regs, task, config.after_seccomp != 0);
         }
         return None;
     }
@@ -137,13 +170,18 @@ fn slot_by_process_or_cgroup(ctx: &RawTracePointContext, task: Task) -> Option<u
 /// Below a cgroup root: counts under the task's own cgroup id, so every cgroup that appears
 /// is counted from its first call; userspace maps ids to paths when it writes.
 #[inline(always)]
-fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bool) {
-    let Some((abi, nr)) = admitted(ctx.arg(1), task, after_seccomp) else {
+fn count_in_own_cgroup<T: Task>(
+    ctx: &RawTracePointContext,
+    regs: &RawRegs,
+    task: T,
+    after_seccomp: bool,
+) {
+    let Some((abi, nr)) = abi::admitted(ctx.arg(1), regs, &task, after_seccomp) else {
         return;
     };
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if config().args != 0 {
-        crate::args::record(ctx.arg(0), cgroup, abi, nr);
+        crate::args::record(regs.as_ptr(), cgroup, abi, nr);
     }
     let key = CgroupSyscallKey {
         cgroup,
@@ -158,30 +196,5 @@ fn count_in_own_cgroup(ctx: &RawTracePointContext, task: Task, after_seccomp: bo
                 note_event(EVENT_CGROUP_FULL);
             }
         }
-    }
-}
-
-/// The ABI and number of call `id` (the tracepoint's), decided by the task's own flags, or
-/// `None` when it does not count because `after_seccomp` asks for calls made under a filter and
-/// the task has none.
-#[inline(always)]
-pub(crate) fn admitted(id: u64, task: Task, after_seccomp: bool) -> Option<(u32, u64)> {
-    if after_seccomp && !task.seccomp_filtered() {
-        return None;
-    }
-    Some(decode_abi(id, task.in_compat_syscall()))
-}
-
-/// Which ABI a syscall came through, and its number in that ABI's table: `compat` is whether
-/// it is a 32-bit call; x32 calls are 64-bit ones with `X32_SYSCALL_BIT` in the number.
-#[inline(always)]
-fn decode_abi(id: u64, compat: bool) -> (u32, u64) {
-    if compat {
-        return (ABI_X86, id & 0xffff_ffff);
-    }
-    if id & X32_SYSCALL_BIT != 0 && id >> 32 == 0 {
-        (ABI_X32, id & !X32_SYSCALL_BIT)
-    } else {
-        (ABI_X86_64, id)
     }
 }

@@ -1,6 +1,7 @@
-//! Syscall names and numbers per architecture. x86_64 and i386 come from the `syscalls` crate's tables
-//! (generated from the kernel's `syscall_*.tbl`); x32 shares x86_64's numbers below 512 and has
-//! its own entries from 512 on, listed here because the crate has no x32 table.
+//! Syscall names and numbers per architecture. x86_64, i386, aarch64 and arm come from the
+//! `syscalls` crate's tables (generated from the kernel's `syscall_*.tbl`); x32 shares x86_64's
+//! numbers below 512 and has its own entries from 512 on, and arm has its private calls from
+//! 0x0f0000 on, both listed here because the crate's tables lack them.
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// A seccomp architecture, by libseccomp's name. On an x86_64 kernel a syscall arrives through
-/// one of three of them (x86_64, i386 via `int $0x80`, x32); profiles may name any.
+/// one of three of them (x86_64, i386 via `int $0x80`, x32), on an arm64 kernel through one of
+/// two (aarch64, and arm from 32-bit tasks); profiles may name any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Arch {
     #[serde(rename = "SCMP_ARCH_X86_64")]
@@ -62,23 +64,27 @@ pub enum Arch {
 }
 
 impl Arch {
-    /// The ABIs the recorder tells apart on an x86_64 kernel, in the order of its count rows.
-    pub const RECORDED: [Arch; 3] = [Arch::X86_64, Arch::X86, Arch::X32];
+    /// The ABIs the recorder tells apart on this machine's kernel, in the order of its count
+    /// rows (`ABI_NATIVE`, `ABI_COMPAT`, `ABI_X32`).
+    #[cfg(target_arch = "x86_64")]
+    pub const RECORDED: &'static [Arch] = &[Arch::X86_64, Arch::X86, Arch::X32];
+    #[cfg(target_arch = "aarch64")]
+    pub const RECORDED: &'static [Arch] = &[Arch::Aarch64, Arch::Arm];
+
+    /// This machine's own ABI, and the 32-bit one its kernel also runs.
+    pub const NATIVE: Arch = Arch::RECORDED[profiler_common::ABI_NATIVE as usize];
+    pub const COMPAT: Arch = Arch::RECORDED[profiler_common::ABI_COMPAT as usize];
 
     /// The ABI's row in the eBPF `COUNTS` map, for the ABIs the recorder tells apart.
     pub fn index(self) -> Option<u32> {
-        match self {
-            Arch::X86_64 => Some(profiler_common::ABI_X86_64),
-            Arch::X86 => Some(profiler_common::ABI_X86),
-            Arch::X32 => Some(profiler_common::ABI_X32),
-            _ => None,
-        }
+        Arch::RECORDED
+            .iter()
+            .position(|&arch| arch == self)
+            .map(|i| i as u32)
     }
 
     pub fn from_index(index: u32) -> Option<Arch> {
-        Arch::RECORDED
-            .into_iter()
-            .find(|arch| arch.index() == Some(index))
+        Arch::RECORDED.get(index as usize).copied()
     }
 
     /// libseccomp's name for the architecture (`SCMP_ARCH_…`).
@@ -120,7 +126,10 @@ impl Arch {
 
     /// Whether this build has the architecture's syscall table.
     pub fn has_table(self) -> bool {
-        matches!(self, Arch::X86_64 | Arch::X86 | Arch::X32 | Arch::Aarch64)
+        matches!(
+            self,
+            Arch::X86_64 | Arch::X86 | Arch::X32 | Arch::Aarch64 | Arch::Arm
+        )
     }
 
     /// The syscall's name in this architecture's table, if the number names one.
@@ -129,7 +138,13 @@ impl Arch {
         match self {
             Arch::X86_64 => syscalls::x86_64::Sysno::new(nr).map(|s| s.name()),
             Arch::X86 => syscalls::x86::Sysno::new(nr).map(|s| s.name()),
+            Arch::Aarch64 if nr == AARCH64_NEWFSTATAT => Some("newfstatat"),
+            Arch::Aarch64 if AARCH64_32_BIT_ONLY.contains(&nr) => None,
             Arch::Aarch64 => syscalls::aarch64::Sysno::new(nr).map(|s| s.name()),
+            Arch::Arm if nr > ARM_PRIVATE_BASE => {
+                ARM_PRIVATE.get(nr - ARM_PRIVATE_BASE - 1).copied()
+            }
+            Arch::Arm => syscalls::arm::Sysno::new(nr).map(|s| s.name()),
             Arch::X32 if nr >= X32_FIRST_OWN => X32_OWN.get(nr - X32_FIRST_OWN).copied(),
             // Below 512, x32 uses x86_64's entries, except the 64-bit-only ones.
             Arch::X32 => syscalls::x86_64::Sysno::new(nr)
@@ -148,9 +163,18 @@ impl Arch {
             Arch::X86 => syscalls::x86::Sysno::from_str(name)
                 .ok()
                 .map(|s| s.id() as u64),
+            Arch::Aarch64 if name == "newfstatat" => Some(AARCH64_NEWFSTATAT as u64),
             Arch::Aarch64 => syscalls::aarch64::Sysno::from_str(name)
                 .ok()
-                .map(|s| s.id() as u64),
+                .map(|s| s.id() as usize)
+                .filter(|nr| *nr != AARCH64_NEWFSTATAT && !AARCH64_32_BIT_ONLY.contains(nr))
+                .map(|nr| nr as u64),
+            Arch::Arm => match ARM_PRIVATE.iter().position(|own| *own == name) {
+                Some(i) => Some((ARM_PRIVATE_BASE + 1 + i) as u64),
+                None => syscalls::arm::Sysno::from_str(name)
+                    .ok()
+                    .map(|s| s.id() as u64),
+            },
             Arch::X32 => match X32_OWN.iter().position(|own| *own == name) {
                 Some(i) => Some((X32_FIRST_OWN + i) as u64),
                 None if X32_LACKS.contains(&name) => None,
@@ -164,7 +188,10 @@ impl Arch {
 
     /// Every (number, name) of this architecture's table.
     pub fn table(self) -> Vec<(u64, &'static str)> {
+        let private = (self == Arch::Arm)
+            .then(|| ARM_PRIVATE_BASE as u64 + 1..=(ARM_PRIVATE_BASE + ARM_PRIVATE.len()) as u64);
         (0..profiler_common::SYSCALL_TABLE_SIZE as u64)
+            .chain(private.into_iter().flatten())
             .filter_map(|nr| self.name(nr).map(|name| (nr, name)))
             .collect()
     }
@@ -175,6 +202,26 @@ impl fmt::Display for Arch {
         f.write_str(self.short_name())
     }
 }
+
+/// The `syscalls` crate's aarch64 table comes from asm-generic's unistd.h as a 32-bit build
+/// reads it: 79 is named `fstatat` there, which 64-bit kernels, strace and libseccomp call
+/// `newfstatat`, and 403–423 are the `*_time64` calls only 32-bit architectures have.
+const AARCH64_NEWFSTATAT: usize = 79;
+const AARCH64_32_BIT_ONLY: std::ops::RangeInclusive<usize> = 403..=423;
+
+/// `__ARM_NR_BASE`: arm's private calls are numbered from one above it.
+const ARM_PRIVATE_BASE: usize = 0x0f_0000;
+/// arch/arm/include/uapi/asm/unistd.h, `__ARM_NR_breakpoint` (base + 1) to `__ARM_NR_get_tls`
+/// (base + 6); libseccomp's arm table names them too. glibc sets a thread's TLS with `set_tls`,
+/// so every arm program calls one of them.
+const ARM_PRIVATE: [&str; 6] = [
+    "breakpoint",
+    "cacheflush",
+    "usr26",
+    "usr32",
+    "set_tls",
+    "get_tls",
+];
 
 const X32_FIRST_OWN: usize = 512;
 /// arch/x86/entry/syscalls/syscall_64.tbl, entries 512–547 (the `x32` ABI).
@@ -259,8 +306,39 @@ mod tests {
     }
 
     #[test]
+    fn arm_private_calls_are_named_as_libseccomp_names_them() {
+        assert_eq!(Arch::Arm.number("set_tls"), Some(0x0f_0005));
+        assert_eq!(Arch::Arm.name(0x0f_0001), Some("breakpoint"));
+        assert_eq!(Arch::Arm.name(0x0f_0006), Some("get_tls"));
+        assert_eq!(Arch::Arm.name(0x0f_0000), None);
+        assert_eq!(Arch::Arm.name(0x0f_0007), None);
+        // aarch64 79 under its 64-bit name; no 32-bit-only calls on aarch64.
+        assert_eq!(Arch::Aarch64.name(79), Some("newfstatat"));
+        assert_eq!(Arch::Aarch64.number("newfstatat"), Some(79));
+        assert_eq!(Arch::Aarch64.number("fstatat"), None);
+        assert_eq!(Arch::Aarch64.name(403), None);
+        assert_eq!(Arch::Aarch64.number("clock_gettime64"), None);
+        assert_eq!(Arch::Arm.number("clock_gettime64"), Some(403));
+        // EABI numbers, not aarch64's: 281 is socket on arm.
+        assert_eq!(Arch::Arm.name(281), Some("socket"));
+        assert_eq!(Arch::Aarch64.name(198), Some("socket"));
+        let table = Arch::Arm.table();
+        assert_eq!(table.last(), Some(&(0x0f_0006, "get_tls")));
+    }
+
+    #[test]
+    fn recorded_abis_have_rows_in_order() {
+        for (i, &arch) in Arch::RECORDED.iter().enumerate() {
+            assert_eq!(arch.index(), Some(i as u32));
+            assert_eq!(Arch::from_index(i as u32), Some(arch));
+        }
+        assert_eq!(Arch::NATIVE.index(), Some(profiler_common::ABI_NATIVE));
+        assert_eq!(Arch::Mips.index(), None);
+    }
+
+    #[test]
     fn names_and_numbers_round_trip() {
-        for arch in Arch::RECORDED {
+        for arch in [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm] {
             let table = arch.table();
             assert!(table.len() > 300, "{arch}: only {} entries", table.len());
             for (nr, name) in table {

@@ -91,22 +91,32 @@ pub struct Daemon {
 impl Daemon {
     /// Starts it and returns once its programs count.
     pub fn start(args: &[String]) -> Daemon {
-        let mut daemon = Daemon::spawn(args);
+        Daemon::start_with(args, &[])
+    }
+
+    /// The same with `env` set (`PROFILE_BPF_VARIANT`).
+    pub fn start_with(args: &[String], env: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::spawn_with(args, None, env);
         daemon.wait_ready();
         daemon
     }
 
     /// Starts it and returns at once.
     pub fn spawn(args: &[String]) -> Daemon {
-        Daemon::spawn_limited(args, None)
+        Daemon::spawn_with(args, None, &[])
     }
 
     /// Starts it with at most `nofile` descriptors (RLIMIT_NOFILE), and returns at once.
     pub fn spawn_limited(args: &[String], nofile: Option<u64>) -> Daemon {
+        Daemon::spawn_with(args, nofile, &[])
+    }
+
+    fn spawn_with(args: &[String], nofile: Option<u64>, env: &[(&str, &str)]) -> Daemon {
         let mut command = Command::new(profile_bin());
         command
             .args(["daemon", "-v"])
             .args(args)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped());
         if let Some(limit) = nofile {
             let limit = libc::rlimit {

@@ -168,6 +168,18 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `seccomp_exec.py PROFILE` (then `--drop NAME`…, `--` and a command): the command under
+/// libseccomp's filter of PROFILE. Python's C-locale coercion (PEP 538) is off: in an environment
+/// without a locale it would set LC_CTYPE=C.UTF-8 for the command, which then loads the locale
+/// and makes calls its recording (without that variable) never saw.
+pub fn libseccomp_exec(profile: &Path) -> Command {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.env("PYTHONCOERCECLOCALE", "0")
+        .arg(script("seccomp_exec.py"))
+        .arg(profile);
+    cmd
+}
+
 /// Asserts that the command refused its input: exit status 2 and `needle` in what it said.
 #[track_caller]
 pub fn assert_refused(output: &Output, needle: &str) {

@@ -10,8 +10,8 @@
 //!   the socket and IPC calls also apply to `socketcall`/`ipc` with the call's number in
 //!   argument 0 (their own conditions on argument 0 left out), as libseccomp does.
 //! - A rule matches when all its conditions hold: 64-bit unsigned comparisons, MASKED_EQ as
-//!   `(arg & mask) == value`; on i386 and x32 (32-bit C types) arguments and values are 32-bit
-//!   numbers: their low halves.
+//!   `(arg & mask) == value`; on i386, x32 and arm (32-bit C types) arguments and values are
+//!   32-bit numbers: their low halves.
 //! - No rule matches: the default. Several match with different actions: the first in the
 //!   kernel's order (KILL_PROCESS, KILL_THREAD, TRAP, ERRNO, NOTIFY, TRACE, LOG, ALLOW), then
 //!   the smaller errno. Such an input is "ambiguous": the profile alone does not say, and
@@ -22,6 +22,7 @@ use serde_json::Value;
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 const X32_BIT: u32 = 0x4000_0000;
 
 /// The decision for one input.
@@ -236,9 +237,10 @@ impl Evaluator {
             AUDIT_ARCH_X86_64 => (Arch::X86_64, nr),
             AUDIT_ARCH_I386 if has(Arch::X86) => (Arch::X86, nr),
             AUDIT_ARCH_AARCH64 if has(Arch::Aarch64) => (Arch::Aarch64, nr),
+            AUDIT_ARCH_ARM if has(Arch::Arm) => (Arch::Arm, nr),
             _ => return KILL_THREAD,
         };
-        let narrow = matches!(abi, Arch::X86 | Arch::X32);
+        let narrow = matches!(abi, Arch::X86 | Arch::X32 | Arch::Arm);
         let mut matched: Vec<u32> = self
             .rules
             .iter()

@@ -24,11 +24,7 @@ fn under(profile: &Value, name: &str, command: &[&str]) -> [std::process::Output
         .arg(&path)
         .arg("--")
         .args(command));
-    let theirs = run(Command::new("/usr/bin/python3")
-        .arg(script("seccomp_exec.py"))
-        .arg(&path)
-        .arg("--")
-        .args(command));
+    let theirs = run(libseccomp_exec(&path).arg("--").args(command));
     for output in [&ours, &theirs] {
         assert!(output.status.success(), "{command:?}: {}", describe(output));
     }

@@ -23,11 +23,10 @@ use profiler::{
     syscalls::Arch,
 };
 use tests::{
-    meaning::{Evaluator, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64},
+    meaning::{Evaluator, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64},
     *,
 };
 
-const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 
 /// libseccomp's filter for `profile`, or None when libseccomp (or runc) rejects the profile.
 fn libseccomp(profile: &serde_json::Value, dir: &Path) -> Option<Vec<SockFilter>> {
@@ -119,7 +118,11 @@ fn inputs(profile: &Profile) -> Vec<SeccompData> {
                 });
             }
         }
-        for nr in [u32::MAX, 0x3fff_ffff, 0x8000_0000] {
+        // Beyond the table: arm's private calls (0x0f0001 on) among them.
+        for nr in [u32::MAX, 0x3fff_ffff, 0x8000_0000]
+            .into_iter()
+            .chain(0x0f_0000..0x0f_0008)
+        {
             inputs.push(SeccompData {
                 nr,
                 arch,
@@ -143,6 +146,7 @@ fn inputs(profile: &Profile) -> Vec<SeccompData> {
             (Arch::X86, AUDIT_ARCH_I386, 0),
             (Arch::X32, AUDIT_ARCH_X86_64, 0x4000_0000),
             (Arch::Aarch64, AUDIT_ARCH_AARCH64, 0),
+            (Arch::Arm, AUDIT_ARCH_ARM, 0),
         ] {
             let Some(nr) = arch.number(name) else {
                 continue;
@@ -410,6 +414,15 @@ fn small_profiles_decide_by_meaning() {
             {"names": ["mmap"], "action": "SCMP_ACT_TRAP", "args": [{"index": 2, "value": 7, "op": "SCMP_CMP_GE"}, {"index": 1, "value": 4096, "op": "SCMP_CMP_LT"}]},
             {"names": ["mprotect"], "action": "SCMP_ACT_LOG", "args": [{"index": 2, "value": 4, "op": "SCMP_CMP_GT"}, {"index": 2, "value": 0x100000000u64, "op": "SCMP_CMP_LE"}]},
             {"names": ["ioctl"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 0x5401, "op": "SCMP_CMP_NE"}]}]}),
+        // An arm64 recording with AArch32 calls: arm's EABI numbers, its private calls
+        // (set_tls is 0x0f0005), 32-bit argument compares.
+        serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+            "syscalls": [{"names": ["read", "write", "set_tls", "cacheflush", "mmap2", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                         {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 15, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"}]},
+                         {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}),
+        serde_json::json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "architectures": ["SCMP_ARCH_ARM"],
+            "syscalls": [{"names": ["getppid", "get_tls"], "action": "SCMP_ACT_ALLOW"},
+                         {"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 0x1_0000_5401u64, "op": "SCMP_CMP_NE"}]}]}),
     ];
     for (i, case) in cases.iter().enumerate() {
         let tally = compare(&format!("small-{i}"), case).expect("libseccomp accepts it");

@@ -285,8 +285,7 @@ fn libseccomp_runs_the_command_under_its_profile() {
     let path = scratch("libseccomp-profile").join("p.json");
     std::fs::write(&path, profile.to_string()).unwrap();
     let under = |drop: &[&str]| {
-        let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(script("seccomp_exec.py")).arg(&path);
+        let mut cmd = libseccomp_exec(&path);
         for name in drop {
             cmd.args(["--drop", name]);
         }
@@ -394,4 +393,77 @@ fn kernel_log_lines_at_vv_only() {
     );
     let quiet = record(&[]);
     assert!(!quiet.contains("watching"), "{quiet}");
+}
+
+/// The build for kernels without `bpf_get_current_task_btf` and atomic OR (5.10), forced on this
+/// kernel, records exactly what the current one does, and the log says which was loaded.
+#[test]
+fn the_5_10_build_records_what_the_current_one_does() {
+    for (name, command) in [
+        ("tree", vec![exe(), "tree".to_owned()]),
+        ("int80", vec![exe(), "int80".to_owned(), "10".to_owned()]),
+    ] {
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let (output, current) = record(&format!("current-{name}"), &["-v"], &command);
+        assert!(output.status.success(), "{}", describe(&output));
+        // On a kernel that lacks what the current build uses, both recordings are the 5.10
+        // build's: the test says so and compares them all the same.
+        let log = stderr(&output);
+        match log.lines().find(|line| line.contains("the kernel lacks")) {
+            Some(line) => eprintln!("{name}: {line}"),
+            None => assert!(
+                !log.contains("built for Linux 5.10"),
+                "{}",
+                describe(&output)
+            ),
+        }
+        require_root();
+        let out = scratch(&format!("510-{name}")).join("profile.json");
+        let output = run(Command::new(profile_bin())
+            .env("PROFILE_BPF_VARIANT", "5.10")
+            .args(["-v", "record", "-o"])
+            .arg(&out)
+            .arg("--")
+            .args(&command));
+        assert!(output.status.success(), "{}", describe(&output));
+        assert!(
+            stderr(&output).contains("loading the programs built for Linux 5.10"),
+            "{}",
+            describe(&output)
+        );
+        let old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(old, current, "{name}");
+    }
+}
+
+/// Without kernel BTF the tool says so in one line and exits 2 (BTF hidden in a mount
+/// namespace of its own).
+#[test]
+fn without_kernel_btf_one_line_says_so() {
+    require_root();
+    let script = format!(
+        "mount -t tmpfs none /sys/kernel/btf && exec {} record -- {} exit 0",
+        profile_bin().display(),
+        exe()
+    );
+    let output = run(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    assert_refused(
+        &output,
+        "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing)",
+    );
+    assert_eq!(
+        stderr(&output).trim().lines().count(),
+        1,
+        "{}",
+        describe(&output)
+    );
+    assert!(stderr(&output).contains("CONFIG_DEBUG_INFO_BTF"));
 }

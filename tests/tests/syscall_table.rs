@@ -59,3 +59,49 @@ fn the_table_names_every_syscall_of_this_kernel() {
         "the kernel has syscalls our table does not name: {missing:?}"
     );
 }
+
+/// The arm64 machine's tables (aarch64 and arm, the `syscalls` crate's with our corrections)
+/// name what libseccomp names: every number libseccomp (2.5.4 here) resolves has that name in
+/// ours, and every name of ours that libseccomp knows has our number. Only the calls newer than
+/// that libseccomp are ours alone.
+#[test]
+fn the_arm64_tables_agree_with_libseccomp() {
+    let code = r#"
+import seccomp, sys
+arch = getattr(seccomp.Arch, sys.argv[1])
+ours = dict(line.split()[::-1] for line in sys.stdin.read().splitlines())
+numbers = list(range(1024)) + list(range(0x0f0000, 0x0f0008))
+for nr in numbers:
+    try:
+        name = seccomp.resolve_syscall(arch, nr).decode()
+    except ValueError:
+        continue
+    if ours.get(name) != str(nr):
+        print("libseccomp names %d %s, ours %s" % (nr, name, ours.get(name)))
+for name, nr in ours.items():
+    theirs = seccomp.resolve_syscall(arch, name)
+    if theirs >= 0 and theirs != int(nr):
+        print("%s: ours %s, libseccomp %d" % (name, nr, theirs))
+"#;
+    for (abi, arch) in [("aarch64", "AARCH64"), ("arm", "ARM")] {
+        let table = run(Command::new(profile_bin()).args(["syscalls", "--abi", abi]));
+        assert!(table.status.success(), "{}", describe(&table));
+        let mut python = Command::new("/usr/bin/python3")
+            .args(["-c", code, arch])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        python
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&table.stdout)
+            .unwrap();
+        let output = python.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        assert_eq!(stdout(&output), "", "{abi}");
+    }
+}

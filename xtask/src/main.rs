@@ -1,8 +1,10 @@
-//! Project tasks: `cargo xtask setup|build|run|test|bench|fuzz|image|man|syscall-groups`.
+//! Project tasks: `cargo xtask setup|build|run|test|vm-test|bench|fuzz|image|man|syscall-groups`.
 mod bench;
+mod debian;
 mod fuzz;
 mod man;
 mod setup;
+mod vm;
 
 use std::{path::PathBuf, process::Command};
 
@@ -20,8 +22,12 @@ struct Cli {
 enum Task {
     /// Install what building and testing need (nightly rust-src, bpf-linker, Debian packages).
     Setup,
-    /// Set up, then build everything in release mode.
-    Build,
+    /// Set up, then build everything in release mode (`--target aarch64-unknown-linux-gnu`: the
+    /// `profile` binary for arm64, with Debian's cross linker).
+    Build {
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Build, then run the release `profile` binary with these arguments.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -35,6 +41,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Boot Debian's kernels (5.10, 6.1, 6.12, 7.x; arm64 6.1) in qemu and run the end-to-end
+    /// subset in each; checks docs/platforms.md against the run.
+    VmTest(vm::VmArgs),
     /// Measure the syscall overhead of recording next to other tracers.
     Bench(bench::BenchArgs),
     /// Run the fuzz targets (profile, audit_line, duration) from their corpus in fuzz/corpus.
@@ -61,9 +70,19 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.task {
         Task::Setup => setup::run(),
-        Task::Build => {
+        Task::Build { target: None } => {
             setup::run()?;
             cargo(&["build", "--release"])
+        }
+        Task::Build {
+            target: Some(target),
+        } => {
+            if target != setup::ARM64_TARGET {
+                bail!("cross builds are for {} only", setup::ARM64_TARGET);
+            }
+            setup::run()?;
+            setup::cross()?;
+            cargo(&["build", "--release", "--target", &target, "-p", "profiler"])
         }
         Task::Run { args } => {
             setup::run()?;
@@ -84,11 +103,25 @@ fn main() -> Result<()> {
             // Every test target runs even when one fails, so a run shows all failures.
             let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
-            cargo(&test)?;
-            if args.is_empty() {
-                fuzz::run(fuzz::TEST_RUNS, None)?;
-            }
-            Ok(())
+            let tests = cargo(&test);
+            // The fuzz targets and the kernel matrix run whatever the tests here said, and only
+            // for the whole run.
+            let rest = if args.is_empty() {
+                fuzz::run(fuzz::TEST_RUNS, None)
+                    .and_then(|()| setup::cross())
+                    .and_then(|()| setup::vm())
+                    .and_then(|()| vm::run(&vm::VmArgs::default()))
+            } else {
+                Ok(())
+            };
+            tests.and(rest)
+        }
+        Task::VmTest(args) => {
+            setup::run()?;
+            setup::cross()?;
+            setup::vm()?;
+            cargo(&["build"])?;
+            vm::run(&args)
         }
         Task::Bench(args) => {
             setup::run()?;

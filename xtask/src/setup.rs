@@ -4,7 +4,10 @@ use std::{env, path::PathBuf, process::Command};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::output;
+use crate::{
+    debian::{Mirror, PrivateApt},
+    output,
+};
 
 /// The bpf-linker release known to build against nightly's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -38,6 +41,16 @@ const PACKAGES: [&str; 16] = [
 /// Debian's convention for "do not start services from package scripts": installing nginx,
 /// redis or PostgreSQL must not leave a daemon running on the machine.
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+/// What `cargo xtask build --target aarch64-unknown-linux-gnu` links with.
+const CROSS_PACKAGES: [&str; 2] = ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"];
+/// What `cargo xtask vm-test` builds its initramfs with (depmod, the kernels' compressed
+/// modules).
+const VM_PACKAGES: [&str; 3] = ["kmod", "xz-utils", "zstd"];
+/// qemu, from the release's backports when it has them: the machine image carries backports'
+/// qemu-utils, which the release's own qemu would replace.
+const QEMU_PACKAGES: [&str; 2] = ["qemu-system-x86", "qemu-system-arm"];
+/// The Rust target of the arm64 build.
+pub const ARM64_TARGET: &str = "aarch64-unknown-linux-gnu";
 
 pub fn run() -> Result<()> {
     rust_src()?;
@@ -45,6 +58,77 @@ pub fn run() -> Result<()> {
     cargo_fuzz()?;
     debian_packages()?;
     python_packages()
+}
+
+/// What the arm64 cross build needs besides [`run`]'s.
+pub fn cross() -> Result<()> {
+    rust_target(ARM64_TARGET)?;
+    install_missing(&CROSS_PACKAGES)
+}
+
+/// What the kernel matrix needs besides [`run`]'s and [`cross`]'s.
+pub fn vm() -> Result<()> {
+    install_missing(&VM_PACKAGES)?;
+    qemu()
+}
+
+fn install_missing(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|pkg| !dpkg_installed(pkg))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    apt_install(&missing)
+}
+
+fn rust_target(target: &str) -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if installed.lines().any(|line| line.trim() == target) {
+        return Ok(());
+    }
+    eprintln!("setup: adding the Rust target {target}");
+    run_checked(Command::new("rustup").args(["target", "add", target]))
+}
+
+fn qemu() -> Result<()> {
+    let missing: Vec<&str> = QEMU_PACKAGES
+        .iter()
+        .copied()
+        .filter(|pkg| !dpkg_installed(pkg))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mirror = Mirror::from_system()?;
+    let backports = format!("{}-backports", mirror.codename);
+    let mut sources = String::new();
+    for suite in [
+        mirror.codename.clone(),
+        format!("{}-updates", mirror.codename),
+        format!("{}-security", mirror.codename),
+        backports.clone(),
+    ] {
+        sources.push_str(&mirror.line(&suite, &["amd64"]));
+    }
+    let dir = env::temp_dir().join("profile-setup-apt");
+    let apt = PrivateApt::new(&dir, &sources, &["amd64"])?;
+    eprintln!("setup: installing {} from {backports}", missing.join(" "));
+    apt.update()?;
+    run_checked(
+        apt.command("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "-t",
+                &backports,
+            ])
+            .args(&missing),
+    )
 }
 
 /// kubernetes-validate carries the Kubernetes OpenAPI schemas (1.25 to 1.37) for offline Pod
@@ -191,15 +275,11 @@ fn cargo_fuzz() -> Result<()> {
 }
 
 fn debian_packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .copied()
-        .filter(|pkg| !dpkg_installed(pkg))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("setup: installing {}", missing.join(" "));
+    install_missing(&PACKAGES)
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    eprintln!("setup: installing {}", packages.join(" "));
     run_checked(Command::new("apt-get").arg("update").arg("-qq"))?;
     let policy = std::path::Path::new(POLICY_RC_D);
     let own_policy = !policy.exists();
@@ -212,7 +292,7 @@ fn debian_packages() -> Result<()> {
     let installed = run_checked(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     );
     if own_policy {
@@ -226,7 +306,7 @@ fn dpkg_installed(package: &str) -> bool {
         .is_ok_and(|status| status.contains("install ok installed"))
 }
 
-fn run_checked(cmd: &mut Command) -> Result<()> {
+pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed ({status})");

@@ -237,7 +237,7 @@ impl Findings {
         architectures.sort();
         architectures.dedup();
         if architectures.is_empty() {
-            architectures.push(Arch::X86_64);
+            architectures.push(Arch::NATIVE);
         }
         let syscalls = if names.is_empty() {
             Vec::new()

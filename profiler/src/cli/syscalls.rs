@@ -7,8 +7,9 @@ use profiler::syscalls::Arch;
     after_help = "Examples:\n  profile syscalls --abi i386 | grep getppid\n\nExit status: 0."
 )]
 pub struct SyscallsArgs {
-    #[arg(long, value_enum, default_value_t = ArchChoice::X86_64)]
-    abi: ArchChoice,
+    /// The ABI (default: this machine's own, x86_64 or aarch64).
+    #[arg(long, value_enum)]
+    abi: Option<ArchChoice>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -18,14 +19,17 @@ enum ArchChoice {
     I386,
     X32,
     Aarch64,
+    Arm,
 }
 
 pub fn run(args: SyscallsArgs) -> anyhow::Result<i32> {
     let abi = match args.abi {
-        ArchChoice::X86_64 => Arch::X86_64,
-        ArchChoice::I386 => Arch::X86,
-        ArchChoice::X32 => Arch::X32,
-        ArchChoice::Aarch64 => Arch::Aarch64,
+        None => Arch::NATIVE,
+        Some(ArchChoice::X86_64) => Arch::X86_64,
+        Some(ArchChoice::I386) => Arch::X86,
+        Some(ArchChoice::X32) => Arch::X32,
+        Some(ArchChoice::Aarch64) => Arch::Aarch64,
+        Some(ArchChoice::Arm) => Arch::Arm,
     };
     let text: String = abi
         .table()

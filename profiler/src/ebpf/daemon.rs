@@ -3,8 +3,10 @@
 //! the kernel keeps counting while no daemon runs and the next daemon adopts what was counted.
 //!
 //! What the pinned program watches is frozen into its `.rodata` (`CONFIG`: root id and level,
-//! `--after-seccomp`); the `DAEMON_INFO` map records it with the map sizes. A daemon started
-//! with other settings, or finding another layout version, replaces the set.
+//! `--after-seccomp`); the `DAEMON_INFO` map records it with the map sizes and the program's
+//! [`Variant`] (whose table is bits, or bytes on kernels without atomic OR). A daemon started
+//! with other settings, or finding another layout version, replaces the set; the variant is
+//! the kernel's, so a set pinned since boot always has the one that fits.
 use std::{
     fmt, fs, io,
     os::fd::{AsFd as _, AsRawFd as _},
@@ -16,25 +18,30 @@ use aya::{
     programs::{links::FdLink, links::PinnedLink, RawTracePoint},
 };
 use profiler_common::{
-    CgroupSyscallKey, Config, DaemonInfo, SeenSyscalls, CGROUP_ROOT, DAEMON_EVENT_ODD_FULL,
-    DAEMON_EVENT_SEEN_FULL, DAEMON_LAYOUT_VERSION, EVENT_READ_FAILED, SEEN_WORDS,
-    SYSCALL_TABLE_SIZE,
+    CgroupSyscallKey, Config, DaemonInfo, SeenBytes, SeenSyscalls, CGROUP_ROOT,
+    DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL, DAEMON_LAYOUT_VERSION, DAEMON_VARIANT_510,
+    DAEMON_VARIANT_CURRENT, EVENT_READ_FAILED, SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
-use super::{configure, program_error, program_mut, start_loading, TracerError, OBJECT};
+use super::{
+    configure, explain,
+    features::{self, Variant},
+    program_error, program_mut, start_loading, Prepared, TracerError, OBJECT,
+};
 use crate::syscalls::Arch;
 
-/// The program, and the maps the daemon reads, by the names they are pinned under.
+/// The program's pin, and the maps the daemon reads, by the names they are pinned under.
 const PROGRAM: &str = "sys_enter_daemon";
 const LINK: &str = "link";
 const SEEN: &str = "DAEMON_SEEN";
+const SEEN_BYTES: &str = "DAEMON_SEEN_BYTES";
 const ODD: &str = "DAEMON_ODD";
 const EVENTS: &str = "DAEMON_EVENTS";
 const INFO: &str = "DAEMON_INFO";
 /// The record programs' event counters: the shared ABI and seccomp helpers note read failures
 /// there.
 const SHARED_EVENTS: &str = "EVENTS";
-const PINNED_MAPS: [&str; 5] = [SEEN, ODD, EVENTS, INFO, SHARED_EVENTS];
+const PINNED_MAPS: [&str; 4] = [ODD, EVENTS, INFO, SHARED_EVENTS];
 /// The record programs' maps, which the daemon's object load creates too: one entry each.
 const RECORD_MAPS: [&str; 5] = [
     "WATCHED",
@@ -89,7 +96,7 @@ pub struct DaemonSpec {
 }
 
 impl DaemonSpec {
-    fn info(&self) -> DaemonInfo {
+    fn info(&self, variant: Variant) -> DaemonInfo {
         DaemonInfo {
             layout: DAEMON_LAYOUT_VERSION,
             root_level: self.root_level,
@@ -97,8 +104,26 @@ impl DaemonSpec {
             after_seccomp: u32::from(self.after_seccomp),
             max_cgroups: self.max_cgroups,
             max_odd: self.max_odd,
-            _pad: 0,
+            variant: match variant {
+                Variant::Current => DAEMON_VARIANT_CURRENT,
+                Variant::Linux510 => DAEMON_VARIANT_510,
+            },
         }
+    }
+
+    /// The variant of a set loaded for these settings.
+    fn loaded_for(&self, info: &DaemonInfo) -> Option<Variant> {
+        [Variant::Current, Variant::Linux510]
+            .into_iter()
+            .find(|&variant| *info == self.info(variant))
+    }
+}
+
+/// The map of each cgroup's syscalls in `variant`.
+fn seen_map(variant: Variant) -> &'static str {
+    match variant {
+        Variant::Current => SEEN,
+        Variant::Linux510 => SEEN_BYTES,
     }
 }
 
@@ -191,14 +216,14 @@ pub fn start(
         .then(|| read_info(&dir))
         .transpose()?;
     let linked = PinnedLink::from_pin(dir.join(LINK)).is_ok();
-    match info {
-        Some(info) if info == spec.info() && linked => {
-            return Ok((DaemonMaps::open(&dir, spec)?, Started::Adopted));
+    match info.map(|info| (info, spec.loaded_for(&info))) {
+        Some((_, Some(variant))) if linked => {
+            return Ok((DaemonMaps::open(&dir, spec, variant)?, Started::Adopted));
         }
         // Same settings but no link: an earlier daemon died while loading. Its maps are kept
         // (the loader reuses pinned maps) and the program is loaded again.
-        Some(info) if info == spec.info() => {}
-        Some(info) => {
+        Some((_, Some(_))) => {}
+        Some((info, None)) => {
             replaced.push(format!("loaded for {}", Settings(&info)));
             remove_set(&dir)?;
         }
@@ -208,13 +233,13 @@ pub fn start(
         }
         None => {}
     }
-    load(&dir, btf_path, spec)?;
+    let variant = load(&dir, btf_path, spec)?;
     let started = if replaced.is_empty() {
         Started::Loaded
     } else {
         Started::Replaced(replaced.join("; "))
     };
-    Ok((DaemonMaps::open(&dir, spec)?, started))
+    Ok((DaemonMaps::open(&dir, spec, variant)?, started))
 }
 
 /// The settings a set was loaded with, as the daemon's flags name them.
@@ -250,12 +275,19 @@ fn read_info(dir: &Path) -> Result<DaemonInfo, PinError> {
     map.get(&0, 0).map_err(map_err(INFO))
 }
 
-fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> {
+/// Loads the program that fits the kernel and pins it with its maps and link; returns its
+/// variant.
+fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<Variant, PinError> {
     if OBJECT.is_empty() {
         return Err(TracerError::NoObject.into());
     }
     fs::create_dir_all(dir).map_err(io_err("creating pin directory", dir))?;
-    let (offsets, _, mut loader) = start_loading(btf_path, None)?;
+    let Prepared {
+        offsets,
+        variant,
+        mut loader,
+        ..
+    } = start_loading(btf_path, None)?;
     let config = Config {
         cgroup_mode: CGROUP_ROOT,
         cgroup_level: spec.root_level,
@@ -265,13 +297,15 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         args: 0,
         _pad: 0,
     };
+    let seen = seen_map(variant);
     let pins: Vec<(&str, PathBuf)> = PINNED_MAPS
         .iter()
+        .chain([&seen])
         .map(|name| (*name, dir.join(name)))
         .collect();
     configure(&mut loader, &offsets, &config);
     loader
-        .map_max_entries(SEEN, spec.max_cgroups)
+        .map_max_entries(seen, spec.max_cgroups)
         .map_max_entries(ODD, spec.max_odd);
     for name in RECORD_MAPS {
         loader.map_max_entries(name, 1);
@@ -279,15 +313,18 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
     for (name, path) in &pins {
         loader.map_pin_path(name, path.as_path());
     }
-    let mut ebpf = loader.load(OBJECT).map_err(TracerError::from)?;
+    let mut ebpf = loader
+        .load(OBJECT)
+        .map_err(|err| explain(TracerError::from(err)))?;
     {
         let map = ebpf.map_mut(INFO).ok_or(TracerError::MissingMap(INFO))?;
         let mut info: Array<_, DaemonInfo> = Array::try_from(map).map_err(map_err(INFO))?;
-        info.set(0, spec.info(), 0).map_err(map_err(INFO))?;
+        info.set(0, spec.info(variant), 0).map_err(map_err(INFO))?;
     }
-    let program_err = program_error(PROGRAM);
-    let program: &mut RawTracePoint = program_mut(&mut ebpf, PROGRAM)?;
-    program.load().map_err(program_err)?;
+    let name = variant.program(features::SYS_ENTER_DAEMON);
+    let program_err = program_error(name);
+    let program: &mut RawTracePoint = program_mut(&mut ebpf, name)?;
+    program.load().map_err(|err| explain(program_err(err)))?;
     let program_pin = dir.join(PROGRAM);
     let _ = fs::remove_file(&program_pin);
     program.pin(&program_pin).map_err(|source| PinError::Pin {
@@ -302,15 +339,21 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<(), PinError> 
         path: link_pin,
         source,
     })?;
-    Ok(())
+    Ok(variant)
 }
 
 /// Syscalls by ABI and number.
 pub type Syscalls = Vec<(Arch, u64)>;
 
+/// Each cgroup's syscalls, as the loaded variant keeps them.
+enum Seen {
+    Bits(HashMap<MapData, u64, SeenSyscalls>),
+    Bytes(HashMap<MapData, u64, SeenBytes>),
+}
+
 /// The pinned maps, opened by path.
 pub struct DaemonMaps {
-    seen: HashMap<MapData, u64, SeenSyscalls>,
+    seen: Seen,
     odd: HashMap<MapData, CgroupSyscallKey, u8>,
     events: PerCpuArray<MapData, u64>,
     shared_events: PerCpuArray<MapData, u64>,
@@ -335,11 +378,17 @@ fn open_map(dir: &Path, name: &str) -> Result<MapData, PinError> {
 }
 
 impl DaemonMaps {
-    fn open(dir: &Path, spec: &DaemonSpec) -> Result<DaemonMaps, PinError> {
-        let seen = open_map(dir, SEEN)?;
-        let seen_memory = memlock(&seen).unwrap_or(0);
+    fn open(dir: &Path, spec: &DaemonSpec, variant: Variant) -> Result<DaemonMaps, PinError> {
+        let name = seen_map(variant);
+        let data = open_map(dir, name)?;
+        let seen_memory = memlock(&data).unwrap_or(0);
+        let data = aya::maps::Map::HashMap(data);
+        let seen = match variant {
+            Variant::Current => Seen::Bits(HashMap::try_from(data).map_err(map_err(SEEN))?),
+            Variant::Linux510 => Seen::Bytes(HashMap::try_from(data).map_err(map_err(SEEN_BYTES))?),
+        };
         Ok(DaemonMaps {
-            seen: HashMap::try_from(aya::maps::Map::HashMap(seen)).map_err(map_err(SEEN))?,
+            seen,
             odd: HashMap::try_from(aya::maps::Map::HashMap(open_map(dir, ODD)?))
                 .map_err(map_err(ODD))?,
             events: PerCpuArray::try_from(aya::maps::Map::PerCpuArray(open_map(dir, EVENTS)?))
@@ -357,19 +406,34 @@ impl DaemonMaps {
 
     /// Every cgroup's bitmap (decode with [`syscalls_of`]).
     pub fn seen(&self) -> Result<Vec<(u64, SeenSyscalls)>, PinError> {
-        let mut all = Vec::new();
-        for entry in self.seen.iter() {
-            all.push(entry.map_err(map_err(SEEN))?);
+        match &self.seen {
+            Seen::Bits(map) => map
+                .iter()
+                .map(|entry| entry.map_err(map_err(SEEN)))
+                .collect(),
+            Seen::Bytes(map) => map
+                .iter()
+                .map(|entry| {
+                    let (id, bytes) = entry.map_err(map_err(SEEN_BYTES))?;
+                    Ok((id, bitmap_of(&bytes)))
+                })
+                .collect(),
         }
-        Ok(all)
     }
 
     /// One cgroup's bitmap, if it has an entry.
     pub fn seen_of(&self, id: u64) -> Result<Option<Syscalls>, PinError> {
-        match self.seen.get(&id, 0) {
+        let found = match &self.seen {
+            Seen::Bits(map) => map.get(&id, 0).map_err(|err| (SEEN, err)),
+            Seen::Bytes(map) => map
+                .get(&id, 0)
+                .map(|bytes| bitmap_of(&bytes))
+                .map_err(|err| (SEEN_BYTES, err)),
+        };
+        match found {
             Ok(bits) => Ok(Some(syscalls_of(&bits))),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
-            Err(err) => Err(map_err(SEEN)(err)),
+            Err((_, aya::maps::MapError::KeyNotFound)) => Ok(None),
+            Err((name, err)) => Err(map_err(name)(err)),
         }
     }
 
@@ -388,8 +452,12 @@ impl DaemonMaps {
     /// Frees a removed cgroup's entries (after what they held is on disk). An entry already gone
     /// (freed by another daemon on the same pins, or `--unpin`) is fine.
     pub fn forget(&mut self, id: u64, odd: &[(Arch, u64)]) -> Result<(), PinError> {
-        match self.seen.remove(&id) {
-            Err(err) if !absent(&err) => return Err(map_err(SEEN)(err)),
+        let removed = match &mut self.seen {
+            Seen::Bits(map) => map.remove(&id).map_err(|err| (SEEN, err)),
+            Seen::Bytes(map) => map.remove(&id).map_err(|err| (SEEN_BYTES, err)),
+        };
+        match removed {
+            Err((name, err)) if !absent(&err) => return Err(map_err(name)(err)),
             _ => {}
         }
         for (abi, nr) in odd {
@@ -428,6 +496,22 @@ fn absent(err: &aya::maps::MapError) -> bool {
     }
 }
 
+/// The bitmap of a byte-per-syscall entry (the `_510` variant's).
+fn bitmap_of(bytes: &SeenBytes) -> SeenSyscalls {
+    let mut bits = SeenSyscalls {
+        bits: [0; SEEN_WORDS],
+    };
+    for (index, _) in bytes
+        .flags
+        .iter()
+        .enumerate()
+        .filter(|(_, &flag)| flag != 0)
+    {
+        bits.bits[index / 64] |= 1 << (index % 64);
+    }
+    bits
+}
+
 /// The syscalls a bitmap holds.
 pub fn syscalls_of(bits: &SeenSyscalls) -> Syscalls {
     const PER_ABI: usize = SYSCALL_TABLE_SIZE / 64;
@@ -458,6 +542,7 @@ fn memlock(map: &MapData) -> Option<u64> {
 mod tests {
     use super::*;
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn bitmap_bits_are_abi_and_number() {
         let mut bits = SeenSyscalls {
@@ -496,6 +581,40 @@ mod tests {
             text.contains("Operation not permitted (os error 1)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn byte_flags_become_the_same_bitmap() {
+        let mut bytes = SeenBytes {
+            flags: [0; profiler_common::SEEN_BYTES],
+        };
+        for index in [0, 63, 1024 + 66, 2048 + 1023] {
+            bytes.flags[index] = 1;
+        }
+        let mut bits = [0; SEEN_WORDS];
+        bits[0] = 1 | 1 << 63;
+        bits[16 + 1] = 1 << 2;
+        bits[32 + 15] = 1 << 63;
+        assert_eq!(bitmap_of(&bytes).bits, bits);
+    }
+
+    #[test]
+    fn a_set_is_adopted_whichever_variant_the_kernel_got() {
+        let spec = DaemonSpec {
+            root_id: 7,
+            root_level: 2,
+            after_seccomp: true,
+            max_cgroups: 10,
+            max_odd: 5,
+        };
+        for variant in [Variant::Current, Variant::Linux510] {
+            assert_eq!(spec.loaded_for(&spec.info(variant)), Some(variant));
+        }
+        let other = DaemonSpec {
+            max_cgroups: 11,
+            ..spec
+        };
+        assert_eq!(other.loaded_for(&spec.info(Variant::Current)), None);
     }
 
     #[test]

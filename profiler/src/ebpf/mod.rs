@@ -1,6 +1,7 @@
 //! The kernel-facing side of recording: load the eBPF programs, attach them, tell them what to
 //! watch and read back what they counted. Nothing else in the crate touches eBPF.
 pub mod daemon;
+mod features;
 mod offsets;
 mod tracepoint_btf;
 
@@ -18,7 +19,8 @@ use profiler_common::{
 };
 
 pub use self::{
-    offsets::{OffsetError, KERNEL_BTF},
+    features::{Features, ProbeError, Variant},
+    offsets::{BtfReadError, OffsetError, KERNEL_BTF},
     tracepoint_btf::TracepointBtfError,
 };
 use crate::{
@@ -34,6 +36,13 @@ pub enum TracerError {
     Offsets(#[from] OffsetError),
     #[error(transparent)]
     TracepointBtf(#[from] TracepointBtfError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error("lifting RLIMIT_MEMLOCK for the eBPF maps: {0}")]
+    Memlock(std::io::Error),
+    /// The kernel lacks something every supported kernel has: one line saying what.
+    #[error("{0}")]
+    BelowFloor(String),
     #[error("this binary was built without its eBPF programs (AYA_BUILD_SKIP was set)")]
     NoObject,
     #[error("loading the eBPF object: {0}")]
@@ -144,27 +153,59 @@ pub struct Tracer {
     generations: u64,
 }
 
-/// What the programs need from kernel BTF, and a fresh loader. `EbpfLoader::new` parses all of
-/// kernel BTF (aya 0.14 does it eagerly, though the programs need none of it); our own reads
-/// happen meanwhile, on another thread: the offsets, and the BTF that loading a program on BTF
-/// tracepoint `tp_btf` takes.
-fn start_loading<'a>(
-    btf_path: &Path,
-    tp_btf: Option<&str>,
-) -> Result<(TaskOffsets, Option<aya::Btf>, EbpfLoader<'a>), TracerError> {
+/// What loading needs to know before it starts.
+struct Prepared<'a> {
+    offsets: TaskOffsets,
+    /// The BTF that loading a program on BTF tracepoint `tp_btf` takes.
+    btf: Option<aya::Btf>,
+    variant: Variant,
+    loader: EbpfLoader<'a>,
+}
+
+/// What the programs need from kernel BTF, which build of them fits the kernel, and a fresh
+/// loader. `EbpfLoader::new` parses all of kernel BTF (aya 0.14 does it eagerly, though the
+/// programs need none of it); our own reads and the feature probes happen meanwhile, on another
+/// thread.
+fn start_loading<'a>(btf_path: &Path, tp_btf: Option<&str>) -> Result<Prepared<'a>, TracerError> {
     let (read, loader) = std::thread::scope(|scope| {
         let read = scope.spawn(|| -> Result<_, TracerError> {
             let offsets = offsets::task_offsets(btf_path)?;
             let btf = tp_btf
                 .map(|tracepoint| tracepoint_btf::for_tracepoint(btf_path, tracepoint))
                 .transpose()?;
-            Ok((offsets, btf))
+            Ok((offsets, btf, Features::probe()?))
         });
         let loader = EbpfLoader::new();
         (read.join().expect("reading kernel BTF panicked"), loader)
     });
-    let (offsets, btf) = read?;
-    Ok((offsets, btf, loader))
+    let (offsets, btf, features) = read?;
+    features.lift_memlock().map_err(TracerError::Memlock)?;
+    let variant = features.variant();
+    if variant == Variant::Linux510 {
+        log::info!(
+            "the kernel lacks {}: loading the programs built for Linux 5.10",
+            features.missing().join(" and ")
+        );
+    }
+    Ok(Prepared {
+        offsets,
+        btf,
+        variant,
+        loader,
+    })
+}
+
+/// A failed load, explained in one line when the kernel is older than every supported one.
+fn explain(err: TracerError) -> TracerError {
+    match err {
+        TracerError::Load(_) | TracerError::Program { .. } | TracerError::Map { .. } => {
+            match features::below_floor() {
+                Some(line) => TracerError::BelowFloor(line),
+                None => err,
+            }
+        }
+        other => other,
+    }
 }
 
 /// Program `name` of the loaded object, as program type `T`.
@@ -210,6 +251,35 @@ fn configure<'a>(loader: &mut EbpfLoader<'a>, offsets: &'a TaskOffsets, config: 
     }
 }
 
+/// Loads the object and attaches `variant`'s programs: `sys_enter` when `btf` (for the BTF
+/// tracepoint) is there, `sys_enter_cgroup` otherwise, and the fork and exit hooks.
+fn load_and_attach(
+    mut loader: EbpfLoader<'_>,
+    btf: Option<aya::Btf>,
+    variant: Variant,
+) -> Result<Ebpf, TracerError> {
+    let mut ebpf = loader.load(OBJECT)?;
+    match btf {
+        Some(btf) => {
+            let name = variant.program(features::SYS_ENTER);
+            let program: &mut BtfTracePoint = program_mut(&mut ebpf, name)?;
+            program
+                .load("sys_enter", &btf)
+                .map_err(program_error(name))?;
+            program.attach().map_err(program_error(name))?;
+        }
+        None => attach_raw(
+            &mut ebpf,
+            variant.program(features::SYS_ENTER_CGROUP),
+            "sys_enter",
+        )?,
+    }
+    for name in ["sched_process_fork", "sched_process_exit"] {
+        attach_raw(&mut ebpf, name, name)?;
+    }
+    Ok(ebpf)
+}
+
 impl Tracer {
     /// Loads the programs with offsets from `btf_path` and `config`, and attaches them.
     pub fn load(btf_path: &Path, config: &TracerConfig) -> Result<Tracer, TracerError> {
@@ -219,7 +289,12 @@ impl Tracer {
         // Process trees only: `sys_enter` is a BTF tracepoint program (it says why);
         // `sys_enter_cgroup` a raw one.
         let tp_btf = (config.cgroups == CgroupMode::None).then_some("sys_enter");
-        let (offsets, btf, mut loader) = start_loading(btf_path, tp_btf)?;
+        let Prepared {
+            offsets,
+            btf,
+            variant,
+            mut loader,
+        } = start_loading(btf_path, tp_btf)?;
         let global = config.global();
         configure(&mut loader, &offsets, &global);
         // Maps a mode does not use get one entry: the per-CPU hash of a cgroup root is
@@ -232,19 +307,7 @@ impl Tracer {
         }
         // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
         loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
-        let mut ebpf = loader.load(OBJECT)?;
-        match btf {
-            Some(btf) => {
-                let name = "sys_enter";
-                let program: &mut BtfTracePoint = program_mut(&mut ebpf, name)?;
-                program.load(name, &btf).map_err(program_error(name))?;
-                program.attach().map_err(program_error(name))?;
-            }
-            None => attach_raw(&mut ebpf, "sys_enter_cgroup", "sys_enter")?,
-        }
-        for name in ["sched_process_fork", "sched_process_exit"] {
-            attach_raw(&mut ebpf, name, name)?;
-        }
+        let ebpf = load_and_attach(loader, btf, variant).map_err(explain)?;
         Ok(Tracer {
             ebpf,
             args: config.args,
@@ -358,7 +421,7 @@ impl Tracer {
     pub fn recording(&self, slot: u32) -> Result<Recording, TracerError> {
         let mut recording = Recording::default();
         let counts: PerCpuArray<&MapData, SyscallCounts> = self.map("COUNTS")?;
-        for abi in Arch::RECORDED {
+        for &abi in Arch::RECORDED {
             let per_cpu = counts
                 .get(
                     &(slot * ABI_COUNT + abi.index().expect("a recorded ABI")),

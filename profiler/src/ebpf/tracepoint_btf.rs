@@ -5,15 +5,12 @@
 //! section, give the same id; on this kernel that is the first 9% of the types.
 use std::path::Path;
 
+use super::offsets::BtfReadError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TracepointBtfError {
-    #[error(
-        "cannot read kernel BTF from {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF)"
-    )]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] BtfReadError),
     #[error("kernel BTF {path}: {problem}")]
     Malformed { path: String, problem: String },
     #[error("kernel BTF {path} has no typedef {name}: the kernel has no tracepoint {tracepoint}")]
@@ -29,10 +26,7 @@ pub enum TracepointBtfError {
 /// BTF with the type `btf_trace_<tracepoint>` at its id in the kernel's BTF at `btf_path`.
 pub fn for_tracepoint(btf_path: &Path, tracepoint: &str) -> Result<aya::Btf, TracepointBtfError> {
     let path = || btf_path.display().to_string();
-    let mut data = std::fs::read(btf_path).map_err(|source| TracepointBtfError::Read {
-        path: path(),
-        source,
-    })?;
+    let mut data = std::fs::read(btf_path).map_err(|source| BtfReadError::new(btf_path, source))?;
     let name = format!("btf_trace_{tracepoint}");
     match cut_after_typedef(&mut data, &name) {
         Ok(true) => {}

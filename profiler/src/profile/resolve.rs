@@ -382,12 +382,8 @@ impl NameCheck {
     }
 }
 
-/// arm's private syscalls (`__ARM_NR_*`, 0x0f0000 on), which libseccomp's arm table names and
-/// the kernel's syscall.tbl (hence the `syscalls` crate) does not. moby lists two of them.
-const ARM_PRIVATE: [&str; 5] = ["breakpoint", "cacheflush", "set_tls", "usr26", "usr32"];
-
 /// Whether `arch`'s table has `name`; `None` when we have no table for it. Besides the tables
-/// of [`Arch::has_table`], the `syscalls` crate's tables for arm, mips (o32), mips64 (n64),
+/// of [`Arch::has_table`], the `syscalls` crate's tables for mips (o32), mips64 (n64),
 /// ppc, ppc64, riscv64, s390x and loongarch64 serve here (names only).
 pub fn knows(arch: Arch, name: &str) -> Option<bool> {
     use std::str::FromStr;
@@ -395,7 +391,6 @@ pub fn knows(arch: Arch, name: &str) -> Option<bool> {
         return Some(arch.number(name).is_some());
     }
     Some(match arch {
-        Arch::Arm => syscalls::arm::Sysno::from_str(name).is_ok() || ARM_PRIVATE.contains(&name),
         Arch::Mips | Arch::Mipsel => syscalls::mips::Sysno::from_str(name).is_ok(),
         Arch::Mips64 | Arch::Mipsel64 => syscalls::mips64::Sysno::from_str(name).is_ok(),
         Arch::Ppc => syscalls::powerpc::Sysno::from_str(name).is_ok(),

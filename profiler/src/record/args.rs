@@ -1,8 +1,9 @@
 //! `record --args`: from the argument values the kernel side learned ([`ARG_KINDS`]) to rules
 //! that allow only those values. Pure: no kernel calls.
 //!
-//! A listed syscall is restricted when every call of it could be inspected (x86_64 and i386;
-//! not x32, not i386's `socketcall` or old `mmap`, whose arguments are in user memory) and its
+//! A listed syscall is restricted when every call of it could be inspected (the native ABI and
+//! the compat one: x86_64 and i386, or aarch64 and arm; not x32, not i386's `socketcall` or old
+//! `mmap`, whose arguments are in user memory) and its
 //! value set did not overflow; otherwise it stays unconditionally allowed, and the reason is
 //! reported. clone3's flags are learned as clone's and clone3 itself is refused with ENOSYS,
 //! so glibc falls back to clone, whose flags seccomp can see.
@@ -78,22 +79,29 @@ impl std::fmt::Display for Why {
     }
 }
 
-/// The syscall name of a kind: its x86_64 name, or its i386 one for i386-only kinds.
-fn kind_name(kind: &ArgKind) -> &'static str {
-    let name = if kind.x86_64 != 0 {
-        Arch::X86_64.name(kind.x86_64)
+/// The syscall name of a kind on a machine whose native and compat ABIs are `abis`: its native
+/// name, or its compat one for compat-only kinds (i386's fcntl64, arm's mmap2).
+fn kind_name_on(kind: &ArgKind, (native, compat): (Arch, Arch)) -> &'static str {
+    let name = if kind.native != 0 {
+        native.name(kind.native)
     } else {
-        Arch::X86.name(kind.i386)
+        compat.name(kind.compat)
     };
     name.expect("every ARG_KINDS number has a name")
 }
 
+fn kind_name(kind: &ArgKind) -> &'static str {
+    kind_name_on(kind, (Arch::NATIVE, Arch::COMPAT))
+}
+
 /// The number of a kind's syscall on `abi`, when calls through it are inspected.
 fn inspected(kind: &ArgKind, abi: Arch) -> Option<u64> {
-    let nr = match abi {
-        Arch::X86_64 => kind.x86_64,
-        Arch::X86 => kind.i386,
-        _ => 0,
+    let nr = if abi == Arch::NATIVE {
+        kind.native
+    } else if abi == Arch::COMPAT {
+        kind.compat
+    } else {
+        0
     };
     (nr != 0).then_some(nr)
 }
@@ -223,6 +231,11 @@ mod tests {
         calls.iter().map(|&key| (key, 1)).collect()
     }
 
+    /// The native call of this name.
+    fn native(name: &str) -> (Arch, u64) {
+        (Arch::NATIVE, Arch::NATIVE.number(name).unwrap())
+    }
+
     fn kind_of(name: &str) -> u32 {
         ARG_KINDS
             .iter()
@@ -248,14 +261,35 @@ mod tests {
         }
     }
 
+    /// Both machines' tables: each kind is the same syscall on both ABIs of both machines, in the
+    /// same order (the kind is the index, which the maps and the rules share).
     #[test]
-    fn every_kind_names_a_syscall_on_the_abis_it_inspects() {
-        for kind in &ARG_KINDS {
-            let name = kind_name(kind);
-            for abi in [Arch::X86_64, Arch::X86] {
-                if let Some(nr) = inspected(kind, abi) {
-                    assert_eq!(abi.name(nr), Some(name), "{name} on {abi}");
+    fn every_kind_names_the_same_syscall_on_every_abi_it_inspects() {
+        use profiler_common::{aarch64, x86_64};
+        let machines = [
+            (&x86_64::ARG_KINDS, (Arch::X86_64, Arch::X86)),
+            (&aarch64::ARG_KINDS, (Arch::Aarch64, Arch::Arm)),
+        ];
+        for (index, kind) in x86_64::ARG_KINDS.iter().enumerate() {
+            let name = kind_name_on(kind, machines[0].1);
+            for (table, (native, compat)) in machines {
+                let kind = &table[index];
+                assert_eq!(kind_name_on(kind, (native, compat)), name, "kind {index}");
+                for (abi, nr) in [(native, kind.native), (compat, kind.compat)] {
+                    if nr != 0 {
+                        assert_eq!(abi.name(nr), Some(name), "{name} on {abi}");
+                    }
                 }
+                assert_eq!(
+                    (kind.arg, kind.mask, kind.arg2, kind.mask2),
+                    (
+                        x86_64::ARG_KINDS[index].arg,
+                        x86_64::ARG_KINDS[index].mask,
+                        x86_64::ARG_KINDS[index].arg2,
+                        x86_64::ARG_KINDS[index].mask2
+                    ),
+                    "{name}"
+                );
             }
         }
         assert_eq!(kind_name(&ARG_KINDS[ARG_SOCKET as usize]), "socket");
@@ -275,10 +309,10 @@ mod tests {
         learned.add_value(ARG_CLONE, 0);
         learned.add_value(kind_of("unshare"), 0x1000_0000);
         let calls = counts(&[
-            (Arch::X86_64, 41),
-            (Arch::X86_64, 16),
-            (Arch::X86_64, 56),
-            (Arch::X86_64, 272),
+            native("socket"),
+            native("ioctl"),
+            native("clone"),
+            native("unshare"),
         ]);
         let r = restrictions(&calls, &learned);
         let names: Vec<&str> = r.iter().map(|r| r.name).collect();
@@ -310,7 +344,7 @@ mod tests {
         let mut learned = LearnedArgs::default();
         learned.add_value(kind_of("prctl"), 15);
         // prctl never called (the value is stale), ioctl called with nothing kept.
-        let r = restrictions(&counts(&[(Arch::X86_64, 16)]), &learned);
+        let r = restrictions(&counts(&[native("ioctl")]), &learned);
         assert_eq!(
             r,
             [Restriction {
@@ -320,6 +354,7 @@ mod tests {
         );
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn overflow_and_uninspected_abis_leave_the_syscall_unconditional() {
         let mut learned = LearnedArgs::default();
@@ -357,7 +392,7 @@ mod tests {
         let mut learned = LearnedArgs::default();
         learned.add_value(kind_of("mmap"), 2);
         learned.add_value(kind_of("mprotect"), 6);
-        let r = restrictions(&counts(&[(Arch::X86_64, 9), (Arch::X86_64, 10)]), &learned);
+        let r = restrictions(&counts(&[native("mmap"), native("mprotect")]), &learned);
         assert_eq!(
             r[0].outcome,
             Outcome::Only(vec![
@@ -373,7 +408,7 @@ mod tests {
     fn clone3_calls_make_clone_a_restricted_syscall() {
         let mut learned = LearnedArgs::default();
         learned.add_value(ARG_CLONE, 0);
-        let r = restrictions(&counts(&[(Arch::X86_64, 435)]), &learned);
+        let r = restrictions(&counts(&[native("clone3")]), &learned);
         assert_eq!(
             r,
             [Restriction {
@@ -382,7 +417,7 @@ mod tests {
             }]
         );
         // i386 socketcall is a different name: socket through it is not listed at all.
-        let r = restrictions(&counts(&[(Arch::X86, 102)]), &learned);
-        assert!(r.is_empty());
+        #[cfg(target_arch = "x86_64")]
+        assert!(restrictions(&counts(&[(Arch::X86, 102)]), &learned).is_empty());
     }
 }

@@ -104,11 +104,11 @@ impl Recording {
         abis
     }
 
-    /// The profile's architectures: the ABIs seen, x86_64 when nothing was.
+    /// The profile's architectures: the ABIs seen, this machine's when nothing was.
     pub(super) fn architectures(&self) -> Vec<Arch> {
         let mut architectures = self.abis();
         if architectures.is_empty() {
-            architectures.push(Arch::X86_64);
+            architectures.push(Arch::NATIVE);
         }
         architectures
     }

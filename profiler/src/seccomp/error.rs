@@ -2,7 +2,7 @@ use super::libseccomp::tree::TreeError;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CompileError {
-    #[error("cannot compile for {0}: only x86_64, x86, x32 and aarch64 are supported")]
+    #[error("cannot compile for {0}: only x86_64, x86, x32, aarch64 and arm are supported")]
     UnsupportedArch(String),
     #[error("{0} cannot be compiled: it needs a user-space listener (listenerPath), which `profile run` does not provide")]
     Notify(&'static str),

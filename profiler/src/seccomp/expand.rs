@@ -17,6 +17,7 @@ use crate::{
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// EPERM: what runc returns for ERRNO and TRACE without an explicit errnoRet.
 const EPERM: u32 = 1;
 
@@ -80,6 +81,7 @@ pub fn audit_arch(arch: Arch) -> Result<u32, CompileError> {
         Arch::X86_64 | Arch::X32 => Ok(AUDIT_ARCH_X86_64),
         Arch::X86 => Ok(AUDIT_ARCH_I386),
         Arch::Aarch64 => Ok(AUDIT_ARCH_AARCH64),
+        Arch::Arm => Ok(AUDIT_ARCH_ARM),
         other => Err(CompileError::UnsupportedArch(other.scmp_name())),
     }
 }

@@ -13,6 +13,13 @@ fn pin_to_cpu(cpu: usize) {
     }
 }
 
+/// What the grandchild of `tree` calls: getpgrp, or getpgid(0) where there is no getpgrp
+/// (aarch64).
+#[cfg(target_arch = "x86_64")]
+const GRANDCHILD_CALL: libc::c_long = libc::SYS_getpgrp;
+#[cfg(not(target_arch = "x86_64"))]
+const GRANDCHILD_CALL: libc::c_long = libc::SYS_getpgid;
+
 fn raw(nr: libc::c_long) -> libc::c_long {
     // SAFETY: every number passed here is a syscall that takes no pointer arguments or
     // tolerates null ones.
@@ -38,10 +45,11 @@ fn main() {
             exit(wait(pid));
         }
         Some("grandchild") => {
-            raw(libc::SYS_getpgrp);
+            raw(GRANDCHILD_CALL);
             exit(0);
         }
         // i386 getppid (64 there, semget on x86_64) through int $0x80, N times.
+        #[cfg(target_arch = "x86_64")]
         Some("int80") => {
             for _ in 0..arg(2) {
                 let mut eax: u32 = 64;
@@ -49,13 +57,14 @@ fn main() {
                 assert!(eax as i32 > 0, "int $0x80 getppid failed: {}", eax as i32);
             }
         }
-        // `burst N`: N getppid in the main thread, N getpgrp in a second thread, then one
-        // times (none when N is 0, so `burst 0` is the same program without those calls).
+        // `burst N`: N getppid in the main thread, N getpgrp (getpgid on aarch64) in a second
+        // thread, then one times (none when N is 0, so `burst 0` is the same program without
+        // those calls).
         Some("burst") => {
             let n = arg(2);
             let worker = std::thread::spawn(move || {
                 for _ in 0..n {
-                    raw(libc::SYS_getpgrp);
+                    raw(GRANDCHILD_CALL);
                 }
             });
             for _ in 0..n {

@@ -37,7 +37,7 @@ type Trees = BTreeMap<Arch, BTreeMap<u32, Decision<tree::ArgTree>>>;
 fn trees(expanded: &Expanded, release: Release) -> Result<Trees, CompileError> {
     let mut trees = Trees::new();
     for (&arch, by_nr) in &expanded.rules {
-        let wide = !matches!(arch, Arch::X86 | Arch::X32);
+        let wide = !matches!(arch, Arch::X86 | Arch::X32 | Arch::Arm);
         let decided = trees.entry(arch).or_default();
         for (&nr, sourced) in by_nr {
             // Most syscalls of a profile have one unconditional rule: no tree to build.
