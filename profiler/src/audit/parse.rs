@@ -394,6 +394,46 @@ pub fn split_netlink(buf: &[u8]) -> (Vec<(u16, &[u8])>, Option<String>) {
     (messages, None)
 }
 
+/// `AUDIT_GET`: the request for the kernel's audit status, and the type of its reply.
+pub const AUDIT_GET: u16 = 1000;
+const NLMSG_ERROR: u16 = 2;
+
+/// Why the kernel's audit status could not be read from its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusError {
+    /// The kernel refused the request with this errno.
+    Refused(i32),
+    /// The answer was not a status: what it was.
+    Malformed(String),
+}
+
+/// `lost` of the kernel's answer to `AUDIT_GET` (`struct audit_status`: mask, enabled,
+/// failure, pid, rate_limit, backlog_limit, lost, backlog, …, each a u32): the records it
+/// could not deliver since boot, all types together.
+pub fn status_lost(answer: &[u8]) -> Result<u32, StatusError> {
+    const LOST: usize = 24;
+    let (messages, error) = split_netlink(answer);
+    for (msg_type, body) in messages {
+        match msg_type {
+            AUDIT_GET if body.len() >= LOST + 4 => {
+                return Ok(u32::from_ne_bytes(
+                    body[LOST..LOST + 4].try_into().expect("4 bytes"),
+                ))
+            }
+            NLMSG_ERROR if body.len() >= 4 => {
+                let errno = -i32::from_ne_bytes(body[..4].try_into().expect("4 bytes"));
+                if errno != 0 {
+                    return Err(StatusError::Refused(errno));
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(StatusError::Malformed(error.unwrap_or_else(|| {
+        format!("no status in {} bytes", answer.len())
+    })))
+}
+
 /// The cgroup v2 path of a process from `/proc/PID/cgroup` (the `0::/path` line). A host
 /// without cgroup v2 has none; then the first v1 hierarchy's path stands in.
 pub fn cgroup_path(proc_cgroup: &str) -> Option<String> {
@@ -431,6 +471,36 @@ pub fn boot_time(proc_stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn netlink(msg_type: u16, body: &[u8]) -> Vec<u8> {
+        let mut message = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
+        message.extend(msg_type.to_ne_bytes());
+        message.extend([0; 10]);
+        message.extend(body);
+        message
+    }
+
+    #[test]
+    fn the_kernels_lost_count_or_why_not() {
+        let mut status: Vec<u8> = Vec::new();
+        for field in [1u32, 1, 1, 0, 0, 64, 4711, 0] {
+            status.extend(field.to_ne_bytes());
+        }
+        assert_eq!(status_lost(&netlink(AUDIT_GET, &status)), Ok(4711));
+        let refused = netlink(NLMSG_ERROR, &(-libc::EPERM).to_ne_bytes());
+        assert_eq!(
+            status_lost(&refused),
+            Err(StatusError::Refused(libc::EPERM))
+        );
+        assert!(matches!(
+            status_lost(&netlink(AUDIT_GET, &status[..8])),
+            Err(StatusError::Malformed(_))
+        ));
+        assert!(matches!(
+            status_lost(&[1, 2]),
+            Err(StatusError::Malformed(_))
+        ));
+    }
 
     // Real records, captured on the project VM (kernel 6.18) from a python3-seccomp filter and
     // `profile run` of the exerciser under LOG, ERRNO (with SECCOMP_FILTER_FLAG_LOG),

@@ -94,9 +94,8 @@ fn note(message: &str) {
 /// Collects records until the backlog is read (without `--follow`/`--duration`), the duration
 /// has passed, or a stop signal arrives. The signals must have been blocked by the caller.
 pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings> {
-    let mut reader = open(options)?;
-    let mut collector = Collector::new(options.filters.clone());
-    let mut cgroups = CgroupResolver::new();
+    let mut reader = open(&options.source, options.live(), options.new_only)?;
+    let mut sink = Collecting::new(options.filters.clone());
     let deadline = options.duration.and_then(|d| Instant::now().checked_add(d));
     if options.live() {
         note(&format!("listening on {}", reader.name()));
@@ -104,7 +103,7 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
         note(&format!("reading {}", reader.name()));
     }
     loop {
-        reader.drain(&mut collector, &mut cgroups)?;
+        reader.drain(&mut sink)?;
         if stop_requested(signals)? {
             break;
         }
@@ -132,7 +131,7 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
     // audit queue: take what arrives until the source is quiet for a moment.
     if options.live() {
         let until = Instant::now() + Duration::from_millis(500);
-        reader.drain(&mut collector, &mut cgroups)?;
+        reader.drain(&mut sink)?;
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             let quiet = Duration::from_millis(50).min(left);
             match reader.poll_fd() {
@@ -143,13 +142,13 @@ pub fn collect(options: &Options, signals: &Signals) -> anyhow::Result<Findings>
                 }
                 None => std::thread::sleep(quiet),
             }
-            if reader.drain(&mut collector, &mut cgroups)? == 0 {
+            if reader.drain(&mut sink)? == 0 {
                 break;
             }
         }
     }
-    reader.finish(&mut collector, &mut cgroups);
-    Ok(collector.findings)
+    reader.finish(&mut sink);
+    Ok(sink.collector.findings)
 }
 
 fn stop_requested(signals: &Signals) -> anyhow::Result<bool> {
@@ -161,8 +160,8 @@ fn stop_requested(signals: &Signals) -> anyhow::Result<bool> {
     Ok(stop)
 }
 
-/// poll(2) on the source (if it has a pollable descriptor) and the signalfd.
-fn wait(
+/// poll(2) on the source (if it has a pollable descriptor) and the signalfd (or -1).
+pub fn wait(
     source: Option<RawFd>,
     signals: RawFd,
     timeout: Option<Duration>,
@@ -195,10 +194,12 @@ fn wait(
     Ok((fds[0].revents != 0, fds[1].revents != 0))
 }
 
-fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
-    match &options.source {
+/// The reader of `source`; `live` when records made from now on are wanted (which the netlink
+/// group alone carries), `new_only` to skip those already in a log.
+pub fn open(source: &SourceChoice, live: bool, new_only: bool) -> anyhow::Result<Box<dyn Reader>> {
+    match source {
         SourceChoice::Netlink => {
-            if !options.live() {
+            if !live {
                 bail!(
                     "the netlink source only carries records made while profile listens: \
                      add --follow or --duration (or use --source file or kmsg for past records)"
@@ -209,17 +210,14 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
             ))
         }
         SourceChoice::File(path) => Ok(Box::new(
-            LogFile::open(path, options.new_only)
-                .with_context(|| format!("opening {}", path.display()))?,
+            LogFile::open(path, new_only).with_context(|| format!("opening {}", path.display()))?,
         )),
         SourceChoice::Kmsg => {
             warn_kmsg();
-            Ok(Box::new(
-                Kmsg::open(options.new_only).context("opening /dev/kmsg")?,
-            ))
+            Ok(Box::new(Kmsg::open(new_only).context("opening /dev/kmsg")?))
         }
         SourceChoice::Auto => {
-            if options.live() {
+            if live {
                 match Netlink::open() {
                     Ok(netlink) => {
                         note("source: netlink (the audit multicast group: every record)");
@@ -232,7 +230,7 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
             }
             let log = Path::new(AUDIT_LOG);
             if auditd_running() || log.exists() {
-                match LogFile::open(log, options.new_only) {
+                match LogFile::open(log, new_only) {
                     Ok(file) => {
                         note(&format!("source: file:{AUDIT_LOG} (auditd's log)"));
                         return Ok(Box::new(file));
@@ -242,9 +240,7 @@ fn open(options: &Options) -> anyhow::Result<Box<dyn Reader>> {
             }
             note("source: kmsg (the kernel log)");
             warn_kmsg();
-            Ok(Box::new(
-                Kmsg::open(options.new_only).context("opening /dev/kmsg")?,
-            ))
+            Ok(Box::new(Kmsg::open(new_only).context("opening /dev/kmsg")?))
         }
     }
 }
@@ -264,31 +260,65 @@ fn auditd_running() -> bool {
         .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
-trait Reader {
+/// A source of audit lines.
+pub trait Reader: Send {
     fn name(&self) -> String;
     /// A descriptor poll(2) reports readable when there is more; `None` for a regular file.
     fn poll_fd(&self) -> Option<RawFd>;
     /// Reads what is available now, or a bounded part of it (see [`Reader::has_more`]); returns
     /// how many lines or messages were read.
-    fn drain(
-        &mut self,
-        collector: &mut Collector,
-        cgroups: &mut CgroupResolver,
-    ) -> anyhow::Result<usize>;
+    fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<usize>;
     /// Whether the last `drain` stopped before the end of what was there.
     fn has_more(&self) -> bool {
         false
     }
     /// Takes what is left when collecting ends (a last line without its newline).
-    fn finish(&mut self, _collector: &mut Collector, _cgroups: &mut CgroupResolver) {}
+    fn finish(&mut self, _sink: &mut dyn Sink) {}
 }
 
-fn add(collector: &mut Collector, cgroups: &mut CgroupResolver, line: Line, raw: &[u8]) {
-    collector.add(
-        line,
-        || String::from_utf8_lossy(raw).trim_end().to_owned(),
-        |record| cgroups.resolve(record),
-    );
+/// Where the lines a [`Reader`] reads go.
+pub trait Sink {
+    /// One line or message, with its bytes (to show a malformed one).
+    fn line(&mut self, line: Line, raw: &[u8]);
+    /// The netlink socket's buffer overflowed: records were lost.
+    fn overflowed(&mut self);
+    /// The kernel log overwrote records before they were read.
+    fn overwritten(&mut self);
+}
+
+/// `profile audit`'s sink: records filtered, deduplicated and grouped, each pid resolved to its
+/// cgroup as its record arrives.
+struct Collecting {
+    collector: Collector,
+    cgroups: CgroupResolver,
+}
+
+impl Collecting {
+    fn new(filters: Filters) -> Collecting {
+        Collecting {
+            collector: Collector::new(filters),
+            cgroups: CgroupResolver::new(),
+        }
+    }
+}
+
+impl Sink for Collecting {
+    fn line(&mut self, line: Line, raw: &[u8]) {
+        let cgroups = &mut self.cgroups;
+        self.collector.add(
+            line,
+            || String::from_utf8_lossy(raw).trim_end().to_owned(),
+            |record| cgroups.resolve(record),
+        );
+    }
+
+    fn overflowed(&mut self) {
+        self.collector.findings.overflows += 1;
+    }
+
+    fn overwritten(&mut self) {
+        self.collector.findings.overwritten += 1;
+    }
 }
 
 struct Netlink {
@@ -368,11 +398,7 @@ impl Reader for Netlink {
         Some(self.fd.as_raw_fd())
     }
 
-    fn drain(
-        &mut self,
-        collector: &mut Collector,
-        cgroups: &mut CgroupResolver,
-    ) -> anyhow::Result<usize> {
+    fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<usize> {
         let mut read = 0;
         loop {
             // SAFETY: sockaddr_nl is plain data.
@@ -395,7 +421,7 @@ impl Reader for Netlink {
                     Some(libc::EAGAIN) => return Ok(read),
                     Some(libc::EINTR) => continue,
                     Some(libc::ENOBUFS) => {
-                        collector.findings.overflows += 1;
+                        sink.overflowed();
                         log::warn!("the netlink socket's buffer overflowed: records were lost");
                         continue;
                     }
@@ -410,18 +436,81 @@ impl Reader for Netlink {
             for (msg_type, body) in messages {
                 read += 1;
                 let line = parse::parse_netlink(msg_type, body);
-                add(collector, cgroups, line, body);
+                sink.line(line, body);
             }
             if let Some(error) = error {
-                add(
-                    collector,
-                    cgroups,
-                    Line::Malformed(error),
-                    b"(netlink framing)",
-                );
+                sink.line(Line::Malformed(error), b"(netlink framing)");
             }
         }
     }
+}
+
+/// The kernel's count of audit records it could not deliver since boot (its backlog full, its
+/// rate limit, no memory; all record types), from `AUDIT_GET`, which needs CAP_AUDIT_CONTROL in
+/// the initial pid namespace.
+pub fn kernel_lost() -> io::Result<u32> {
+    // SAFETY: plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_AUDIT,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let timeout = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
+    // SAFETY: a timeval option of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    // nlmsghdr: length, type, flags (NLM_F_REQUEST), sequence, port.
+    let mut request = [0u8; 16];
+    request[0..4].copy_from_slice(&16u32.to_ne_bytes());
+    request[4..6].copy_from_slice(&parse::AUDIT_GET.to_ne_bytes());
+    request[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    request[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    // SAFETY: sockaddr_nl is plain data; port 0 is the kernel.
+    let mut kernel: libc::sockaddr_nl = unsafe { mem::zeroed() };
+    kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: sending our buffer to a valid address of the right size.
+    let sent = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            request.as_ptr().cast(),
+            request.len(),
+            0,
+            (&kernel as *const libc::sockaddr_nl).cast(),
+            mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut answer = [0u8; 1024];
+    // SAFETY: receiving into our buffer.
+    let n = unsafe { libc::recv(fd.as_raw_fd(), answer.as_mut_ptr().cast(), answer.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    parse::status_lost(&answer[..n as usize]).map_err(|err| match err {
+        parse::StatusError::Refused(errno) => io::Error::from_raw_os_error(errno),
+        parse::StatusError::Malformed(what) => {
+            io::Error::new(io::ErrorKind::InvalidData, format!("audit status: {what}"))
+        }
+    })
 }
 
 /// The longest log line kept: a kernel record is at most 8970 bytes, auditd's enrichment adds
@@ -462,11 +551,7 @@ impl LogFile {
         })
     }
 
-    fn read_lines(
-        &mut self,
-        collector: &mut Collector,
-        cgroups: &mut CgroupResolver,
-    ) -> io::Result<usize> {
+    fn read_lines(&mut self, sink: &mut dyn Sink) -> io::Result<usize> {
         let mut chunk = vec![0; 64 << 10];
         let mut lines = 0;
         let mut read = 0;
@@ -479,19 +564,14 @@ impl LogFile {
                 Err(err) => return Err(err),
             };
             read += n;
-            lines += self.split(&chunk[..n], collector, cgroups);
+            lines += self.split(&chunk[..n], sink);
         }
         self.more = true;
         Ok(lines)
     }
 
     /// Takes the complete lines of `bytes` (after what `partial` holds) and keeps the rest.
-    fn split(
-        &mut self,
-        mut bytes: &[u8],
-        collector: &mut Collector,
-        cgroups: &mut CgroupResolver,
-    ) -> usize {
+    fn split(&mut self, mut bytes: &[u8], sink: &mut dyn Sink) -> usize {
         let mut lines = 0;
         while !bytes.is_empty() {
             let newline = bytes.iter().position(|&b| b == b'\n');
@@ -507,9 +587,7 @@ impl LogFile {
                     let mut start = mem::take(&mut self.partial);
                     start.extend_from_slice(&part[..room]);
                     start.truncate(200);
-                    add(
-                        collector,
-                        cgroups,
+                    sink.line(
                         Line::Malformed(format!("a line longer than {} KiB", MAX_LINE >> 10)),
                         &start,
                     );
@@ -521,17 +599,17 @@ impl LogFile {
             }
             if newline.is_some() && !mem::take(&mut self.skipping) {
                 lines += 1;
-                self.take_partial(collector, cgroups);
+                self.take_partial(sink);
             }
         }
         lines
     }
 
     /// Parses what `partial` holds as one line.
-    fn take_partial(&mut self, collector: &mut Collector, cgroups: &mut CgroupResolver) {
+    fn take_partial(&mut self, sink: &mut dyn Sink) {
         let raw = mem::take(&mut self.partial);
         let text = String::from_utf8_lossy(&raw);
-        add(collector, cgroups, parse::parse_log_line(&text), &raw);
+        sink.line(parse::parse_log_line(&text), &raw);
     }
 }
 
@@ -544,23 +622,19 @@ impl Reader for LogFile {
         None
     }
 
-    fn drain(
-        &mut self,
-        collector: &mut Collector,
-        cgroups: &mut CgroupResolver,
-    ) -> anyhow::Result<usize> {
+    fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<usize> {
         let mut lines = self
-            .read_lines(collector, cgroups)
+            .read_lines(sink)
             .with_context(|| format!("reading {}", self.path.display()))?;
         // Rotated (a new file under the name) or truncated: start over from its beginning.
         let position = self.file.stream_position().unwrap_or(0);
         match fs::metadata(&self.path) {
             Ok(meta) if meta.ino() != self.inode || meta.len() < position => {
-                self.finish(collector, cgroups);
+                self.finish(sink);
                 log::info!("{} was rotated; reading the new file", self.path.display());
                 *self = LogFile::open(&self.path, false)
                     .with_context(|| format!("re-opening {}", self.path.display()))?;
-                lines += self.read_lines(collector, cgroups)?;
+                lines += self.read_lines(sink)?;
             }
             _ => {}
         }
@@ -571,9 +645,9 @@ impl Reader for LogFile {
         self.more
     }
 
-    fn finish(&mut self, collector: &mut Collector, cgroups: &mut CgroupResolver) {
+    fn finish(&mut self, sink: &mut dyn Sink) {
         if !self.partial.is_empty() && !self.skipping {
-            self.take_partial(collector, cgroups);
+            self.take_partial(sink);
         }
     }
 }
@@ -615,11 +689,7 @@ impl Reader for Kmsg {
         Some(self.fd.as_raw_fd())
     }
 
-    fn drain(
-        &mut self,
-        collector: &mut Collector,
-        cgroups: &mut CgroupResolver,
-    ) -> anyhow::Result<usize> {
+    fn drain(&mut self, sink: &mut dyn Sink) -> anyhow::Result<usize> {
         let mut read = 0;
         loop {
             // SAFETY: reading one record into our buffer.
@@ -638,7 +708,7 @@ impl Reader for Kmsg {
                     // The ring buffer overwrote records before we read them; reading goes on
                     // from the oldest one left.
                     Some(libc::EPIPE) => {
-                        collector.findings.overwritten += 1;
+                        sink.overwritten();
                         continue;
                     }
                     _ => return Err(err).context("reading /dev/kmsg"),
@@ -651,7 +721,7 @@ impl Reader for Kmsg {
             let raw = &self.buf[..n as usize];
             let text = String::from_utf8_lossy(raw);
             let line = parse::parse_kmsg(&text);
-            add(collector, cgroups, line, raw);
+            sink.line(line, raw);
         }
     }
 }
@@ -773,31 +843,30 @@ mod tests {
             &line(3)[..40]
         );
         fs::write(&path, text).unwrap();
-        let mut collector = Collector::new(Filters::default());
-        let mut cgroups = CgroupResolver::new();
+        let mut sink = Collecting::new(Filters::default());
         let mut file = LogFile::open(&path, false).unwrap();
-        assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 4);
-        assert_eq!(collector.findings.kept(), 2);
-        assert_eq!(collector.findings.malformed, 1);
+        assert_eq!(file.drain(&mut sink).unwrap(), 4);
+        assert_eq!(sink.collector.findings.kept(), 2);
+        assert_eq!(sink.collector.findings.malformed, 1);
         // pid 1 is alive and started before the record: its cgroup is resolved.
-        let key = collector.findings.groups.keys().next().unwrap();
+        let key = sink.collector.findings.groups.keys().next().unwrap();
         assert_ne!(key.cgroup, "?");
 
         // The rest of the line arrives, then the file is rotated.
         let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, &line(3).as_bytes()[40..]).unwrap();
-        assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 1);
-        assert_eq!(collector.findings.kept(), 3);
+        assert_eq!(file.drain(&mut sink).unwrap(), 1);
+        assert_eq!(sink.collector.findings.kept(), 3);
         fs::rename(&path, dir.join("audit.log.1")).unwrap();
         fs::write(&path, line(4)).unwrap();
-        assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 1);
-        assert_eq!(collector.findings.kept(), 4);
-        assert_eq!(collector.findings.malformed, 1);
+        assert_eq!(file.drain(&mut sink).unwrap(), 1);
+        assert_eq!(sink.collector.findings.kept(), 4);
+        assert_eq!(sink.collector.findings.malformed, 1);
 
         // --new-only skips what is there.
         let mut file = LogFile::open(&path, true).unwrap();
-        let mut collector = Collector::new(Filters::default());
-        assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 0);
+        let mut sink = Collecting::new(Filters::default());
+        assert_eq!(file.drain(&mut sink).unwrap(), 0);
     }
 
     #[test]
@@ -810,35 +879,33 @@ mod tests {
             format!("{}{long}\n{}{}", line(1), line(2), line(3).trim_end()),
         )
         .unwrap();
-        let mut collector = Collector::new(Filters::default());
-        let mut cgroups = CgroupResolver::new();
+        let mut sink = Collecting::new(Filters::default());
         let mut file = LogFile::open(&path, false).unwrap();
-        assert_eq!(file.drain(&mut collector, &mut cgroups).unwrap(), 3);
+        assert_eq!(file.drain(&mut sink).unwrap(), 3);
         assert!(!file.has_more());
-        assert_eq!(collector.findings.malformed, 1);
-        let (reason, raw) = collector.findings.first_malformed.clone().unwrap();
+        assert_eq!(sink.collector.findings.malformed, 1);
+        let (reason, raw) = sink.collector.findings.first_malformed.clone().unwrap();
         assert!(reason.contains("longer than 64 KiB"), "{reason}");
         assert_eq!(raw.len(), 200);
-        assert_eq!(collector.findings.kept(), 2);
+        assert_eq!(sink.collector.findings.kept(), 2);
         // The last line has no newline: it counts once collecting ends.
-        file.finish(&mut collector, &mut cgroups);
-        assert_eq!(collector.findings.kept(), 3);
+        file.finish(&mut sink);
+        assert_eq!(sink.collector.findings.kept(), 3);
     }
 
     #[test]
     fn an_endless_file_is_read_in_bounded_parts() {
-        let mut collector = Collector::new(Filters::default());
-        let mut cgroups = CgroupResolver::new();
+        let mut sink = Collecting::new(Filters::default());
         let mut file = LogFile::open(Path::new("/dev/zero"), false).unwrap();
         for _ in 0..20 {
-            file.drain(&mut collector, &mut cgroups).unwrap();
+            file.drain(&mut sink).unwrap();
             assert!(file.has_more());
             assert!(file.partial.capacity() <= 2 * MAX_LINE);
         }
         // One line of zeros, never ending: malformed once, then skipped.
-        assert_eq!(collector.findings.malformed, 1);
-        file.finish(&mut collector, &mut cgroups);
-        assert_eq!(collector.findings.malformed, 1);
+        assert_eq!(sink.collector.findings.malformed, 1);
+        file.finish(&mut sink);
+        assert_eq!(sink.collector.findings.malformed, 1);
     }
 
     #[test]

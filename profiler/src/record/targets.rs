@@ -69,6 +69,26 @@ pub struct V2Mount {
     /// Depth of the mount's root below the hierarchy's root: non-zero inside a cgroup namespace
     /// or for a bind mount of a sub-cgroup. Levels the kernel sees count from the real root.
     pub root_depth: u32,
+    /// The mount's root as mountinfo shows it: relative to this process's cgroup namespace,
+    /// like the paths of `/proc/PID/cgroup` (`/../..` for the host's tree seen from a
+    /// container's namespace).
+    pub root: String,
+}
+
+impl V2Mount {
+    /// The directory below the mount of the cgroup `/proc/PID/cgroup` calls `path`; `None` when
+    /// the mount does not show it.
+    pub fn below(&self, path: &str) -> Option<PathBuf> {
+        let parts = |p: &str| -> Vec<String> {
+            p.split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(str::to_owned)
+                .collect()
+        };
+        let (root, path) = (parts(&self.root), parts(path));
+        let rest = path.strip_prefix(root.as_slice())?;
+        (!rest.iter().any(|c| c == "..")).then(|| rest.iter().collect())
+    }
 }
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
@@ -98,6 +118,7 @@ pub fn parse_mountinfo(text: &str) -> Option<V2Mount> {
         Some(V2Mount {
             path: PathBuf::from(mount_point),
             root_depth: depth(Path::new(&root)),
+            root,
         })
     })
 }
@@ -535,13 +556,42 @@ mod tests {
 32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd
 ";
 
+    /// `/proc/PID/cgroup` paths and the mount's root are both relative to the reader's cgroup
+    /// namespace: the host's tree mounted into a container's namespace has root `/../..`.
+    #[test]
+    fn proc_paths_below_the_mount() {
+        let mount = |root: &str| V2Mount {
+            path: "/sys/fs/cgroup".into(),
+            root_depth: 0,
+            root: root.into(),
+        };
+        let host = mount("/");
+        assert_eq!(host.below("/a/b"), Some(PathBuf::from("a/b")));
+        assert_eq!(host.below("/"), Some(PathBuf::new()));
+        let from_container = mount("/../..");
+        assert_eq!(
+            from_container.below("/../../kubepods/pod1/c1"),
+            Some(PathBuf::from("kubepods/pod1/c1"))
+        );
+        // Its own cgroup, below the namespace's root.
+        assert_eq!(from_container.below("/"), None);
+        let sub = mount("/kubepods.slice/x.scope");
+        assert_eq!(
+            sub.below("/kubepods.slice/x.scope/y"),
+            Some(PathBuf::from("y"))
+        );
+        assert_eq!(sub.below("/kubepods.slice/other"), None);
+        assert_eq!(host.below("/../x"), None);
+    }
+
     #[test]
     fn mountinfo_finds_the_v2_mount() {
         assert_eq!(
             parse_mountinfo(HYBRID),
             Some(V2Mount {
                 path: "/sys/fs/cgroup/unified".into(),
-                root_depth: 0
+                root_depth: 0,
+                root: "/".into(),
             })
         );
         let ns = "40 30 0:27 /kubepods.slice/x.scope /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
@@ -549,7 +599,8 @@ mod tests {
             parse_mountinfo(ns),
             Some(V2Mount {
                 path: "/sys/fs/cgroup".into(),
-                root_depth: 2
+                root_depth: 2,
+                root: "/kubepods.slice/x.scope".into(),
             })
         );
         let escaped = "40 30 0:27 / /mnt/a\\040b rw - cgroup2 none rw\n";
@@ -732,6 +783,7 @@ mod tests {
         let mount = V2Mount {
             path: root.clone(),
             root_depth: 1,
+            root: "/x".into(),
         };
         fs::write(leaf.join("cgroup.procs"), "12\n13\n").unwrap();
         fs::write(root.join("kubepods/cgroup.procs"), "7\n").unwrap();
