@@ -22,7 +22,7 @@ pub use x86_64 as machine;
 )))]
 compile_error!("profile supports x86_64 and aarch64 (arm64) kernels");
 
-pub use machine::ARG_KINDS;
+pub use machine::{ARG_KINDS, INSTALL_CALLS};
 
 /// An x86_64 kernel: native x86_64 calls, i386 calls (`int $0x80`, 32-bit tasks) and x32.
 pub mod x86_64 {
@@ -55,17 +55,21 @@ pub mod x86_64 {
         pub const DX: usize = 96;
         pub const SI: usize = 104;
         pub const DI: usize = 112;
+        /// The syscall's number as it entered (`syscall_get_nr`): what `sys_exit` reports.
+        pub const ORIG_AX: usize = 120;
         pub const IP: usize = 128;
         /// A union with FRED's wider `csx` on 6.9+ kernels: only the low 16 bits are the
         /// selector.
         pub const CS: usize = 136;
         pub const FLAGS: usize = 144;
+        /// Where the syscall number is at `sys_exit`, and how wide it is.
+        pub const SYSCALL_NR: (usize, u32) = (ORIG_AX, 8);
         /// Syscall arguments: rdi, rsi, rdx, r10, r8, r9 for x86_64 (and x32).
         pub const NATIVE_ARGS: [usize; 6] = [DI, SI, DX, R10, R8, R9];
         /// ebx, ecx, edx, esi, edi, ebp for i386.
         pub const COMPAT_ARGS: [usize; 6] = [BX, CX, DX, SI, DI, BP];
         /// Every field the programs read, by its name in the kernel's BTF.
-        pub const READ: [(&str, usize); 13] = [
+        pub const READ: [(&str, usize); 14] = [
             ("bp", BP),
             ("bx", BX),
             ("r11", R11),
@@ -76,11 +80,15 @@ pub mod x86_64 {
             ("dx", DX),
             ("si", SI),
             ("di", DI),
+            ("orig_ax", ORIG_AX),
             ("ip", IP),
             ("cs", CS),
             ("flags", FLAGS),
         ];
     }
+
+    /// `seccomp` and `prctl` (which install filters), native (also x32's numbers) and i386.
+    pub const INSTALL_CALLS: [[u64; 2]; 2] = [[317, 157], [354, 172]];
 
     /// The learned arguments on x86_64 (see docs/profiles.md). i386 socket calls through
     /// `socketcall` and the old `mmap` (90) pass their arguments in user memory and are not
@@ -133,14 +141,25 @@ pub mod aarch64 {
         pub const PSTATE: usize = 264;
         /// The first argument as the call passed it (`regs[0]` is the return value's slot).
         pub const ORIG_X0: usize = 272;
+        /// The syscall's number (an `s32`): what `sys_exit` reports.
+        pub const SYSCALLNO: usize = 280;
+        /// Where the syscall number is at `sys_exit`, and how wide it is.
+        pub const SYSCALL_NR: (usize, u32) = (SYSCALLNO, 4);
         /// Syscall arguments, for AArch64 (x0–x5) and AArch32 (r0–r5) alike.
         pub const NATIVE_ARGS: [usize; 6] = [ORIG_X0, X1, X2, X3, X4, X5];
         pub const COMPAT_ARGS: [usize; 6] = NATIVE_ARGS;
         /// Every field the programs read, by its name in the kernel's BTF (`regs[1..5]` are
         /// an array, checked through `regs`).
-        pub const READ: [(&str, usize); 3] =
-            [("regs", 0), ("pstate", PSTATE), ("orig_x0", ORIG_X0)];
+        pub const READ: [(&str, usize); 4] = [
+            ("regs", 0),
+            ("pstate", PSTATE),
+            ("orig_x0", ORIG_X0),
+            ("syscallno", SYSCALLNO),
+        ];
     }
+
+    /// `seccomp` and `prctl` (which install filters), aarch64 and arm (EABI).
+    pub const INSTALL_CALLS: [[u64; 2]; 2] = [[277, 167], [383, 172]];
 
     /// The learned arguments on arm64: the same kinds in the same order as on x86_64, with the
     /// aarch64 and arm (EABI) numbers. EABI has no old `mmap`.
@@ -406,8 +425,9 @@ mod user {
 
 /// Layout of the daemon's pinned programs and maps (`profile daemon`). Pins live under
 /// `<pin dir>/v<version>`; a daemon finding another version there replaces that set. Bump it
-/// whenever [`SeenSyscalls`], [`DaemonInfo`], a daemon map or the daemon program changes.
-pub const DAEMON_LAYOUT_VERSION: u32 = 2;
+/// whenever [`SeenSyscalls`], [`DaemonInfo`], [`Denial`], a daemon map or a daemon program
+/// changes.
+pub const DAEMON_LAYOUT_VERSION: u32 = 3;
 
 /// 64-bit words of one cgroup's bitmap: one bit per (ABI, syscall number below
 /// [`SYSCALL_TABLE_SIZE`]), 384 bytes, independent of the number of CPUs.
@@ -451,6 +471,9 @@ pub struct DaemonInfo {
     pub max_odd: u32,
     /// [`DAEMON_VARIANT_CURRENT`] or [`DAEMON_VARIANT_510`]: which program and seen-table.
     pub variant: u32,
+    /// `DAEMON_DENIED` entries.
+    pub max_denials: u32,
+    pub _pad: u32,
 }
 
 /// `sys_enter_daemon` with `DAEMON_SEEN` (bitmaps set with atomic OR).
@@ -463,7 +486,28 @@ pub const DAEMON_VARIANT_510: u32 = 1;
 pub const DAEMON_EVENT_SEEN_FULL: u32 = 0;
 /// An out-of-table number found `DAEMON_ODD` full.
 pub const DAEMON_EVENT_ODD_FULL: u32 = 1;
-pub const DAEMON_EVENT_COUNT: u32 = 2;
+/// A call denied in a cgroup found `DAEMON_DENIED` full (its count is the calls not kept).
+pub const DAEMON_EVENT_DENIED_FULL: u32 = 2;
+pub const DAEMON_EVENT_COUNT: u32 = 3;
+
+/// Value of the daemon's `DAEMON_DENIED` hash (key: [`CgroupSyscallKey`]): calls of a syscall
+/// that left the kernel (`sys_exit`) without having entered it (`sys_enter`) in a cgroup that
+/// never made it, by tasks under a seccomp filter: what the filter denied.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Denial {
+    /// Added to atomically: exact whatever the number of CPUs.
+    pub count: u64,
+    /// `bpf_ktime_get_boot_ns()` of the first and the last one (CLOCK_BOOTTIME).
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// The last one's return value: minus the errno the filter chose.
+    pub ret: i64,
+    /// The last one's process (tgid) and command name.
+    pub tgid: u32,
+    pub _pad: u32,
+    pub comm: [u8; 16],
+}
 
 #[cfg(feature = "user")]
 mod daemon_user {
@@ -471,4 +515,5 @@ mod daemon_user {
     unsafe impl aya::Pod for SeenSyscalls {}
     unsafe impl aya::Pod for SeenBytes {}
     unsafe impl aya::Pod for DaemonInfo {}
+    unsafe impl aya::Pod for Denial {}
 }

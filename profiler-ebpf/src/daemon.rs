@@ -9,22 +9,32 @@
 //! stores the same value, and no two syscalls share a byte. The maps are created with sizes from
 //! the daemon's flags (1 entry in the object, so `record` pays nothing for them) and pinned by
 //! the daemon together with the program and its link, so counting goes on while no daemon runs.
+//!
+//! `sys_exit_daemon` sees what seccomp denied: a call that a filter refuses never reaches the
+//! `sys_enter` tracepoint, but it does leave the kernel through `sys_exit`. A call of a task
+//! under a filter whose bit its cgroup's entry does not have was never let in, so it is counted
+//! in `DAEMON_DENIED` (count, first and last time, the last process), whatever the runtime and
+//! whether or not the kernel logs it.
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
-    helpers::bpf_get_current_cgroup_id,
+    bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_ktime_get_boot_ns,
+        generated::bpf_get_current_comm,
+    },
     macros::{map, raw_tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::RawTracePointContext,
 };
 use profiler_common::{
-    CgroupSyscallKey, DaemonInfo, SeenBytes, SeenSyscalls, DAEMON_EVENT_COUNT,
-    DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL, SEEN_BYTES, SEEN_WORDS, SYSCALL_TABLE_SIZE,
+    machine::pt_regs, CgroupSyscallKey, DaemonInfo, Denial, SeenBytes, SeenSyscalls,
+    DAEMON_EVENT_COUNT, DAEMON_EVENT_DENIED_FULL, DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL,
+    INSTALL_CALLS, SEEN_BYTES, SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
 use crate::{
     abi,
     maps::config,
-    regs::RawRegs,
+    regs::{RawRegs, SavedRegs as _},
     task::{BtfTask, ProbedTask, Task},
 };
 
@@ -40,6 +50,12 @@ pub static DAEMON_SEEN_BYTES: HashMap<u64, SeenBytes> = HashMap::with_max_entrie
 /// unused.
 #[map]
 pub static DAEMON_ODD: HashMap<CgroupSyscallKey, u8> = HashMap::with_max_entries(1, 0);
+
+/// Calls denied per (cgroup, ABI, number). Not preallocated: most cgroups have none, and the
+/// few that do have a handful.
+#[map]
+pub static DAEMON_DENIED: HashMap<CgroupSyscallKey, Denial> =
+    HashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
 
 /// Per-CPU counters of what could not be kept (`DAEMON_EVENT_*`).
 #[map]
@@ -72,6 +88,20 @@ pub fn sys_enter_daemon_510(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// `sys_exit` for the daemon: calls of filtered tasks below the root that never entered.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_daemon(ctx: RawTracePointContext) -> i32 {
+    on_sys_exit_daemon::<BtfTask, SeenSyscalls>(&ctx, &DAEMON_SEEN);
+    0
+}
+
+/// [`sys_exit_daemon`] for the kernels of [`sys_enter_daemon_510`].
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_daemon_510(ctx: RawTracePointContext) -> i32 {
+    on_sys_exit_daemon::<ProbedTask, SeenBytes>(&ctx, &DAEMON_SEEN_BYTES);
+    0
+}
+
 /// A cgroup's entry: which (ABI, number) pairs it has called.
 trait Seen: 'static {
     /// Marks syscall `nr` (below `SYSCALL_TABLE_SIZE`) of `abi`.
@@ -79,17 +109,32 @@ trait Seen: 'static {
     /// # Safety
     /// `seen` points to a map value of this type.
     unsafe fn mark(seen: *mut Self, abi: u32, nr: u64);
+
+    /// Whether syscall `nr` of `abi` is marked (out-of-table numbers are not).
+    fn marked(&self, abi: u32, nr: u64) -> bool;
+}
+
+/// The word of `SeenSyscalls::bits` and the bit in it of syscall `nr` of `abi`, or `None`
+/// beyond the table; the explicit bound is what lets the verifier accept the index.
+#[inline(always)]
+fn bit_of(abi: u32, nr: u64) -> Option<(usize, u64)> {
+    let word = abi as usize * (SYSCALL_TABLE_SIZE / 64) + (nr as usize >> 6);
+    (word < SEEN_WORDS).then_some((word, 1u64 << (nr & 63)))
+}
+
+/// The index in `SeenBytes::flags` of syscall `nr` of `abi`, or `None` beyond the table.
+#[inline(always)]
+fn byte_of(abi: u32, nr: u64) -> Option<usize> {
+    let index = abi as usize * SYSCALL_TABLE_SIZE + nr as usize;
+    (index < SEEN_BYTES).then_some(index)
 }
 
 impl Seen for SeenSyscalls {
     #[inline(always)]
     unsafe fn mark(seen: *mut Self, abi: u32, nr: u64) {
-        let word = abi as usize * (SYSCALL_TABLE_SIZE / 64) + (nr as usize >> 6);
-        // The explicit bound is what lets the verifier accept the index.
-        if word >= SEEN_WORDS {
+        let Some((word, bit)) = bit_of(abi, nr) else {
             return;
-        }
-        let bit = 1u64 << (nr & 63);
+        };
         unsafe {
             let word = (*seen).bits.as_mut_ptr().add(word);
             // Read first: after a cgroup's first call of a syscall nothing is written again.
@@ -98,21 +143,36 @@ impl Seen for SeenSyscalls {
             }
         }
     }
+
+    #[inline(always)]
+    fn marked(&self, abi: u32, nr: u64) -> bool {
+        bit_of(abi, nr).is_some_and(|(word, bit)| {
+            let word = unsafe { core::ptr::read_volatile(self.bits.as_ptr().add(word)) };
+            word & bit != 0
+        })
+    }
 }
 
 impl Seen for SeenBytes {
     #[inline(always)]
     unsafe fn mark(seen: *mut Self, abi: u32, nr: u64) {
-        let index = abi as usize * SYSCALL_TABLE_SIZE + nr as usize;
-        if index >= SEEN_BYTES {
+        let Some(index) = byte_of(abi, nr) else {
             return;
-        }
+        };
         unsafe {
             let flag = (*seen).flags.as_mut_ptr().add(index);
             if core::ptr::read_volatile(flag) == 0 {
                 core::ptr::write_volatile(flag, 1);
             }
         }
+    }
+
+    #[inline(always)]
+    fn marked(&self, abi: u32, nr: u64) -> bool {
+        byte_of(abi, nr).is_some_and(|index| {
+            let flag = unsafe { core::ptr::read_volatile(self.flags.as_ptr().add(index)) };
+            flag != 0
+        })
     }
 }
 
@@ -164,6 +224,114 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
         }
     };
     unsafe { S::mark(seen, abi, nr) };
+}
+
+#[inline(always)]
+fn on_sys_exit_daemon<T: Task, S: Seen>(ctx: &RawTracePointContext, seen_map: &HashMap<u64, S>) {
+    let task = T::current();
+    // Only a filter denies; most tasks have none, and this is the cheapest test.
+    if !task.seccomp_filtered() {
+        return;
+    }
+    let config = config();
+    if task.ancestor_cgroup_id(config.cgroup_level) != config.root_id {
+        return;
+    }
+    let regs = RawRegs::new(ctx.arg(0));
+    let (offset, width) = pt_regs::SYSCALL_NR;
+    let word = regs.word(offset);
+    // -1: no syscall (rt_sigreturn's restored registers, a tracer's skip).
+    let id = if width == 4 {
+        word as u32 as i32 as i64
+    } else {
+        word as i64
+    };
+    if id < 0 {
+        return;
+    }
+    let (abi, nr) = abi::decode(id as u64, abi::compat_of(&regs, &task));
+    // Beyond the table no name exists to allow; such numbers are not tracked here.
+    if nr >= SYSCALL_TABLE_SIZE as u64 {
+        return;
+    }
+    let ret: i64 = ctx.arg(1);
+    // The call that installed the task's first filter entered while it had none (so with
+    // --after-seccomp it was not counted) and returns under it: success is not a denial.
+    if ret >= 0 && installs_filter(abi, nr) {
+        return;
+    }
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    if let Some(seen) = unsafe { seen_map.get(cgroup) } {
+        if seen.marked(abi, nr) {
+            return;
+        }
+    }
+    let key = CgroupSyscallKey {
+        cgroup,
+        nr,
+        abi,
+        _pad: 0,
+    };
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let denial = match DAEMON_DENIED.get_ptr_mut(key) {
+        Some(denial) => denial,
+        None => {
+            let first = Denial {
+                count: 0,
+                first_ns: now,
+                last_ns: now,
+                ret,
+                tgid,
+                _pad: 0,
+                comm: [0; 16],
+            };
+            // Another CPU may insert it first (EEXIST): the lookup below finds its entry.
+            let _ = DAEMON_DENIED.insert(key, first, BPF_NOEXIST as u64);
+            match DAEMON_DENIED.get_ptr_mut(key) {
+                Some(denial) => denial,
+                None => {
+                    note(DAEMON_EVENT_DENIED_FULL);
+                    return;
+                }
+            }
+        }
+    };
+    unsafe {
+        add_one(core::ptr::addr_of_mut!((*denial).count));
+        // Plain stores: two CPUs racing each leave a consistent last call.
+        (*denial).last_ns = now;
+        (*denial).ret = ret;
+        (*denial).tgid = tgid;
+        bpf_get_current_comm((*denial).comm.as_mut_ptr().cast(), 16);
+    }
+}
+
+/// Whether syscall `nr` of `abi` installs seccomp filters (`seccomp`, `prctl`).
+#[inline(always)]
+fn installs_filter(abi: u32, nr: u64) -> bool {
+    let calls = if abi == profiler_common::ABI_COMPAT {
+        INSTALL_CALLS[1]
+    } else {
+        INSTALL_CALLS[0]
+    };
+    nr == calls[0] || nr == calls[1]
+}
+
+/// `*n += 1`, atomically: BPF's oldest atomic instruction (XADD), which every supported kernel
+/// has (fetch and OR came with 5.12).
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+unsafe fn add_one(n: *mut u64) {
+    use core::intrinsics::{atomic_xadd, AtomicOrdering};
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, 1) };
+}
+
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+unsafe fn add_one(n: *mut u64) {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    unsafe { AtomicU64::from_ptr(n) }.fetch_add(1, Ordering::Relaxed);
 }
 
 /// `*word |= bits`, atomically.

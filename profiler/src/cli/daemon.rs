@@ -3,6 +3,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use profiler::{
+    audit::SourceChoice,
     daemon::{self, store::OutputFormat, DaemonOptions},
     record::DefaultAction,
     sys::Signals,
@@ -95,6 +96,14 @@ pub struct DaemonArgs {
     /// Out-of-table syscall numbers (bogus numbers passed to syscall(2)) kept at once.
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     max_odd: u32,
+    /// (cgroup, syscall) pairs of denied calls the kernel map holds at once (~130 bytes of
+    /// kernel memory each, allocated as they come).
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    max_denials: u32,
+    /// Where seccomp's audit records of denials are read: auto, netlink, file, file:PATH, kmsg,
+    /// or none.
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = parse_audit_source)]
+    audit_source: AuditSource,
     /// What the profiles do with syscalls that were not seen (errno is EPERM).
     #[arg(long, value_enum, default_value_t = DefaultChoice::Errno)]
     default_action: DefaultChoice,
@@ -107,6 +116,22 @@ pub struct DaemonArgs {
     /// Remove the pinned programs and maps (stops the counting) and exit.
     #[arg(long, conflicts_with_all = ["cgroup_root", "out_dir", "listen"])]
     unpin: bool,
+}
+
+#[derive(Clone, Debug)]
+enum AuditSource {
+    None,
+    Read(SourceChoice),
+}
+
+fn parse_audit_source(text: &str) -> Result<AuditSource, String> {
+    match text {
+        "none" => Ok(AuditSource::None),
+        _ => text
+            .parse()
+            .map(AuditSource::Read)
+            .map_err(|err: String| err.replace("or kmsg)", "kmsg or none)")),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,6 +190,11 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<i32> {
         after_seccomp: !args.no_after_seccomp,
         max_cgroups: args.max_cgroups,
         max_odd: args.max_odd,
+        max_denials: args.max_denials,
+        audit: match args.audit_source {
+            AuditSource::None => None,
+            AuditSource::Read(choice) => Some(choice),
+        },
     };
     if options.flush_interval.is_zero() {
         anyhow::bail!("--flush-interval must be more than 0");

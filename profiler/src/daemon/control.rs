@@ -52,8 +52,73 @@ pub struct Status {
     pub lost_map_full: u64,
     pub lost_odd_full: u64,
     pub read_failures: u64,
+    /// Calls seccomp denied that no profile rule asks for (summed over workloads), and the
+    /// (workload, syscall) pairs they were.
+    #[serde(default)]
+    pub denied_calls: u64,
+    #[serde(default)]
+    pub denied_syscalls: usize,
+    /// Denials not kept: the kernel map of denials was full, or an audit batch was.
+    #[serde(default)]
+    pub denials_lost: u64,
+    /// The audit records read, when a source is open.
+    #[serde(default)]
+    pub audit: AuditStatus,
     /// Workload → (cgroups, distinct syscalls, written).
     pub workload_list: Vec<WorkloadStatus>,
+}
+
+/// What the daemon reads of the kernel's seccomp audit records.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditStatus {
+    /// Where they come from (`netlink (audit multicast group 1)`…); absent when none is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Seccomp records read (denials and a staged profile's LOG records).
+    pub records: u64,
+    /// Records lost before they reached the daemon, as far as the source tells (socket
+    /// overflows, the kernel log's overwritten and suppressed lines).
+    pub lost: u64,
+    /// What the kernel counts as lost (all audit record types) since the daemon started; absent
+    /// when it does not tell (it needs CAP_AUDIT_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_lost: Option<u64>,
+    pub malformed: u64,
+    /// Denials whose process could not be placed in a cgroup (gone, and never seen).
+    pub unattributed: u64,
+    /// Why reading stopped, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One syscall a workload was denied.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DenialStatus {
+    /// Its name, or `ABI:NUMBER`.
+    pub syscall: String,
+    pub arch: String,
+    pub count: u64,
+    pub first: String,
+    pub last: String,
+    /// The last call's process, command and what the filter did.
+    pub pid: u32,
+    pub comm: String,
+    pub action: String,
+    /// `added` (to the proposal), `expected` (the profile's own rule) or `not added`.
+    pub verdict: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// `kernel` and/or `audit`.
+    pub seen_by: Vec<String>,
+}
+
+impl DenialStatus {
+    /// Whether the profile denies it on purpose (not alerted on).
+    pub fn expected(&self) -> bool {
+        self.verdict == "expected"
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -72,6 +137,12 @@ pub struct WorkloadStatus {
     pub partial: usize,
     pub syscalls: usize,
     pub written: bool,
+    /// What seccomp denied it, per syscall.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denials: Vec<DenialStatus>,
+    /// Its proposal file, once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<Status>>;
@@ -172,6 +243,25 @@ impl Status {
             "Failed kernel reads (ABI or seccomp mode unknown).",
             self.read_failures.to_string(),
         );
+        metric(
+            "denials_lost_total",
+            "counter",
+            "Denied calls not kept (the kernel map of denials or an audit batch was full).",
+            self.denials_lost.to_string(),
+        );
+        metric(
+            "audit_records_total",
+            "counter",
+            "Seccomp audit records read.",
+            self.audit.records.to_string(),
+        );
+        metric(
+            "audit_lost_total",
+            "counter",
+            "Audit records lost: by the source (socket overflows, the kernel log's rate limit) \
+             and, where it tells, by the kernel (all record types).",
+            (self.audit.lost + self.audit.kernel_lost.unwrap_or(0)).to_string(),
+        );
         // Stems hold only [A-Za-z0-9._-]: nothing to escape in a label value.
         for (name, help, value) in [
             (
@@ -193,6 +283,26 @@ impl Status {
                     "profile_daemon_{name}{{workload=\"{}\"}} {}",
                     w.name,
                     value(w)
+                );
+            }
+        }
+        // Syscall names are [a-z0-9_] (or ABI:NUMBER): nothing to escape either.
+        let _ = writeln!(
+            out,
+            "# HELP profile_daemon_denied_total Calls seccomp denied a workload that no rule of \
+             its profile asks for, per syscall."
+        );
+        let _ = writeln!(out, "# TYPE profile_daemon_denied_total counter");
+        for w in &self.workload_list {
+            let mut by_name: std::collections::BTreeMap<&str, u64> = Default::default();
+            for d in w.denials.iter().filter(|d| !d.expected()) {
+                *by_name.entry(&d.syscall).or_default() += d.count;
+            }
+            for (syscall, count) in by_name {
+                let _ = writeln!(
+                    out,
+                    "profile_daemon_denied_total{{workload=\"{}\",syscall=\"{syscall}\"}} {count}",
+                    w.name
                 );
             }
         }
@@ -237,6 +347,59 @@ impl Status {
                 self.lost_map_full, self.lost_odd_full, self.read_failures
             );
         }
+        let _ = writeln!(
+            out,
+            "denied: {} calls of {} syscalls{}",
+            self.denied_calls,
+            self.denied_syscalls,
+            if self.denials_lost > 0 {
+                format!(
+                    "; LOST: {} denied calls not kept (tables full)",
+                    self.denials_lost
+                )
+            } else {
+                String::new()
+            }
+        );
+        let audit = &self.audit;
+        match &audit.source {
+            Some(source) => {
+                let _ = writeln!(
+                    out,
+                    "audit: {source}: {} records, {} lost{}{}{}",
+                    audit.records,
+                    audit.lost,
+                    audit
+                        .kernel_lost
+                        .map(|n| format!(", {n} lost by the kernel (all types)"))
+                        .unwrap_or_default(),
+                    if audit.unattributed > 0 {
+                        format!(
+                            ", {} denials of processes in no known cgroup",
+                            audit.unattributed
+                        )
+                    } else {
+                        String::new()
+                    },
+                    audit
+                        .error
+                        .as_ref()
+                        .map(|e| format!("; stopped: {}", escape(e)))
+                        .unwrap_or_default()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "audit: not read{}",
+                    audit
+                        .error
+                        .as_ref()
+                        .map(|e| format!(" ({})", escape(e)))
+                        .unwrap_or_default()
+                );
+            }
+        }
         for w in &self.workload_list {
             let _ = writeln!(
                 out,
@@ -259,6 +422,28 @@ impl Status {
                 w.syscalls,
                 if w.written { "" } else { "  (not written yet)" }
             );
+            for d in &w.denials {
+                let _ = writeln!(
+                    out,
+                    "    denied {} ({}) {} calls, {} to {}, last by pid {} ({}): {}; {}{}",
+                    escape(&d.syscall),
+                    d.arch,
+                    d.count,
+                    d.first,
+                    d.last,
+                    d.pid,
+                    escape(&d.comm),
+                    escape(&d.action),
+                    d.verdict,
+                    d.why
+                        .as_ref()
+                        .map(|why| format!(" ({})", escape(why)))
+                        .unwrap_or_default()
+                );
+            }
+            if let Some(proposal) = &w.proposal {
+                let _ = writeln!(out, "    proposal: {}", escape(proposal));
+            }
         }
         out
     }
@@ -506,6 +691,23 @@ mod tests {
                 partial: 0,
                 syscalls: 40,
                 written: true,
+                denials: vec![
+                    DenialStatus {
+                        syscall: "getppid".to_owned(),
+                        arch: "x86_64".to_owned(),
+                        count: 3,
+                        verdict: "added".to_owned(),
+                        ..DenialStatus::default()
+                    },
+                    DenialStatus {
+                        syscall: "clone3".to_owned(),
+                        arch: "x86_64".to_owned(),
+                        count: 9,
+                        verdict: "expected".to_owned(),
+                        ..DenialStatus::default()
+                    },
+                ],
+                proposal: Some("shop_web_app.proposed.json".to_owned()),
             }],
             ..Status::default()
         };
@@ -516,6 +718,20 @@ mod tests {
         assert!(status
             .to_text()
             .contains("  shop_web_app (shop/web/app)  replicas 3 (2 live)  syscalls 40\n"));
+        // Only what the profile does not block on purpose is a denial to alert on.
+        assert!(metrics.contains(
+            "profile_daemon_denied_total{workload=\"shop_web_app\",syscall=\"getppid\"} 3\n"
+        ));
+        assert!(!metrics.contains("syscall=\"clone3\""), "{metrics}");
+        let text = status.to_text();
+        assert!(
+            text.contains("    denied getppid (x86_64) 3 calls"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    proposal: shop_web_app.proposed.json\n"),
+            "{text}"
+        );
         let mut partial = status.clone();
         partial.workload_list[0].partial = 1;
         assert!(partial.to_text().contains(

@@ -15,7 +15,13 @@
 //! A write that fails (output directory missing, not writable, disk full) is logged and
 //! counted, and tried again at the next flush; meanwhile what it holds stays in memory and in
 //! the kernel.
+//!
+//! Denials come from the kernel's exit hook (read with the bitmaps, cumulative per cgroup) and
+//! from seccomp's audit records ([`audit`], attributed to cgroups by pid); both are kept per
+//! replica ([`denials`]) and turn into each workload's proposal, never into its profile.
+pub mod audit;
 pub mod control;
+pub mod denials;
 pub mod identity;
 pub mod kubelet;
 pub mod pins;
@@ -35,19 +41,24 @@ use log::{error, info, warn};
 use profiler_common::SEEN_WORDS;
 
 use self::{
-    control::{ControlError, Shared, Status, WorkloadStatus},
+    audit::{AuditWatch, Batch},
+    control::{AuditStatus, ControlError, DenialStatus, Shared, Status, WorkloadStatus},
+    denials::{Observed, Source, Verdict},
     identity::Identity,
     kubelet::KubeletLogs,
     store::{OutputFormat, Place, Store},
 };
 use crate::{
+    audit::{source::CgroupResolver, Record, RecordId, SourceChoice},
     child,
     ebpf::{
-        daemon::{self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started},
+        daemon::{
+            self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, KernelDenial, PinError, Started,
+        },
         KERNEL_BTF,
     },
     record::{
-        targets::{self, Cgroup, TargetError},
+        targets::{self, Cgroup, TargetError, V2Mount},
         DefaultAction,
     },
     sys::{self, Signals},
@@ -74,6 +85,9 @@ pub struct DaemonOptions {
     pub after_seccomp: bool,
     pub max_cgroups: u32,
     pub max_odd: u32,
+    pub max_denials: u32,
+    /// Where seccomp's audit records are read from; `None`: not read.
+    pub audit: Option<SourceChoice>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +163,10 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         after_seccomp: options.after_seccomp,
         max_cgroups: options.max_cgroups,
         max_odd: options.max_odd,
+        max_denials: options.max_denials,
     };
     let (maps, started) = kernel::start(&options.pin_dir, KERNEL_BTF.as_ref(), &spec)?;
+    let adopted = started == Started::Adopted;
     // Programs loaded now count what already runs only from now on: those cgroups' replicas are
     // partial. Adopted programs counted all along.
     let running_before: BTreeSet<u64> = match started {
@@ -189,6 +205,25 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
     }
     let mut store = Store::open(&options.out_dir, options.format, options.default_action);
     store.running_before(running_before);
+    if !adopted {
+        store.maps_replaced();
+    }
+    let (audit, audit_error) = match &options.audit {
+        None => (None, None),
+        Some(choice) => match AuditWatch::start(choice) {
+            Ok(watch) => {
+                info!("reading seccomp's audit records from {}", watch.source);
+                (Some(watch), None)
+            }
+            Err(err) => {
+                warn!(
+                    "not reading seccomp's audit records ({err:#}): denials are seen by the \
+                     kernel hook alone (no executable names, no calls that killed their caller)"
+                );
+                (None, Some(format!("{err:#}")))
+            }
+        },
+    };
     if let Err(err) = crate::output::check_dir_writable(&options.out_dir) {
         error!("{err}: the output directory is not writable; learning goes on and writes are retried at every flush");
     }
@@ -228,6 +263,16 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         merged: Default::default(),
         kubelet: KubeletLogs::new(&options.kubelet_logs),
         kubelet_state: None,
+        mount,
+        cgroups: CgroupResolver::new(),
+        audit_status: AuditStatus {
+            source: audit.as_ref().map(|watch| watch.source.clone()),
+            error: audit_error,
+            ..AuditStatus::default()
+        },
+        kernel_lost_at_start: crate::audit::source::kernel_lost().ok(),
+        audit,
+        audit_dropped: 0,
     };
     daemon.reload_kubelet_logs();
     let mut scan = tokio::time::interval(SCAN.min(options.flush_interval));
@@ -352,6 +397,61 @@ struct Daemon {
     kubelet: KubeletLogs,
     /// The scan of the last read of the kubelet's logs, and whether it could read them.
     kubelet_state: Option<(u64, bool)>,
+    mount: V2Mount,
+    /// pid → cgroup, for audit records.
+    cgroups: CgroupResolver,
+    audit: Option<AuditWatch>,
+    audit_status: AuditStatus,
+    /// The kernel's count of lost audit records when the daemon started (when it tells).
+    kernel_lost_at_start: Option<u32>,
+    /// Audit records of denials not kept because a batch was full.
+    audit_dropped: u64,
+}
+
+/// One scan's clocks: the exit hook stamps calls with CLOCK_BOOTTIME.
+struct Clocks {
+    boot_ns: u64,
+    unix_ms: u64,
+}
+
+impl Clocks {
+    fn now() -> Clocks {
+        let mut boot = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid clock and timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut boot) };
+        Clocks {
+            boot_ns: boot.tv_sec as u64 * 1_000_000_000 + boot.tv_nsec as u64,
+            unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+
+    /// Milliseconds since the epoch of a CLOCK_BOOTTIME stamp.
+    fn unix_ms(&self, boot_ns: u64) -> u64 {
+        self.unix_ms
+            .saturating_sub(self.boot_ns.saturating_sub(boot_ns) / 1_000_000)
+    }
+}
+
+/// What the kernel's exit hook counted, as an observation.
+fn kernel_observed(denial: &KernelDenial, clocks: &Clocks) -> Observed {
+    let d = &denial.denial;
+    let comm_len = d.comm.iter().position(|&b| b == 0).unwrap_or(d.comm.len());
+    Observed {
+        arch: denial.abi,
+        nr: denial.nr,
+        source: Source::Kernel { total: d.count },
+        first: clocks.unix_ms(d.first_ns),
+        last: clocks.unix_ms(d.last_ns),
+        pid: d.tgid,
+        comm: String::from_utf8_lossy(&d.comm[..comm_len]).into_owned(),
+        exe: None,
+        action: denials::action_of_return(d.ret),
+    }
 }
 
 impl Daemon {
@@ -401,10 +501,19 @@ impl Daemon {
         for (id, abi, nr) in self.maps.odd()? {
             odd.entry(id).or_default().push((abi, nr));
         }
+        let clocks = Clocks::now();
+        let denied: Vec<(u64, Observed)> = self
+            .maps
+            .denied()?
+            .iter()
+            .map(|denial| (denial.cgroup, kernel_observed(denial, &clocks)))
+            .collect();
+        let audited = self.take_audit();
         let ids: BTreeSet<u64> = seen
             .iter()
             .map(|(id, _)| *id)
             .chain(odd.keys().copied())
+            .chain(denied.iter().chain(&audited).map(|(id, _)| *id))
             .collect();
         let walk_every = (self.names.len() / WALK_EVERY_CGROUPS).max(1) as u64;
         let walk = ids.iter().any(|id| !self.names.contains_key(id))
@@ -472,6 +581,16 @@ impl Daemon {
                 self.observe(*id, syscalls);
             }
         }
+        // After the bitmaps: a call the cgroup made is not a denial (see `observe_denial`).
+        for (id, observed) in &denied {
+            if !unnamed(self, *id) {
+                self.observe_denial(*id, observed);
+            }
+        }
+        // Audit records are not kept anywhere else: taken whether or not the walk worked.
+        for (id, observed) in &audited {
+            self.observe_denial(*id, observed);
+        }
         let gone: BTreeSet<u64> = if walked {
             ids.into_iter()
                 .filter(|id| !self.names.contains_key(id))
@@ -480,6 +599,11 @@ impl Daemon {
             BTreeSet::new()
         };
         if !gone.is_empty() {
+            // Their last denials, counted after the read above.
+            let last: Vec<KernelDenial> = self.maps.denied()?;
+            for denial in last.iter().filter(|d| gone.contains(&d.cgroup)) {
+                self.observe_denial(denial.cgroup, &kernel_observed(denial, &clocks));
+            }
             for &id in &gone {
                 // Its last calls, made after the read above.
                 if let Some(syscalls) = self.maps.seen_of(id)? {
@@ -501,12 +625,104 @@ impl Daemon {
     }
 
     fn observe(&mut self, id: u64, syscalls: &[(Arch, u64)]) {
-        let place = if self.store.needs_place(id) {
+        let place = self.place_if_needed(id);
+        self.store.observe(id, place, syscalls);
+    }
+
+    fn observe_denial(&mut self, id: u64, observed: &Observed) {
+        let place = self.place_if_needed(id);
+        self.store.observe_denial(id, place, observed);
+    }
+
+    fn place_if_needed(&mut self, id: u64) -> Option<Place> {
+        if self.store.needs_place(id) {
             self.place(id)
         } else {
             None
+        }
+    }
+
+    /// The audit thread's batch, its denials placed in cgroups below the root (by the pid's
+    /// cgroup when the record arrived; the cgroup's id is its directory's inode, or the last
+    /// walk's when it is gone). Denials elsewhere on the machine are not this daemon's.
+    fn take_audit(&mut self) -> Vec<(u64, Observed)> {
+        let Some(watch) = &self.audit else {
+            return Vec::new();
         };
-        self.store.observe(id, place, syscalls);
+        let batch: Batch = watch.take();
+        if let Some(failure) = watch.failure() {
+            error!("reading seccomp's audit records stopped: {failure}");
+            self.audit_status.error = Some(failure);
+            self.audit = None;
+        }
+        let status = &mut self.audit_status;
+        status.records += batch.records;
+        status.lost += batch.lost();
+        status.malformed += batch.malformed;
+        self.audit_dropped += batch.dropped;
+        if let Some(start) = self.kernel_lost_at_start {
+            if let Ok(now) = crate::audit::source::kernel_lost() {
+                status.kernel_lost = Some(u64::from(now.wrapping_sub(start)));
+            }
+        }
+        let root = self.root.name.trim_end_matches('/').to_owned();
+        let mut placed = Vec::new();
+        for (key, calls) in batch.denials {
+            let record = Record {
+                id: RecordId {
+                    millis: calls.first,
+                    serial: 0,
+                },
+                pid: key.pid,
+                comm: calls.comm.clone(),
+                exe: calls.exe.clone(),
+                arch: key.arch,
+                nr: key.nr,
+                action: key.action,
+            };
+            let Some(below) = self
+                .cgroups
+                .resolve(&record)
+                .and_then(|path| self.mount.below(&path))
+            else {
+                self.audit_status.unattributed += calls.count;
+                continue;
+            };
+            let name = format!("/{}", below.display());
+            if !(name == self.root.name || name.starts_with(&format!("{root}/"))) {
+                continue;
+            }
+            let id = std::fs::metadata(self.mount.path.join(&below))
+                .map(|meta| meta.ino())
+                .ok()
+                .or_else(|| {
+                    self.names
+                        .iter()
+                        .find(|(_, (full, _))| *full == name)
+                        .map(|(id, _)| *id)
+                });
+            let Some(id) = id else {
+                self.audit_status.unattributed += calls.count;
+                continue;
+            };
+            placed.push((
+                id,
+                Observed {
+                    arch: key.arch,
+                    nr: key.nr,
+                    source: Source::Audit {
+                        records: calls.count,
+                    },
+                    first: calls.first,
+                    last: calls.last,
+                    pid: key.pid,
+                    comm: calls.comm.unwrap_or_default(),
+                    exe: calls.exe,
+                    action: key.action.to_string(),
+                },
+            ));
+        }
+        placed
     }
 
     /// Where cgroup `id` is, and its workload: `<namespace>_<owner>_<container>` when the
@@ -572,7 +788,8 @@ impl Daemon {
             .filter(|id| self.store.is_written(*id))
             .collect();
         for id in written {
-            self.maps.forget(id, &self.store.odd_of(id))?;
+            self.maps
+                .forget(id, &self.store.odd_of(id), &self.store.denied_of(id))?;
             self.pending.remove(&id);
             self.merged.remove(&id);
         }
@@ -627,6 +844,13 @@ impl Daemon {
                 losses.odd_full - self.reported.odd_full
             );
         }
+        if losses.denied_full > self.reported.denied_full {
+            error!(
+                "the kernel map of denials is full ({} entries, --max-denials): {} denied calls of new (cgroup, syscall) pairs were not counted",
+                self.maps.max_denials,
+                losses.denied_full - self.reported.denied_full
+            );
+        }
         if losses.read_failed > self.reported.read_failed {
             error!(
                 "{} kernel reads failed; some calls may be counted under the wrong ABI",
@@ -658,6 +882,8 @@ impl Daemon {
         status.lost_map_full = self.reported.seen_full;
         status.lost_odd_full = self.reported.odd_full;
         status.read_failures = self.reported.read_failed;
+        status.denials_lost = self.reported.denied_full + self.audit_dropped;
+        status.audit = self.audit_status.clone();
         status.workload_list = self
             .store
             .workloads
@@ -670,7 +896,66 @@ impl Daemon {
                 partial: w.replicas.values().filter(|r| r.partial).count(),
                 syscalls: w.syscalls().len(),
                 written: !w.dirty,
+                denials: if w.has_denials() {
+                    self.denial_status(name)
+                } else {
+                    Vec::new()
+                },
+                proposal: w.proposed.then(|| {
+                    let path = self.store.proposal_path(name);
+                    path.display().to_string()
+                }),
             })
             .collect();
+        let (calls, syscalls) = status
+            .workload_list
+            .iter()
+            .flat_map(|w| &w.denials)
+            .filter(|d| !d.expected())
+            .fold((0, 0), |(calls, syscalls), d| {
+                (calls + d.count, syscalls + 1)
+            });
+        status.denied_calls = calls;
+        status.denied_syscalls = syscalls;
+    }
+
+    /// A workload's denials, judged against its profile.
+    fn denial_status(&self, stem: &str) -> Vec<DenialStatus> {
+        let Some(judged) = self.store.judge(stem) else {
+            return Vec::new();
+        };
+        judged
+            .denials
+            .iter()
+            .map(|denial| {
+                let last = denial.last_call();
+                let (verdict, why) = match &denial.verdict {
+                    Verdict::Added => ("added", None),
+                    Verdict::Expected(why) => ("expected", Some(why.clone())),
+                    Verdict::NotAdded(why) => ("not added", Some(why.clone())),
+                };
+                let mut seen_by: Vec<String> = denial
+                    .replicas
+                    .iter()
+                    .flat_map(|(_, d)| d.seen_by())
+                    .map(str::to_owned)
+                    .collect();
+                seen_by.sort();
+                seen_by.dedup();
+                DenialStatus {
+                    syscall: denial.name(),
+                    arch: denial.arch.short_name().to_owned(),
+                    count: denial.count,
+                    first: denials::format_time(denial.first),
+                    last: denials::format_time(denial.last),
+                    pid: last.map_or(0, |d| d.pid),
+                    comm: last.map(|d| d.comm.clone()).unwrap_or_default(),
+                    action: last.map(|d| d.action.clone()).unwrap_or_default(),
+                    verdict: verdict.to_owned(),
+                    why,
+                    seen_by,
+                }
+            })
+            .collect()
     }
 }

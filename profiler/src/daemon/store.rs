@@ -5,6 +5,11 @@
 //! the kernel maps add something to the meta file, and they still hold everything a `kill -9`
 //! between the two writes kept out of it (entries are freed only after both writes). Each write
 //! is atomic (temp file, fsync, rename, fsync of the directory).
+//!
+//! A workload that seccomp denied calls gets `<name>.proposed.json` too: its profile plus the
+//! denied syscalls it lacks, and `<name>.proposed.json.meta`, where each of them came from
+//! ([`super::denials`]). The profile itself never gets them. They are written before the meta
+//! file, which holds the denials a restarted daemon starts from.
 use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
     ffi::{OsStr, OsString},
@@ -16,11 +21,14 @@ use std::{
 use log::{info, warn};
 use serde::{Deserialize, Serialize};
 
-use super::identity::Identity;
+use super::{
+    denials::{self, Denied, Observed, Source, Verdict, WorkloadDenial},
+    identity::Identity,
+};
 use crate::{
     output,
-    profile::k8s,
-    record::{render, targets, DefaultAction, Format, Recording},
+    profile::{k8s, Profile},
+    record::{render_profile, targets, DefaultAction, Format, ProfileOptions, Recording},
     syscalls::Arch,
 };
 
@@ -36,6 +44,8 @@ pub enum OutputFormat {
 }
 
 const META_SUFFIX: &str = ".json.meta";
+/// A proposal's file stem is its workload's with this added, which no workload's ends with.
+const PROPOSED: &str = ".proposed";
 
 /// Where a cgroup is and which workload it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,10 +61,16 @@ impl Place {
     /// A cgroup named by its path: `below_root` (its path below the daemon's root) made a file
     /// stem, its identity from the path alone.
     pub fn by_path(cgroup: &str, below_root: &str) -> Place {
+        let mut workload = targets::file_stem(below_root);
+        // A cgroup directory `web.proposed` must not take workload `web`'s proposal files.
+        // (Kubernetes container names have no dots, so a kubelet-named stem never ends so.)
+        if workload.ends_with(PROPOSED) {
+            workload.push('_');
+        }
         Place {
             cgroup: cgroup.to_owned(),
             identity: Identity::of_path(cgroup),
-            workload: targets::file_stem(below_root),
+            workload,
         }
     }
 }
@@ -80,6 +96,15 @@ pub struct Replica {
     pub distinct: usize,
     /// Its syscall numbers per ABI.
     pub syscalls: BTreeMap<Arch, BTreeSet<u64>>,
+    /// What seccomp denied it, per syscall (sorted by ABI and number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<Denied>,
+}
+
+impl Replica {
+    fn made(&self, abi: Arch, nr: u64) -> bool {
+        self.syscalls.get(&abi).is_some_and(|nrs| nrs.contains(&nr))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,6 +119,8 @@ pub struct Workload {
     pub replicas: BTreeMap<u64, Replica>,
     /// Changed since it was last written.
     pub dirty: bool,
+    /// Its proposal is on disk (written, or found at start).
+    pub proposed: bool,
 }
 
 impl Workload {
@@ -108,6 +135,75 @@ impl Workload {
             })
             .collect()
     }
+
+    pub fn has_denials(&self) -> bool {
+        self.replicas.values().any(|r| !r.denied.is_empty())
+    }
+}
+
+/// A workload's profile, its denials judged against it, and the proposal.
+pub struct Judged<'a> {
+    pub profile: Profile,
+    pub denials: Vec<WorkloadDenial<'a>>,
+    pub proposal: Profile,
+}
+
+impl Judged<'_> {
+    /// Whether a proposal is worth writing: some denial is not the profile's own doing.
+    pub fn proposes(&self) -> bool {
+        self.denials
+            .iter()
+            .any(|d| !matches!(d.verdict, Verdict::Expected(_)))
+    }
+}
+
+/// `<name>.proposed.json.meta`: each denied syscall, what the proposal does with it, and where
+/// it came from.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProposalMeta<'a> {
+    workload: &'a str,
+    /// The file the proposal adds to, and the proposal.
+    profile: String,
+    proposal: String,
+    denials: Vec<ProposalEntry<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProposalEntry<'a> {
+    syscall: String,
+    arch: Arch,
+    nr: u64,
+    /// `added`, `expected` (the profile blocks it with a rule of its own) or `not added`.
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<&'a str>,
+    count: u64,
+    first: String,
+    last: String,
+    replicas: Vec<ReplicaDenial<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplicaDenial<'a> {
+    cgroup_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(flatten)]
+    identity: &'a Identity,
+    count: u64,
+    /// `kernel` (the exit hook) and/or `audit` (seccomp's records).
+    seen_by: Vec<&'static str>,
+    first: String,
+    last: String,
+    /// The last call's process, command, executable and what the filter did.
+    pid: u32,
+    comm: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe: Option<&'a str>,
+    action: &'a str,
 }
 
 pub struct Store {
@@ -170,7 +266,8 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if let Some(stem) = name.strip_suffix(META_SUFFIX) {
+            let proposal = name.ends_with(&format!("{PROPOSED}{META_SUFFIX}"));
+            if let Some(stem) = name.strip_suffix(META_SUFFIX).filter(|_| !proposal) {
                 if let Err(err) = store.load(stem, &path) {
                     let aside = path.with_extension("meta.unreadable");
                     warn!(
@@ -199,15 +296,19 @@ impl Store {
         if meta.workload != stem {
             return Err(format!("it is the meta file of workload {}", meta.workload));
         }
+        let proposed = self.proposal_path(stem).exists();
         let mut workload = Workload {
             // A meta file without its profile: the daemon died between the two writes.
             dirty: !self.profile_path(stem).exists(),
+            proposed,
             ..Workload::default()
         };
         for replica in meta.replicas {
             self.by_cgroup.insert(replica.cgroup_id, stem.to_owned());
             workload.replicas.insert(replica.cgroup_id, replica);
         }
+        // Denials without a proposal beside them: written again, which writes it if it is due.
+        workload.dirty |= workload.has_denials() && !proposed;
         self.workloads.insert(stem.to_owned(), workload);
         Ok(())
     }
@@ -218,6 +319,14 @@ impl Store {
 
     fn meta_path(&self, stem: &str) -> PathBuf {
         self.dir.join(format!("{stem}{META_SUFFIX}"))
+    }
+
+    pub fn proposal_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}{PROPOSED}.json"))
+    }
+
+    fn proposal_meta_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}{PROPOSED}{META_SUFFIX}"))
     }
 
     /// The workload cgroup `id` belongs to, if known.
@@ -237,6 +346,33 @@ impl Store {
     /// Adds what cgroup `id` made. `place` (when its path is known) names the workload of a new
     /// cgroup; one never seen by path is named after its id. A known cgroup stays in its workload.
     pub fn observe(&mut self, id: u64, place: Option<Place>, syscalls: &[(Arch, u64)]) {
+        let (dirty, replica) = self.replica(id, place);
+        for (abi, nr) in syscalls {
+            if replica.syscalls.entry(*abi).or_default().insert(*nr) {
+                replica.distinct += 1;
+                *dirty = true;
+            }
+        }
+    }
+
+    /// Adds calls seccomp denied cgroup `id` (placed as by [`Store::observe`]). The kernel's
+    /// count of a syscall the cgroup has made is not taken: a thread that was inside a call when
+    /// another one installed the filter for all (TSYNC) leaves it under a filter it entered
+    /// without, and that call was let in. Returns whether it was taken.
+    pub fn observe_denial(&mut self, id: u64, place: Option<Place>, observed: &Observed) -> bool {
+        let (dirty, replica) = self.replica(id, place);
+        if matches!(observed.source, Source::Kernel { .. })
+            && replica.made(observed.arch, observed.nr)
+        {
+            return false;
+        }
+        let changed = denials::record(&mut replica.denied, observed);
+        *dirty |= changed;
+        changed
+    }
+
+    /// The replica of cgroup `id`, created when new, and its workload's `dirty`.
+    fn replica(&mut self, id: u64, place: Option<Place>) -> (&mut bool, &mut Replica) {
         let stem = match self.by_cgroup.get(&id) {
             Some(stem) => stem.clone(),
             None => {
@@ -248,9 +384,11 @@ impl Store {
                 stem
             }
         };
-        let workload = self.workloads.entry(stem).or_default();
-        let replica = workload.replicas.entry(id).or_insert_with(|| {
-            workload.dirty = true;
+        let Workload {
+            replicas, dirty, ..
+        } = self.workloads.entry(stem).or_default();
+        let replica = replicas.entry(id).or_insert_with(|| {
+            *dirty = true;
             Replica {
                 cgroup_id: id,
                 cgroup: None,
@@ -259,20 +397,28 @@ impl Store {
                 partial: self.running_before.contains(&id),
                 distinct: 0,
                 syscalls: BTreeMap::new(),
+                denied: Vec::new(),
             }
         });
         if replica.cgroup.is_none() {
             if let Some(place) = place {
                 replica.cgroup = Some(place.cgroup);
                 replica.identity = place.identity;
-                workload.dirty = true;
+                *dirty = true;
             }
         }
-        for (abi, nr) in syscalls {
-            if replica.syscalls.entry(*abi).or_default().insert(*nr) {
-                replica.distinct += 1;
-                workload.dirty = true;
-            }
+        (dirty, replica)
+    }
+
+    /// The pinned maps are new (loaded or replaced): no count read from them yet.
+    pub fn maps_replaced(&mut self) {
+        for denied in self
+            .workloads
+            .values_mut()
+            .flat_map(|w| w.replicas.values_mut())
+            .flat_map(|r| r.denied.iter_mut())
+        {
+            denied.kernel_read = 0;
         }
     }
 
@@ -304,14 +450,23 @@ impl Store {
             .is_some_and(|w| !w.dirty)
     }
 
-    /// The out-of-table numbers cgroup `id` made (their kernel entries are keyed by number).
-    pub fn odd_of(&self, id: u64) -> Vec<(Arch, u64)> {
-        let Some(replica) = self
-            .by_cgroup
+    fn replica_of(&self, id: u64) -> Option<&Replica> {
+        self.by_cgroup
             .get(&id)
             .and_then(|stem| self.workloads.get(stem))
             .and_then(|w| w.replicas.get(&id))
-        else {
+    }
+
+    /// The syscalls cgroup `id` was denied (their kernel entries are keyed by number).
+    pub fn denied_of(&self, id: u64) -> Vec<(Arch, u64)> {
+        self.replica_of(id)
+            .map(|replica| replica.denied.iter().map(|d| (d.arch, d.nr)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The out-of-table numbers cgroup `id` made (their kernel entries are keyed by number).
+    pub fn odd_of(&self, id: u64) -> Vec<(Arch, u64)> {
+        let Some(replica) = self.replica_of(id) else {
             return Vec::new();
         };
         replica
@@ -361,8 +516,10 @@ impl Store {
         let mut errors = Vec::new();
         for stem in dirty {
             match self.write(&stem) {
-                Ok(()) => {
-                    self.workloads.get_mut(&stem).expect("listed above").dirty = false;
+                Ok(proposed) => {
+                    let workload = self.workloads.get_mut(&stem).expect("listed above");
+                    workload.dirty = false;
+                    workload.proposed |= proposed;
                     written += 1;
                 }
                 Err(error) => errors.push(FlushError {
@@ -388,9 +545,12 @@ impl Store {
         };
         let mut marked = 0;
         for (stem, workload) in &mut self.workloads {
-            let missing = [format!("{stem}.json"), format!("{stem}{META_SUFFIX}")]
-                .iter()
-                .any(|name| !present.contains(OsStr::new(name)));
+            let mut files = vec![format!("{stem}.json"), format!("{stem}{META_SUFFIX}")];
+            if workload.proposed {
+                files.push(format!("{stem}{PROPOSED}.json"));
+                files.push(format!("{stem}{PROPOSED}{META_SUFFIX}"));
+            }
+            let missing = files.iter().any(|name| !present.contains(OsStr::new(name)));
             if !workload.dirty && missing {
                 workload.dirty = true;
                 marked += 1;
@@ -399,17 +559,33 @@ impl Store {
         (marked, error)
     }
 
-    fn write(&self, stem: &str) -> Result<(), String> {
-        let workload = &self.workloads[stem];
-        let meta = Meta {
-            workload: stem.to_owned(),
-            replicas: workload.replicas.values().cloned().collect(),
-        };
+    /// Workload `stem`'s profile (what the daemon writes as `<stem>.json`), its denials judged
+    /// against it, and the proposal.
+    pub fn judge(&self, stem: &str) -> Option<Judged<'_>> {
+        let workload = self.workloads.get(stem)?;
         let mut recording = Recording::default();
         for (abi, nr) in workload.syscalls() {
             recording.add(abi, nr, 1);
         }
-        let format = match self.format {
+        let profile = recording.to_profile(&ProfileOptions::from(self.default_action));
+        let (denials, proposal) = denials::judge(
+            workload
+                .replicas
+                .iter()
+                .map(|(id, r)| (*id, r.denied.as_slice())),
+            &profile,
+            Arch::NATIVE,
+        );
+        Some(Judged {
+            profile,
+            denials,
+            proposal,
+        })
+    }
+
+    /// The profile format, for the workload file stem `stem`.
+    fn format(&self, stem: &str) -> Format {
+        match self.format {
             OutputFormat::Oci => Format::Oci,
             OutputFormat::Kubelet => Format::Kubelet {
                 name: stem.to_owned(),
@@ -418,15 +594,106 @@ impl Store {
                 name: resource_name(stem),
                 yaml: false,
             },
-        };
-        let profile =
-            render(&recording, &format, &self.default_action.into()).map_err(|e| e.to_string())?;
-        let mut meta_text = serde_json::to_string_pretty(&meta).expect("meta serialises");
-        meta_text.push('\n');
-        output::write_atomic(&self.profile_path(stem), profile.as_bytes())
-            .map_err(|e| e.to_string())?;
-        output::write_atomic(&self.meta_path(stem), meta_text.as_bytes()).map_err(|e| e.to_string())
+        }
     }
+
+    /// Writes the profile, the proposal when one is due, then the meta file; returns whether a
+    /// proposal was written.
+    fn write(&self, stem: &str) -> Result<bool, String> {
+        let workload = &self.workloads[stem];
+        let judged = self.judge(stem).expect("a known workload");
+        let meta = Meta {
+            workload: stem.to_owned(),
+            replicas: workload.replicas.values().cloned().collect(),
+        };
+        let text = |profile: &Profile, stem: &str| {
+            render_profile(profile, &self.format(stem)).map_err(|e| e.to_string())
+        };
+        let write = |path: PathBuf, text: &str| {
+            output::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())
+        };
+        write(self.profile_path(stem), &text(&judged.profile, stem)?)?;
+        let proposes = judged.proposes();
+        if proposes {
+            let proposed = format!("{stem}{PROPOSED}");
+            write(
+                self.proposal_path(stem),
+                &text(&judged.proposal, &proposed)?,
+            )?;
+            write(
+                self.proposal_meta_path(stem),
+                &json_text(&self.proposal_meta(stem, workload, &judged)),
+            )?;
+        }
+        write(self.meta_path(stem), &json_text(&meta))?;
+        Ok(proposes)
+    }
+
+    fn proposal_meta<'a>(
+        &self,
+        stem: &'a str,
+        workload: &'a Workload,
+        judged: &'a Judged<'a>,
+    ) -> ProposalMeta<'a> {
+        let file = |path: PathBuf| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        ProposalMeta {
+            workload: stem,
+            profile: file(self.profile_path(stem)),
+            proposal: file(self.proposal_path(stem)),
+            denials: judged
+                .denials
+                .iter()
+                .map(|denial| {
+                    let (verdict, why) = match &denial.verdict {
+                        Verdict::Added => ("added", None),
+                        Verdict::Expected(why) => ("expected", Some(why.as_str())),
+                        Verdict::NotAdded(why) => ("not added", Some(why.as_str())),
+                    };
+                    ProposalEntry {
+                        syscall: denial.name(),
+                        arch: denial.arch,
+                        nr: denial.nr,
+                        verdict,
+                        why,
+                        count: denial.count,
+                        first: denials::format_time(denial.first),
+                        last: denials::format_time(denial.last),
+                        replicas: denial
+                            .replicas
+                            .iter()
+                            .map(|(id, denied)| {
+                                let replica = &workload.replicas[id];
+                                ReplicaDenial {
+                                    cgroup_id: *id,
+                                    cgroup: replica.cgroup.as_deref(),
+                                    identity: &replica.identity,
+                                    count: denied.count(),
+                                    seen_by: denied.seen_by(),
+                                    first: denials::format_time(denied.first),
+                                    last: denials::format_time(denied.last),
+                                    pid: denied.pid,
+                                    comm: &denied.comm,
+                                    exe: denied.exe.as_deref(),
+                                    action: &denied.action,
+                                }
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Pretty JSON with a final newline.
+fn json_text(value: &impl Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("meta serialises");
+    text.push('\n');
+    text
 }
 
 /// A DNS-1123 subdomain for a SeccompProfile from a workload's file stem.

@@ -1,6 +1,7 @@
-//! The daemon's kernel side: one program (`sys_enter_daemon`) for a whole cgroup root, its maps,
-//! the program and its raw-tracepoint link pinned in bpffs under `<pin dir>/v<layout>/`, so that
-//! the kernel keeps counting while no daemon runs and the next daemon adopts what was counted.
+//! The daemon's kernel side: two programs for a whole cgroup root (`sys_enter_daemon`, which
+//! learns, and `sys_exit_daemon`, which sees what seccomp denied), their maps, the programs and
+//! their raw-tracepoint links pinned in bpffs under `<pin dir>/v<layout>/`, so that the kernel
+//! keeps counting while no daemon runs and the next daemon adopts what was counted.
 //!
 //! What the pinned program watches is frozen into its `.rodata` (`CONFIG`: root id and level,
 //! `--after-seccomp`); the `DAEMON_INFO` map records it with the map sizes and the program's
@@ -18,9 +19,9 @@ use aya::{
     programs::{links::FdLink, links::PinnedLink, RawTracePoint},
 };
 use profiler_common::{
-    CgroupSyscallKey, Config, DaemonInfo, SeenBytes, SeenSyscalls, CGROUP_ROOT,
-    DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL, DAEMON_LAYOUT_VERSION, DAEMON_VARIANT_510,
-    DAEMON_VARIANT_CURRENT, EVENT_READ_FAILED, SEEN_WORDS, SYSCALL_TABLE_SIZE,
+    CgroupSyscallKey, Config, DaemonInfo, Denial, SeenBytes, SeenSyscalls, CGROUP_ROOT,
+    DAEMON_EVENT_DENIED_FULL, DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL, DAEMON_LAYOUT_VERSION,
+    DAEMON_VARIANT_510, DAEMON_VARIANT_CURRENT, EVENT_READ_FAILED, SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
 use super::{
@@ -30,18 +31,42 @@ use super::{
 };
 use crate::syscalls::Arch;
 
-/// The program's pin, and the maps the daemon reads, by the names they are pinned under.
-const PROGRAM: &str = "sys_enter_daemon";
+/// One attached program: which, on which tracepoint, and the names of its pins.
+struct Hook {
+    program: features::Program,
+    tracepoint: &'static str,
+    pin: &'static str,
+    link: &'static str,
+}
+
+/// The exit hook first: a set is complete once the enter hook's link, pinned last, is there.
+const HOOKS: [Hook; 2] = [
+    Hook {
+        program: features::SYS_EXIT_DAEMON,
+        tracepoint: "sys_exit",
+        pin: "sys_exit_daemon",
+        link: "link_exit",
+    },
+    Hook {
+        program: features::SYS_ENTER_DAEMON,
+        tracepoint: "sys_enter",
+        pin: "sys_enter_daemon",
+        link: LINK,
+    },
+];
+/// The enter hook's link, the last pin of a complete set.
 const LINK: &str = "link";
+/// The maps the daemon reads, by the names they are pinned under.
 const SEEN: &str = "DAEMON_SEEN";
 const SEEN_BYTES: &str = "DAEMON_SEEN_BYTES";
 const ODD: &str = "DAEMON_ODD";
+const DENIED: &str = "DAEMON_DENIED";
 const EVENTS: &str = "DAEMON_EVENTS";
 const INFO: &str = "DAEMON_INFO";
 /// The record programs' event counters: the shared ABI and seccomp helpers note read failures
 /// there.
 const SHARED_EVENTS: &str = "EVENTS";
-const PINNED_MAPS: [&str; 4] = [ODD, EVENTS, INFO, SHARED_EVENTS];
+const PINNED_MAPS: [&str; 5] = [ODD, DENIED, EVENTS, INFO, SHARED_EVENTS];
 /// The record programs' maps, which the daemon's object load creates too: one entry each.
 const RECORD_MAPS: [&str; 5] = [
     "WATCHED",
@@ -93,6 +118,7 @@ pub struct DaemonSpec {
     pub after_seccomp: bool,
     pub max_cgroups: u32,
     pub max_odd: u32,
+    pub max_denials: u32,
 }
 
 impl DaemonSpec {
@@ -108,6 +134,8 @@ impl DaemonSpec {
                 Variant::Current => DAEMON_VARIANT_CURRENT,
                 Variant::Linux510 => DAEMON_VARIANT_510,
             },
+            max_denials: self.max_denials,
+            _pad: 0,
         }
     }
 
@@ -171,10 +199,12 @@ fn is_set_dir(name: &str) -> bool {
 }
 
 fn remove_set(dir: &Path) -> Result<(), PinError> {
-    // The link first: without it the program stops being called.
-    let link = dir.join(LINK);
-    if link.exists() {
-        fs::remove_file(&link).map_err(io_err("unpinning", &link))?;
+    // The links first: without them the programs stop being called.
+    for hook in HOOKS.iter().rev() {
+        let link = dir.join(hook.link);
+        if link.exists() {
+            fs::remove_file(&link).map_err(io_err("unpinning", &link))?;
+        }
     }
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -215,7 +245,9 @@ pub fn start(
         .unwrap_or(false)
         .then(|| read_info(&dir))
         .transpose()?;
-    let linked = PinnedLink::from_pin(dir.join(LINK)).is_ok();
+    let linked = HOOKS
+        .iter()
+        .all(|hook| PinnedLink::from_pin(dir.join(hook.link)).is_ok());
     match info.map(|info| (info, spec.loaded_for(&info))) {
         Some((_, Some(variant))) if linked => {
             return Ok((DaemonMaps::open(&dir, spec, variant)?, Started::Adopted));
@@ -250,7 +282,7 @@ impl fmt::Display for Settings<'_> {
         let info = self.0;
         write!(
             f,
-            "cgroup id {} at level {}, {}, --max-cgroups {}, --max-odd {}",
+            "cgroup id {} at level {}, {}, --max-cgroups {}, --max-odd {}, --max-denials {}",
             info.root_id,
             info.root_level,
             if info.after_seccomp != 0 {
@@ -259,7 +291,8 @@ impl fmt::Display for Settings<'_> {
                 "--no-after-seccomp"
             },
             info.max_cgroups,
-            info.max_odd
+            info.max_odd,
+            info.max_denials
         )
     }
 }
@@ -275,8 +308,8 @@ fn read_info(dir: &Path) -> Result<DaemonInfo, PinError> {
     map.get(&0, 0).map_err(map_err(INFO))
 }
 
-/// Loads the program that fits the kernel and pins it with its maps and link; returns its
-/// variant.
+/// Loads the programs that fit the kernel and pins them with their maps and links; returns
+/// their variant.
 fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<Variant, PinError> {
     if OBJECT.is_empty() {
         return Err(TracerError::NoObject.into());
@@ -306,7 +339,8 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<Variant, PinEr
     configure(&mut loader, &offsets, &config);
     loader
         .map_max_entries(seen, spec.max_cgroups)
-        .map_max_entries(ODD, spec.max_odd);
+        .map_max_entries(ODD, spec.max_odd)
+        .map_max_entries(DENIED, spec.max_denials);
     for name in RECORD_MAPS {
         loader.map_max_entries(name, 1);
     }
@@ -321,24 +355,26 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<Variant, PinEr
         let mut info: Array<_, DaemonInfo> = Array::try_from(map).map_err(map_err(INFO))?;
         info.set(0, spec.info(variant), 0).map_err(map_err(INFO))?;
     }
-    let name = variant.program(features::SYS_ENTER_DAEMON);
-    let program_err = program_error(name);
-    let program: &mut RawTracePoint = program_mut(&mut ebpf, name)?;
-    program.load().map_err(|err| explain(program_err(err)))?;
-    let program_pin = dir.join(PROGRAM);
-    let _ = fs::remove_file(&program_pin);
-    program.pin(&program_pin).map_err(|source| PinError::Pin {
-        path: program_pin.clone(),
-        source,
-    })?;
-    let link_id = program.attach("sys_enter").map_err(program_err)?;
-    let link = FdLink::from(program.take_link(link_id).map_err(program_err)?);
-    // Last: a set with its link pinned is complete.
-    let link_pin = dir.join(LINK);
-    link.pin(&link_pin).map_err(|source| PinError::Pin {
-        path: link_pin,
-        source,
-    })?;
+    for hook in &HOOKS {
+        let name = variant.program(hook.program);
+        let program_err = program_error(name);
+        let program: &mut RawTracePoint = program_mut(&mut ebpf, name)?;
+        program.load().map_err(|err| explain(program_err(err)))?;
+        let program_pin = dir.join(hook.pin);
+        let _ = fs::remove_file(&program_pin);
+        program.pin(&program_pin).map_err(|source| PinError::Pin {
+            path: program_pin.clone(),
+            source,
+        })?;
+        let link_id = program.attach(hook.tracepoint).map_err(program_err)?;
+        let link = FdLink::from(program.take_link(link_id).map_err(program_err)?);
+        let link_pin = dir.join(hook.link);
+        let _ = fs::remove_file(&link_pin);
+        link.pin(&link_pin).map_err(|source| PinError::Pin {
+            path: link_pin,
+            source,
+        })?;
+    }
     Ok(variant)
 }
 
@@ -355,12 +391,14 @@ enum Seen {
 pub struct DaemonMaps {
     seen: Seen,
     odd: HashMap<MapData, CgroupSyscallKey, u8>,
+    denied: HashMap<MapData, CgroupSyscallKey, Denial>,
     events: PerCpuArray<MapData, u64>,
     shared_events: PerCpuArray<MapData, u64>,
     /// Kernel memory of `DAEMON_SEEN` (its `memlock` in fdinfo; preallocated, so fixed).
     pub seen_memory: u64,
     pub max_cgroups: u32,
     pub max_odd: u32,
+    pub max_denials: u32,
 }
 
 /// Everything the kernel could not keep, summed over CPUs.
@@ -369,7 +407,19 @@ pub struct DaemonLosses {
     /// Cgroups not counted because `DAEMON_SEEN` was full (calls, not cgroups).
     pub seen_full: u64,
     pub odd_full: u64,
+    /// Denied calls not counted because `DAEMON_DENIED` was full.
+    pub denied_full: u64,
     pub read_failed: u64,
+}
+
+/// What `sys_exit_daemon` counted for one syscall in one cgroup, as the kernel keeps it
+/// (cumulative while the cgroup's entry lives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelDenial {
+    pub cgroup: u64,
+    pub abi: Arch,
+    pub nr: u64,
+    pub denial: Denial,
 }
 
 fn open_map(dir: &Path, name: &str) -> Result<MapData, PinError> {
@@ -391,6 +441,8 @@ impl DaemonMaps {
             seen,
             odd: HashMap::try_from(aya::maps::Map::HashMap(open_map(dir, ODD)?))
                 .map_err(map_err(ODD))?,
+            denied: HashMap::try_from(aya::maps::Map::HashMap(open_map(dir, DENIED)?))
+                .map_err(map_err(DENIED))?,
             events: PerCpuArray::try_from(aya::maps::Map::PerCpuArray(open_map(dir, EVENTS)?))
                 .map_err(map_err(EVENTS))?,
             shared_events: PerCpuArray::try_from(aya::maps::Map::PerCpuArray(open_map(
@@ -401,6 +453,7 @@ impl DaemonMaps {
             seen_memory,
             max_cgroups: spec.max_cgroups,
             max_odd: spec.max_odd,
+            max_denials: spec.max_denials,
         })
     }
 
@@ -449,9 +502,32 @@ impl DaemonMaps {
         Ok(all)
     }
 
-    /// Frees a removed cgroup's entries (after what they held is on disk). An entry already gone
+    /// Every denial counted.
+    pub fn denied(&self) -> Result<Vec<KernelDenial>, PinError> {
+        let mut all = Vec::new();
+        for entry in self.denied.iter() {
+            let (key, denial) = entry.map_err(map_err(DENIED))?;
+            if let Some(abi) = Arch::from_index(key.abi) {
+                all.push(KernelDenial {
+                    cgroup: key.cgroup,
+                    abi,
+                    nr: key.nr,
+                    denial,
+                });
+            }
+        }
+        Ok(all)
+    }
+
+    /// Frees a removed cgroup's entries (after what they held is on disk): its bitmap, and its
+    /// `odd` numbers and `denied` syscalls, which are keyed by number. An entry already gone
     /// (freed by another daemon on the same pins, or `--unpin`) is fine.
-    pub fn forget(&mut self, id: u64, odd: &[(Arch, u64)]) -> Result<(), PinError> {
+    pub fn forget(
+        &mut self,
+        id: u64,
+        odd: &[(Arch, u64)],
+        denied: &[(Arch, u64)],
+    ) -> Result<(), PinError> {
         let removed = match &mut self.seen {
             Seen::Bits(map) => map.remove(&id).map_err(|err| (SEEN, err)),
             Seen::Bytes(map) => map.remove(&id).map_err(|err| (SEEN_BYTES, err)),
@@ -460,15 +536,21 @@ impl DaemonMaps {
             Err((name, err)) if !absent(&err) => return Err(map_err(name)(err)),
             _ => {}
         }
-        for (abi, nr) in odd {
-            let key = CgroupSyscallKey {
-                cgroup: id,
-                nr: *nr,
-                abi: abi.index().expect("recorded ABIs have an index"),
-                _pad: 0,
-            };
-            match self.odd.remove(&key) {
+        let key = |(abi, nr): &(Arch, u64)| CgroupSyscallKey {
+            cgroup: id,
+            nr: *nr,
+            abi: abi.index().expect("recorded ABIs have an index"),
+            _pad: 0,
+        };
+        for call in odd {
+            match self.odd.remove(&key(call)) {
                 Err(err) if !absent(&err) => return Err(map_err(ODD)(err)),
+                _ => {}
+            }
+        }
+        for call in denied {
+            match self.denied.remove(&key(call)) {
+                Err(err) if !absent(&err) => return Err(map_err(DENIED)(err)),
                 _ => {}
             }
         }
@@ -482,6 +564,7 @@ impl DaemonMaps {
         Ok(DaemonLosses {
             seen_full: sum(&self.events, EVENTS, DAEMON_EVENT_SEEN_FULL)?,
             odd_full: sum(&self.events, EVENTS, DAEMON_EVENT_ODD_FULL)?,
+            denied_full: sum(&self.events, EVENTS, DAEMON_EVENT_DENIED_FULL)?,
             read_failed: sum(&self.shared_events, SHARED_EVENTS, EVENT_READ_FAILED)?,
         })
     }
@@ -606,6 +689,7 @@ mod tests {
             after_seccomp: true,
             max_cgroups: 10,
             max_odd: 5,
+            max_denials: 3,
         };
         for variant in [Variant::Current, Variant::Linux510] {
             assert_eq!(spec.loaded_for(&spec.info(variant)), Some(variant));

@@ -46,6 +46,10 @@ pub const SYS_ENTER_DAEMON: Program = Program {
     current: "sys_enter_daemon",
     linux_510: "sys_enter_daemon_510",
 };
+pub const SYS_EXIT_DAEMON: Program = Program {
+    current: "sys_exit_daemon",
+    linux_510: "sys_exit_daemon_510",
+};
 
 impl Variant {
     pub fn program(self, program: Program) -> &'static str {

@@ -12,5 +12,8 @@ pub use self::{
     live::{record_target, Target, TargetOptions},
     recording::{Additions, DefaultAction, ProfileOptions, Recording, UnknownSyscall},
     report::render as render_report,
-    session::{record_command, render, CommandOptions, Destination, Existing, Format, RecordError},
+    session::{
+        record_command, render, render_profile, CommandOptions, Destination, Existing, Format,
+        RecordError,
+    },
 };

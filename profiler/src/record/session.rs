@@ -384,12 +384,18 @@ pub fn render(
     format: &Format,
     options: &ProfileOptions,
 ) -> Result<String, RecordError> {
+    match format {
+        Format::Report => Ok(report::render(recording, &recording.additions(options))),
+        _ => render_profile(&recording.to_profile(options), format),
+    }
+}
+
+/// A profile in `format` (a report, which shows a recording's counts, is its JSON here).
+pub fn render_profile(profile: &Profile, format: &Format) -> Result<String, RecordError> {
     Ok(match format {
-        Format::Oci | Format::Kubelet { .. } => recording.to_profile(options).to_json(),
-        Format::Report => report::render(recording, &recording.additions(options)),
+        Format::Oci | Format::Kubelet { .. } | Format::Report => profile.to_json(),
         Format::Spo { name, yaml } => {
-            let (resource, warnings) =
-                crate::profile::k8s::spo_resource(&recording.to_profile(options), name)?;
+            let (resource, warnings) = crate::profile::k8s::spo_resource(profile, name)?;
             for warning in warnings {
                 warn!("{warning}");
             }
