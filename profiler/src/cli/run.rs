@@ -1,7 +1,7 @@
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::Args;
-use profiler::{enforce, profile::resolve::native_arch, seccomp};
+use profiler::{enforce, profile::resolve::native_arch, seccomp, seccomp::install};
 
 use super::check::{load, TargetArgs};
 
@@ -12,14 +12,20 @@ Examples:
   profile run --profile app.json -- ./app --flag
   profile run --profile /usr/share/containers/seccomp.json -- ls /
 
-The command replaces `profile` (same pid, signals reach it directly). Exit status: the
-command's own; 127 not found, 126 not executable, 2 invalid profile.")]
+The command replaces `profile` (same pid, signals reach it directly). The filter is installed
+with SECCOMP_FILTER_FLAG_LOG, so every call it denies reaches the audit stream (what `profile
+audit` and `profile daemon` read) with the process and the action, whatever the profile's flags;
+--no-log-denials leaves that to the profile's `flags`. Exit status: the command's own; 127 not
+found, 126 not executable, 2 invalid profile.")]
 pub struct RunArgs {
     /// The profile (any dialect `profile check` reads).
     #[arg(long, value_name = "FILE")]
     profile: PathBuf,
     #[command(flatten)]
     target: TargetArgs,
+    /// Do not add SECCOMP_FILTER_FLAG_LOG: denials are logged only if the profile's flags ask.
+    #[arg(long)]
+    no_log_denials: bool,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -40,7 +46,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         enforce::check_exec(&program, native).map_err(|err| err.to_string())?;
         let flags =
             enforce::filter_flags(&checked.resolved.flags).map_err(|err| err.to_string())?;
-        Ok((program, flags))
+        let log = if args.no_log_denials {
+            0
+        } else {
+            install::FLAG_LOG
+        };
+        Ok((program, flags | log))
     });
     let (program, flags) = match prepared {
         Ok(prepared) => prepared,
