@@ -237,6 +237,13 @@ fn main() {
             let r = unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) };
             report("unshare(CLONE_NEWUSER)", r);
         }
+        // `repeat NR N`: syscall NR (no pointer arguments) N times; prints how many failed, as
+        // `refused K of N`.
+        Some("repeat") => {
+            let (nr, n) = (arg(2) as libc::c_long, arg(3));
+            let refused = (0..n).filter(|_| raw(nr) < 0).count();
+            println!("refused {refused} of {n}");
+        }
         // `fcntl N`: N fcntl(F_GETFD) calls; prints ns per call.
         Some("fcntl") => {
             let n = arg(2).max(1);
@@ -248,7 +255,7 @@ fn main() {
             println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
         }
         _ => {
-            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|calls NR…|unknown|wait-term|children N|loop N THREADS [hold]|unix-socket|inet-socket|clone-plain|clone-newnet|unshare-user|fcntl N");
+            eprintln!("usage: exerciser tree|int80 N|burst N|paths [full]|exit N|signal N|orphan|calls NR…|unknown|wait-term|children N|loop N THREADS [hold]|unix-socket|inet-socket|clone-plain|clone-newnet|unshare-user|repeat NR N|fcntl N");
             exit(2);
         }
     }
