@@ -405,6 +405,26 @@ pub fn busybox_bundle(dir: &Path, script: &str) -> PathBuf {
     dir.to_owned()
 }
 
+/// `runc run` of `bundle` as container `id` (one left by an earlier run is deleted first).
+pub fn runc(bundle: &Path, id: &str) -> Output {
+    let _ = run(Command::new("runc").args(["delete", "-f", id]));
+    run(Command::new("runc").args(["run", "-b"]).arg(bundle).arg(id))
+}
+
+/// `crun run`, which needs a private mount namespace without the v2 mount on this hybrid host.
+/// It then manages v1 cgroups only, so the container stays in the v2 cgroup of whoever started
+/// it: the shell moves itself into `v2_cgroup` first.
+pub fn crun(bundle: &Path, id: &str, v2_cgroup: &Path) -> Output {
+    let _ = run(Command::new("crun").args(["delete", "-f", id]));
+    let script = format!(
+        "echo $$ > '{}/cgroup.procs' && exec unshare -m --propagation private sh -c \
+         'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b {} {id}'",
+        v2_cgroup.display(),
+        bundle.display()
+    );
+    run(Command::new("/bin/sh").arg("-c").arg(script))
+}
+
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));

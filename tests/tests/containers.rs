@@ -35,25 +35,6 @@ const RUNTIME_ONLY: [&str; 4] = ["pivot_root", "mount", "sethostname", "seccomp"
 
 const RUNS: usize = 20;
 
-fn runc(bundle: &Path, id: &str) -> Output {
-    let _ = run(Command::new("runc").args(["delete", "-f", id]));
-    run(Command::new("runc").args(["run", "-b"]).arg(bundle).arg(id))
-}
-
-/// crun needs a private mount namespace without the v2 mount on this hybrid host. It then
-/// manages v1 cgroups only, so the container stays in the v2 cgroup of whoever started it:
-/// the shell moves itself into `v2_cgroup` first.
-fn crun(bundle: &Path, id: &str, v2_cgroup: &Path) -> Output {
-    let _ = run(Command::new("crun").args(["delete", "-f", id]));
-    let script = format!(
-        "echo $$ > '{}/cgroup.procs' && exec unshare -m --propagation private sh -c \
-         'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b {} {id}'",
-        v2_cgroup.display(),
-        bundle.display()
-    );
-    run(Command::new("/bin/sh").arg("-c").arg(script))
-}
-
 fn merge(profiles: &[std::path::PathBuf], out: &Path) -> Value {
     let output = run(Command::new(profile_bin())
         .arg("merge")

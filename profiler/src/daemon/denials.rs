@@ -135,14 +135,16 @@ impl Observed {
             return false;
         }
         denied.first = denied.first.min(self.first);
-        if self.last >= denied.last {
+        let latest = self.last >= denied.last;
+        if latest {
             denied.last = self.last;
             denied.pid = self.pid;
             denied.comm.clone_from(&self.comm);
-            if self.exe.is_some() {
-                denied.exe.clone_from(&self.exe);
-            }
             denied.action.clone_from(&self.action);
+        }
+        // Only audit records name the executable; the two sources' clocks differ by a few ms.
+        if self.exe.is_some() && (latest || denied.exe.is_none()) {
+            denied.exe.clone_from(&self.exe);
         }
         true
     }

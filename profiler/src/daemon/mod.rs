@@ -502,13 +502,12 @@ impl Daemon {
             odd.entry(id).or_default().push((abi, nr));
         }
         let clocks = Clocks::now();
-        let denied: Vec<(u64, Observed)> = self
-            .maps
-            .denied()?
+        let kernel_denied = self.maps.denied()?;
+        let denied: Vec<(u64, Observed)> = kernel_denied
             .iter()
             .map(|denial| (denial.cgroup, kernel_observed(denial, &clocks)))
             .collect();
-        let audited = self.take_audit();
+        let audited = self.take_audit(&kernel_denied);
         let ids: BTreeSet<u64> = seen
             .iter()
             .map(|(id, _)| *id)
@@ -642,10 +641,11 @@ impl Daemon {
         }
     }
 
-    /// The audit thread's batch, its denials placed in cgroups below the root (by the pid's
-    /// cgroup when the record arrived; the cgroup's id is its directory's inode, or the last
-    /// walk's when it is gone). Denials elsewhere on the machine are not this daemon's.
-    fn take_audit(&mut self) -> Vec<(u64, Observed)> {
+    /// The audit thread's batch, its denials placed in cgroups below the root: by the pid's
+    /// cgroup when the record arrived (the cgroup's id is its directory's inode, or the last
+    /// walk's when it is gone), or, for a process already gone, by the exit hook's last denied
+    /// process of the same syscall. Denials elsewhere on the machine are not this daemon's.
+    fn take_audit(&mut self, kernel: &[KernelDenial]) -> Vec<(u64, Observed)> {
         let Some(watch) = &self.audit else {
             return Vec::new();
         };
@@ -666,6 +666,10 @@ impl Daemon {
             }
         }
         let root = self.root.name.trim_end_matches('/').to_owned();
+        let by_process: HashMap<(u32, Arch, u64), u64> = kernel
+            .iter()
+            .map(|d| ((d.denial.tgid, d.abi, d.nr), d.cgroup))
+            .collect();
         let mut placed = Vec::new();
         for (key, calls) in batch.denials {
             let record = Record {
@@ -680,27 +684,28 @@ impl Daemon {
                 nr: key.nr,
                 action: key.action,
             };
-            let Some(below) = self
+            let id = match self
                 .cgroups
                 .resolve(&record)
                 .and_then(|path| self.mount.below(&path))
-            else {
-                self.audit_status.unattributed += calls.count;
-                continue;
+            {
+                Some(below) => {
+                    let name = format!("/{}", below.display());
+                    if !(name == self.root.name || name.starts_with(&format!("{root}/"))) {
+                        continue;
+                    }
+                    std::fs::metadata(self.mount.path.join(&below))
+                        .map(|meta| meta.ino())
+                        .ok()
+                        .or_else(|| {
+                            self.names
+                                .iter()
+                                .find(|(_, (full, _))| *full == name)
+                                .map(|(id, _)| *id)
+                        })
+                }
+                None => by_process.get(&(key.pid, key.arch, key.nr)).copied(),
             };
-            let name = format!("/{}", below.display());
-            if !(name == self.root.name || name.starts_with(&format!("{root}/"))) {
-                continue;
-            }
-            let id = std::fs::metadata(self.mount.path.join(&below))
-                .map(|meta| meta.ino())
-                .ok()
-                .or_else(|| {
-                    self.names
-                        .iter()
-                        .find(|(_, (full, _))| *full == name)
-                        .map(|(id, _)| *id)
-                });
             let Some(id) = id else {
                 self.audit_status.unattributed += calls.count;
                 continue;
