@@ -27,7 +27,6 @@ use tests::{
     *,
 };
 
-
 /// libseccomp's filter for `profile`, or None when libseccomp (or runc) rejects the profile.
 fn libseccomp(profile: &serde_json::Value, dir: &Path) -> Option<Vec<SockFilter>> {
     let json = dir.join("profile.json");
