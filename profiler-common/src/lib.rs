@@ -427,7 +427,7 @@ mod user {
 /// `<pin dir>/v<version>`; a daemon finding another version there replaces that set. Bump it
 /// whenever [`SeenSyscalls`], [`DaemonInfo`], [`Denial`], a daemon map or a daemon program
 /// changes.
-pub const DAEMON_LAYOUT_VERSION: u32 = 3;
+pub const DAEMON_LAYOUT_VERSION: u32 = 4;
 
 /// 64-bit words of one cgroup's bitmap: one bit per (ABI, syscall number below
 /// [`SYSCALL_TABLE_SIZE`]), 384 bytes, independent of the number of CPUs.
@@ -481,14 +481,22 @@ pub const DAEMON_VARIANT_CURRENT: u32 = 0;
 /// `sys_enter_daemon_510` with `DAEMON_SEEN_BYTES`.
 pub const DAEMON_VARIANT_510: u32 = 1;
 
-/// Indices into the daemon's `DAEMON_EVENTS` per-CPU array.
+/// Indices into the daemon's `DAEMON_EVENTS` per-CPU array: what could not be kept, and marks
+/// that tell the daemon what there is to read, so that it reads nothing while nothing changes.
 /// A cgroup's first call found `DAEMON_SEEN` full: the cgroup is not counted.
 pub const DAEMON_EVENT_SEEN_FULL: u32 = 0;
 /// An out-of-table number found `DAEMON_ODD` full.
 pub const DAEMON_EVENT_ODD_FULL: u32 = 1;
 /// A call denied in a cgroup found `DAEMON_DENIED` full (its count is the calls not kept).
 pub const DAEMON_EVENT_DENIED_FULL: u32 = 2;
-pub const DAEMON_EVENT_COUNT: u32 = 3;
+/// A cgroup's first call of a syscall (which is also a new cgroup's first call) or a new
+/// out-of-table number: `DAEMON_SEEN` or `DAEMON_ODD` changed.
+pub const DAEMON_EVENT_NEW: u32 = 3;
+/// A denied call: `DAEMON_DENIED` changed.
+pub const DAEMON_EVENT_DENIED: u32 = 4;
+/// A cgroup was removed or renamed, anywhere: names and removals need a walk of the tree.
+pub const DAEMON_EVENT_TREE: u32 = 5;
+pub const DAEMON_EVENT_COUNT: u32 = 6;
 
 /// Value of the daemon's `DAEMON_DENIED` hash (key: [`CgroupSyscallKey`]): calls of a syscall
 /// that left the kernel (`sys_exit`) without having entered it (`sys_enter`) in a cgroup that

@@ -27,8 +27,9 @@ use aya_ebpf::{
 };
 use profiler_common::{
     machine::pt_regs, CgroupSyscallKey, DaemonInfo, Denial, SeenBytes, SeenSyscalls,
-    DAEMON_EVENT_COUNT, DAEMON_EVENT_DENIED_FULL, DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL,
-    INSTALL_CALLS, SEEN_BYTES, SEEN_WORDS, SYSCALL_TABLE_SIZE,
+    DAEMON_EVENT_COUNT, DAEMON_EVENT_DENIED, DAEMON_EVENT_DENIED_FULL, DAEMON_EVENT_NEW,
+    DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL, DAEMON_EVENT_TREE, INSTALL_CALLS, SEEN_BYTES,
+    SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
 use crate::{
@@ -57,7 +58,7 @@ pub static DAEMON_ODD: HashMap<CgroupSyscallKey, u8> = HashMap::with_max_entries
 pub static DAEMON_DENIED: HashMap<CgroupSyscallKey, Denial> =
     HashMap::with_max_entries(1, BPF_F_NO_PREALLOC);
 
-/// Per-CPU counters of what could not be kept (`DAEMON_EVENT_*`).
+/// Per-CPU counters of what could not be kept and of what changed (`DAEMON_EVENT_*`).
 #[map]
 pub static DAEMON_EVENTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DAEMON_EVENT_COUNT, 0);
 
@@ -102,6 +103,20 @@ pub fn sys_exit_daemon_510(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// `cgroup_rmdir` and `cgroup_rename`: the tree changed, so the daemon walks it again (and only
+/// then: a tree that does not change is never walked).
+#[raw_tracepoint(tracepoint = "cgroup_rmdir")]
+pub fn cgroup_rmdir_daemon(_ctx: RawTracePointContext) -> i32 {
+    note(DAEMON_EVENT_TREE);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "cgroup_rename")]
+pub fn cgroup_rename_daemon(_ctx: RawTracePointContext) -> i32 {
+    note(DAEMON_EVENT_TREE);
+    0
+}
+
 /// A cgroup's entry: which (ABI, number) pairs it has called.
 trait Seen: 'static {
     /// Marks syscall `nr` (below `SYSCALL_TABLE_SIZE`) of `abi`.
@@ -140,6 +155,7 @@ impl Seen for SeenSyscalls {
             // Read first: after a cgroup's first call of a syscall nothing is written again.
             if core::ptr::read_volatile(word) & bit == 0 {
                 set_bits(word, bit);
+                note(DAEMON_EVENT_NEW);
             }
         }
     }
@@ -163,6 +179,7 @@ impl Seen for SeenBytes {
             let flag = (*seen).flags.as_mut_ptr().add(index);
             if core::ptr::read_volatile(flag) == 0 {
                 core::ptr::write_volatile(flag, 1);
+                note(DAEMON_EVENT_NEW);
             }
         }
     }
@@ -199,8 +216,12 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
             abi,
             _pad: 0,
         };
-        if unsafe { DAEMON_ODD.get(key) }.is_none() && DAEMON_ODD.insert(key, 1, 0).is_err() {
-            note(DAEMON_EVENT_ODD_FULL);
+        if unsafe { DAEMON_ODD.get(key) }.is_none() {
+            if DAEMON_ODD.insert(key, 1, 0).is_ok() {
+                note(DAEMON_EVENT_NEW);
+            } else {
+                note(DAEMON_EVENT_ODD_FULL);
+            }
         }
         return;
     }
@@ -297,6 +318,7 @@ fn on_sys_exit_daemon<T: Task, S: Seen>(ctx: &RawTracePointContext, seen_map: &H
             }
         }
     };
+    note(DAEMON_EVENT_DENIED);
     unsafe {
         add_one(core::ptr::addr_of_mut!((*denial).count));
         // Plain stores: two CPUs racing each leave a consistent last call.

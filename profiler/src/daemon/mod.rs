@@ -3,11 +3,13 @@
 //!
 //! The kernel side (`ebpf::daemon`) keeps one bitmap of seen syscalls per cgroup id, pinned in
 //! bpffs so it goes on counting while no daemon runs. This loop:
-//! - every scan (1 s, or the flush interval when shorter): reads every bitmap and merges the
-//!   ones that changed into the store; walks the root to name ids (after the read, so an id
-//!   read but not found by the walk is really gone) when an id has no name yet, and otherwise
-//!   once per `WALK_EVERY_CGROUPS` cgroups' worth of scans, so a large tree is not walked every
-//!   second just to notice removals;
+//! - every scan (1 s, or the flush interval when shorter): reads the kernel's marks of change
+//!   (a handful of counters) and nothing else unless they moved: bitmaps only after a cgroup's
+//!   first call of some syscall, denials only after a denial, and the whole tree (walked to
+//!   name ids, and to find removed ones: after the read, so an id read but not found by the
+//!   walk is really gone) only after a cgroup was removed or renamed, or when an id has no name
+//!   yet. A daemon over a tree where nothing changes does the same small work whatever its
+//!   size;
 //! - for a cgroup that is gone: reads its entry once more (no task can add to it any more),
 //!   writes its workload, and only once that is on disk frees its kernel entries;
 //! - every flush interval, and on SIGTERM/SIGINT/SIGHUP: writes every changed workload.
@@ -38,7 +40,6 @@ use std::{
 };
 
 use log::{error, info, warn};
-use profiler_common::SEEN_WORDS;
 
 use self::{
     audit::{AuditWatch, Batch},
@@ -53,7 +54,8 @@ use crate::{
     child,
     ebpf::{
         daemon::{
-            self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, KernelDenial, PinError, Started,
+            self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, KernelDenial, Marks, PinError,
+            Started,
         },
         KERNEL_BTF,
     },
@@ -67,8 +69,6 @@ use crate::{
 
 /// The longest time between two reads of the kernel maps and the cgroup tree.
 const SCAN: Duration = Duration::from_secs(1);
-/// With N named cgroups, a walk only to find removed ones happens every N / this scans.
-const WALK_EVERY_CGROUPS: usize = 1000;
 
 pub struct DaemonOptions {
     /// None: the kubelet's pod cgroups, for either cgroup driver.
@@ -259,7 +259,8 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         last_error: None,
         tracked: 0,
         names: BTreeMap::new(),
-        last_walk: None,
+        marks: None,
+        status_stale: true,
         merged: Default::default(),
         kubelet: KubeletLogs::new(&options.kubelet_logs),
         kubelet_state: None,
@@ -390,10 +391,13 @@ struct Daemon {
     tracked: usize,
     /// What the last walk found: id → (path with the root's name, path below the root).
     names: BTreeMap<u64, (String, String)>,
-    last_walk: Option<u64>,
-    /// Each id's bitmap as last merged, so an unchanged one costs a comparison only (no
+    /// The kernel's marks of change as the last scan read them (`None`: read everything).
+    marks: Option<Marks>,
+    /// Whether the store changed since the status's list of workloads was made.
+    status_stale: bool,
+    /// How many bits each id's bitmap had when last merged, so an unchanged one costs a count (no
     /// decoding).
-    merged: HashMap<u64, [u64; SEEN_WORDS]>,
+    merged: HashMap<u64, u32>,
     kubelet: KubeletLogs,
     /// The scan of the last read of the kubelet's logs, and whether it could read them.
     kubelet_state: Option<(u64, bool)>,
@@ -495,30 +499,45 @@ impl Daemon {
 
     fn try_scan(&mut self) -> Result<(), DaemonError> {
         self.scans += 1;
-        // The maps first, then the tree: an id read here and missing from the walk is gone.
-        let seen = self.maps.seen()?;
+        // The marks first, then the maps, then the tree: a change after the marks were read
+        // shows in the next scan, and an id read here and missing from the walk is gone.
+        let marks = self.maps.marks()?;
+        let last = self.marks.replace(marks);
+        // A changed tree is walked, and every id read, so that every removal is seen.
+        let tree = last.is_none_or(|last| last.tree != marks.tree);
+        let new = tree || last.is_none_or(|last| last.new != marks.new);
+        let seen = if new { self.maps.seen()? } else { Vec::new() };
         let mut odd: BTreeMap<u64, Vec<(Arch, u64)>> = BTreeMap::new();
-        for (id, abi, nr) in self.maps.odd()? {
-            odd.entry(id).or_default().push((abi, nr));
+        if new {
+            for (id, abi, nr) in self.maps.odd()? {
+                odd.entry(id).or_default().push((abi, nr));
+            }
         }
         let clocks = Clocks::now();
-        let kernel_denied = self.maps.denied()?;
+        let batch = self.audit_batch();
+        // Audit records are attributed with the kernel's denials when their process is gone.
+        let kernel_denied = if tree
+            || last.is_none_or(|last| last.denied != marks.denied)
+            || batch
+                .as_ref()
+                .is_some_and(|batch| !batch.denials.is_empty())
+        {
+            self.maps.denied()?
+        } else {
+            Vec::new()
+        };
         let denied: Vec<(u64, Observed)> = kernel_denied
             .iter()
             .map(|denial| (denial.cgroup, kernel_observed(denial, &clocks)))
             .collect();
-        let audited = self.take_audit(&kernel_denied);
+        let audited = batch.map_or_else(Vec::new, |batch| self.place_audit(batch, &kernel_denied));
         let ids: BTreeSet<u64> = seen
             .iter()
             .map(|(id, _)| *id)
             .chain(odd.keys().copied())
             .chain(denied.iter().chain(&audited).map(|(id, _)| *id))
             .collect();
-        let walk_every = (self.names.len() / WALK_EVERY_CGROUPS).max(1) as u64;
-        let walk = ids.iter().any(|id| !self.names.contains_key(id))
-            || self
-                .last_walk
-                .is_none_or(|last| self.scans - last >= walk_every);
+        let walk = tree || ids.iter().any(|id| !self.names.contains_key(id));
         // A walk that fails tells nothing: no id is taken for gone (nor named) until one
         // succeeds.
         let walked = if walk {
@@ -546,22 +565,27 @@ impl Daemon {
                         self.names
                             .insert(self.root.id, (self.root.name.clone(), String::new()));
                     }
-                    self.last_walk = Some(self.scans);
                     self.resolved(Trouble::Walk);
                 }
-                Err(err) => self.note_error(
-                    Trouble::Walk,
-                    format!(
-                        "walking the cgroup tree: {}; removals are noticed once it works again",
-                        crate::output::error_chain(err)
-                    ),
-                ),
+                Err(err) => {
+                    // Everything again at the next scan, until a walk works.
+                    self.marks = None;
+                    self.note_error(
+                        Trouble::Walk,
+                        format!(
+                            "walking the cgroup tree: {}; removals are noticed once it works again",
+                            crate::output::error_chain(err)
+                        ),
+                    )
+                }
             }
             found.is_ok()
         } else {
             false
         };
-        self.tracked = seen.len();
+        if new {
+            self.tracked = seen.len();
+        }
         // A new cgroup the failed walk would have named waits in the kernel map for the next
         // walk, rather than being named after its id for good.
         let unnamed = |daemon: &Daemon, id: u64| {
@@ -570,9 +594,11 @@ impl Daemon {
                 && daemon.store.workload_of(id).is_none()
         };
         for (id, bitmap) in seen {
-            if self.merged.get(&id) != Some(&bitmap.bits) && !unnamed(self, id) {
+            // A bitmap only gains bits while its entry lives: its count tells a change.
+            let bits = bitmap.bits.iter().map(|word| word.count_ones()).sum();
+            if self.merged.get(&id) != Some(&bits) && !unnamed(self, id) {
                 self.observe(id, &kernel::syscalls_of(&bitmap));
-                self.merged.insert(id, bitmap.bits);
+                self.merged.insert(id, bits);
             }
         }
         for (id, syscalls) in &odd {
@@ -616,6 +642,12 @@ impl Daemon {
         }
         self.forget_written()?;
         self.report_losses()?;
+        if new {
+            // A full read borrows a few MiB for a moment (400 bytes per cgroup); give them back
+            // rather than keep them for the next change, which may be hours away.
+            // SAFETY: malloc_trim only releases free memory.
+            unsafe { libc::malloc_trim(0) };
+        }
         Ok(())
     }
 
@@ -624,11 +656,13 @@ impl Daemon {
     }
 
     fn observe(&mut self, id: u64, syscalls: &[(Arch, u64)]) {
+        self.status_stale = true;
         let place = self.place_if_needed(id);
         self.store.observe(id, place, syscalls);
     }
 
     fn observe_denial(&mut self, id: u64, observed: &Observed) {
+        self.status_stale = true;
         let place = self.place_if_needed(id);
         self.store.observe_denial(id, place, observed);
     }
@@ -645,10 +679,9 @@ impl Daemon {
     /// cgroup when the record arrived (the cgroup's id is its directory's inode, or the last
     /// walk's when it is gone), or, for a process already gone, by the exit hook's last denied
     /// process of the same syscall. Denials elsewhere on the machine are not this daemon's.
-    fn take_audit(&mut self, kernel: &[KernelDenial]) -> Vec<(u64, Observed)> {
-        let Some(watch) = &self.audit else {
-            return Vec::new();
-        };
+    /// The audit records gathered since the last scan, counted in the status.
+    fn audit_batch(&mut self) -> Option<Batch> {
+        let watch = self.audit.as_ref()?;
         let batch: Batch = watch.take();
         if let Some(failure) = watch.failure() {
             error!("reading seccomp's audit records stopped: {failure}");
@@ -665,6 +698,11 @@ impl Daemon {
                 status.kernel_lost = Some(u64::from(now.wrapping_sub(start)));
             }
         }
+        Some(batch)
+    }
+
+    /// The denials of `batch` below the root, by cgroup id.
+    fn place_audit(&mut self, batch: Batch, kernel: &[KernelDenial]) -> Vec<(u64, Observed)> {
         let root = self.root.name.trim_end_matches('/').to_owned();
         let by_process: HashMap<(u32, Arch, u64), u64> = kernel
             .iter()
@@ -797,6 +835,8 @@ impl Daemon {
                 .forget(id, &self.store.odd_of(id), &self.store.denied_of(id))?;
             self.pending.remove(&id);
             self.merged.remove(&id);
+            // The count of entries the status shows is read again.
+            self.marks = None;
         }
         Ok(())
     }
@@ -805,6 +845,7 @@ impl Daemon {
     fn flush(&mut self, verify: bool) {
         self.flushes += 1;
         let (written, errors) = self.store.flush(verify);
+        self.status_stale |= written > 0 || !errors.is_empty();
         self.written += written as u64;
         self.write_errors += errors.len() as u64;
         if let Some(first) = errors.first() {
@@ -866,18 +907,12 @@ impl Daemon {
         Ok(())
     }
 
-    fn update_status(&self, map_entries: usize) {
+    /// The status's counters, and its list of workloads when the store changed since (so a scan
+    /// that found nothing new costs nothing per workload).
+    fn update_status(&mut self, map_entries: usize) {
         let mut status = self.status.lock().expect("status lock");
         status.cgroups_tracked = map_entries;
         status.map_entries = map_entries;
-        status.workloads = self.store.workloads.len();
-        status.syscalls_seen = self
-            .store
-            .workloads
-            .values()
-            .flat_map(|w| w.replicas.values())
-            .map(|r| r.distinct)
-            .sum();
         status.scans = self.scans;
         status.last_scan = self.last_scan;
         status.flushes = self.flushes;
@@ -889,6 +924,17 @@ impl Daemon {
         status.read_failures = self.reported.read_failed;
         status.denials_lost = self.reported.denied_full + self.audit_dropped;
         status.audit = self.audit_status.clone();
+        if !std::mem::take(&mut self.status_stale) {
+            return;
+        }
+        status.workloads = self.store.workloads.len();
+        status.syscalls_seen = self
+            .store
+            .workloads
+            .values()
+            .flat_map(|w| w.replicas.values())
+            .map(|r| r.distinct)
+            .sum();
         status.workload_list = self
             .store
             .workloads

@@ -14,7 +14,7 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashSet},
     ffi::{OsStr, OsString},
     fs, io,
-    os::unix::ffi::OsStrExt as _,
+    os::unix::{ffi::OsStrExt as _, fs::MetadataExt as _},
     path::{Path, PathBuf},
 };
 
@@ -26,7 +26,7 @@ use super::{
     identity::Identity,
 };
 use crate::{
-    output,
+    output::{self, Batch},
     profile::{k8s, Profile},
     record::{render_profile, targets, DefaultAction, Format, ProfileOptions, Recording},
     syscalls::Arch,
@@ -116,7 +116,8 @@ struct Meta {
 
 #[derive(Debug, Default)]
 pub struct Workload {
-    pub replicas: BTreeMap<u64, Replica>,
+    /// Boxed: a map node holds room for eleven entries, and most workloads have one replica.
+    pub replicas: BTreeMap<u64, Box<Replica>>,
     /// Changed since it was last written.
     pub dirty: bool,
     /// Its proposal is on disk (written, or found at start).
@@ -214,6 +215,28 @@ pub struct Store {
     by_cgroup: BTreeMap<u64, String>,
     /// Cgroups that already had processes when the programs were loaded.
     running_before: BTreeSet<u64>,
+    /// The directory as the last check of its files found it, when no later change can look
+    /// the same: while it stays so, no file can be missing and no check reads it.
+    checked: Option<DirStamp>,
+}
+
+/// What changes whenever a file is added to, removed from or renamed in a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DirStamp {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+}
+
+impl DirStamp {
+    fn of(dir: &Path) -> Option<DirStamp> {
+        let meta = fs::metadata(dir).ok()?;
+        Some(DirStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        })
+    }
 }
 
 /// A write that failed, for the log and the metrics.
@@ -235,6 +258,7 @@ impl Store {
             workloads: BTreeMap::new(),
             by_cgroup: BTreeMap::new(),
             running_before: BTreeSet::new(),
+            checked: None,
         };
         if let Err(err) = fs::create_dir_all(dir) {
             warn!(
@@ -305,7 +329,9 @@ impl Store {
         };
         for replica in meta.replicas {
             self.by_cgroup.insert(replica.cgroup_id, stem.to_owned());
-            workload.replicas.insert(replica.cgroup_id, replica);
+            workload
+                .replicas
+                .insert(replica.cgroup_id, Box::new(replica));
         }
         // Denials without a proposal beside them: written again, which writes it if it is due.
         workload.dirty |= workload.has_denials() && !proposed;
@@ -389,7 +415,7 @@ impl Store {
         } = self.workloads.entry(stem).or_default();
         let replica = replicas.entry(id).or_insert_with(|| {
             *dirty = true;
-            Replica {
+            Box::new(Replica {
                 cgroup_id: id,
                 cgroup: None,
                 identity: Identity::default(),
@@ -398,7 +424,7 @@ impl Store {
                 distinct: 0,
                 syscalls: BTreeMap::new(),
                 denied: Vec::new(),
-            }
+            })
         });
         if replica.cgroup.is_none() {
             if let Some(place) = place {
@@ -454,7 +480,7 @@ impl Store {
         self.by_cgroup
             .get(&id)
             .and_then(|stem| self.workloads.get(stem))
-            .and_then(|w| w.replicas.get(&id))
+            .and_then(|w| w.replicas.get(&id).map(|r| &**r))
     }
 
     /// The syscalls cgroup `id` was denied (their kernel entries are keyed by number).
@@ -494,7 +520,7 @@ impl Store {
             );
         }
         if verify {
-            match self.mark_missing() {
+            match self.check_files() {
                 (0, _) => {}
                 (n, None) => warn!(
                     "{n} workload(s) have files missing from {}: writing them again",
@@ -514,25 +540,66 @@ impl Store {
             .collect();
         let mut written = 0;
         let mut errors = Vec::new();
+        let mut batch = Batch::default();
         for stem in dirty {
-            match self.write(&stem) {
-                Ok(proposed) => {
-                    let workload = self.workloads.get_mut(&stem).expect("listed above");
+            let staged = self.files(&stem).and_then(|(files, proposes)| {
+                batch
+                    .stage((stem.clone(), proposes), &files)
+                    .map_err(|e| e.to_string())
+            });
+            if let Err(error) = staged {
+                errors.push(FlushError {
+                    workload: stem,
+                    error,
+                });
+            }
+            if batch.full() {
+                self.committed(std::mem::take(&mut batch), &mut written, &mut errors);
+            }
+        }
+        self.committed(batch, &mut written, &mut errors);
+        (written, errors)
+    }
+
+    fn committed(
+        &mut self,
+        batch: Batch<(String, bool)>,
+        written: &mut usize,
+        errors: &mut Vec<FlushError>,
+    ) {
+        for ((stem, proposes), result) in batch.commit() {
+            match result {
+                Ok(()) => {
+                    let workload = self.workloads.get_mut(&stem).expect("staged above");
                     workload.dirty = false;
-                    workload.proposed |= proposed;
-                    written += 1;
+                    workload.proposed |= proposes;
+                    *written += 1;
                 }
                 Err(error) => errors.push(FlushError {
                     workload: stem,
-                    error,
+                    error: error.to_string(),
                 }),
             }
         }
-        (written, errors)
     }
 
     /// Marks changed every written workload whose profile or meta file is not in the directory
     /// (all of them when it cannot be read); returns how many, and why it could not be read.
+    fn check_files(&mut self) -> (usize, Option<io::Error>) {
+        let stamp = DirStamp::of(&self.dir);
+        if stamp.is_some() && stamp == self.checked {
+            return (0, None);
+        }
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() as i64);
+        let found = self.mark_missing();
+        // Timestamps are coarse (a clock tick): a change right after the read below could
+        // leave the same one. A stamp over a second older than the read cannot be repeated.
+        self.checked = stamp.filter(|stamp| stamp.mtime.0 + 1 < started);
+        found
+    }
+
     fn mark_missing(&mut self) -> (usize, Option<io::Error>) {
         let (present, error): (HashSet<OsString>, _) = match fs::read_dir(&self.dir) {
             Ok(entries) => (
@@ -597,36 +664,36 @@ impl Store {
         }
     }
 
-    /// Writes the profile, the proposal when one is due, then the meta file; returns whether a
-    /// proposal was written.
-    fn write(&self, stem: &str) -> Result<bool, String> {
+    /// The files of workload `stem`, in the order they are put in place: the profile, the
+    /// proposal when one is due, then the meta file; and whether there is a proposal.
+    fn files(&self, stem: &str) -> Result<(Vec<(PathBuf, Vec<u8>)>, bool), String> {
         let workload = &self.workloads[stem];
         let judged = self.judge(stem).expect("a known workload");
         let meta = Meta {
             workload: stem.to_owned(),
-            replicas: workload.replicas.values().cloned().collect(),
+            replicas: workload.replicas.values().map(|r| (**r).clone()).collect(),
         };
         let text = |profile: &Profile, stem: &str| {
             render_profile(profile, &self.format(stem)).map_err(|e| e.to_string())
         };
-        let write = |path: PathBuf, text: &str| {
-            output::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())
-        };
-        write(self.profile_path(stem), &text(&judged.profile, stem)?)?;
+        let mut files = vec![(
+            self.profile_path(stem),
+            text(&judged.profile, stem)?.into_bytes(),
+        )];
         let proposes = judged.proposes();
         if proposes {
             let proposed = format!("{stem}{PROPOSED}");
-            write(
+            files.push((
                 self.proposal_path(stem),
-                &text(&judged.proposal, &proposed)?,
-            )?;
-            write(
+                text(&judged.proposal, &proposed)?.into_bytes(),
+            ));
+            files.push((
                 self.proposal_meta_path(stem),
-                &json_text(&self.proposal_meta(stem, workload, &judged)),
-            )?;
+                json_text(&self.proposal_meta(stem, workload, &judged)).into_bytes(),
+            ));
         }
-        write(self.meta_path(stem), &json_text(&meta))?;
-        Ok(proposes)
+        files.push((self.meta_path(stem), json_text(&meta).into_bytes()));
+        Ok((files, proposes))
     }
 
     fn proposal_meta<'a>(

@@ -20,8 +20,9 @@ use aya::{
 };
 use profiler_common::{
     CgroupSyscallKey, Config, DaemonInfo, Denial, SeenBytes, SeenSyscalls, CGROUP_ROOT,
-    DAEMON_EVENT_DENIED_FULL, DAEMON_EVENT_ODD_FULL, DAEMON_EVENT_SEEN_FULL, DAEMON_LAYOUT_VERSION,
-    DAEMON_VARIANT_510, DAEMON_VARIANT_CURRENT, EVENT_READ_FAILED, SEEN_WORDS, SYSCALL_TABLE_SIZE,
+    DAEMON_EVENT_DENIED, DAEMON_EVENT_DENIED_FULL, DAEMON_EVENT_NEW, DAEMON_EVENT_ODD_FULL,
+    DAEMON_EVENT_SEEN_FULL, DAEMON_EVENT_TREE, DAEMON_LAYOUT_VERSION, DAEMON_VARIANT_510,
+    DAEMON_VARIANT_CURRENT, EVENT_READ_FAILED, SEEN_WORDS, SYSCALL_TABLE_SIZE,
 };
 
 use super::{
@@ -39,13 +40,25 @@ struct Hook {
     link: &'static str,
 }
 
-/// The exit hook first: a set is complete once the enter hook's link, pinned last, is there.
-const HOOKS: [Hook; 2] = [
+/// The enter hook last: a set is complete once its link, pinned last, is there.
+const HOOKS: [Hook; 4] = [
     Hook {
         program: features::SYS_EXIT_DAEMON,
         tracepoint: "sys_exit",
         pin: "sys_exit_daemon",
         link: "link_exit",
+    },
+    Hook {
+        program: features::CGROUP_RMDIR_DAEMON,
+        tracepoint: "cgroup_rmdir",
+        pin: "cgroup_rmdir_daemon",
+        link: "link_rmdir",
+    },
+    Hook {
+        program: features::CGROUP_RENAME_DAEMON,
+        tracepoint: "cgroup_rename",
+        pin: "cgroup_rename_daemon",
+        link: "link_rename",
     },
     Hook {
         program: features::SYS_ENTER_DAEMON,
@@ -412,6 +425,19 @@ pub struct DaemonLosses {
     pub read_failed: u64,
 }
 
+/// Counts of changes, summed over CPUs: while they stay the same, the maps and the cgroup tree
+/// have nothing new to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// A cgroup's first call of a syscall (a new cgroup's first call too) or a new
+    /// out-of-table number.
+    pub new: u64,
+    /// Denied calls.
+    pub denied: u64,
+    /// Cgroups removed or renamed, anywhere on the system.
+    pub tree: u64,
+}
+
 /// What `sys_exit_daemon` counted for one syscall in one cgroup, as the kernel keeps it
 /// (cumulative while the cgroup's entry lives).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -555,6 +581,24 @@ impl DaemonMaps {
             }
         }
         Ok(())
+    }
+
+    /// What changed in the kernel's maps since they were created. Read before the maps: a
+    /// change made after this read shows in the next one.
+    pub fn marks(&self) -> Result<Marks, PinError> {
+        let sum = |index| -> Result<u64, PinError> {
+            Ok(self
+                .events
+                .get(&index, 0)
+                .map_err(map_err(EVENTS))?
+                .iter()
+                .sum())
+        };
+        Ok(Marks {
+            new: sum(DAEMON_EVENT_NEW)?,
+            denied: sum(DAEMON_EVENT_DENIED)?,
+            tree: sum(DAEMON_EVENT_TREE)?,
+        })
     }
 
     pub fn losses(&self) -> Result<DaemonLosses, PinError> {

@@ -50,6 +50,15 @@ pub const SYS_EXIT_DAEMON: Program = Program {
     current: "sys_exit_daemon",
     linux_510: "sys_exit_daemon_510",
 };
+/// The same program in both builds: it only counts.
+pub const CGROUP_RMDIR_DAEMON: Program = Program {
+    current: "cgroup_rmdir_daemon",
+    linux_510: "cgroup_rmdir_daemon",
+};
+pub const CGROUP_RENAME_DAEMON: Program = Program {
+    current: "cgroup_rename_daemon",
+    linux_510: "cgroup_rename_daemon",
+};
 
 impl Variant {
     pub fn program(self, program: Program) -> &'static str {
