@@ -9,7 +9,12 @@ use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
 use serde::Serialize;
 
 use super::{Added, Allowance, Comparison, Report, Risk, Row};
-use crate::profile::{groups::Hint, ops::action_name, ArgCondition};
+use crate::profile::{
+    groups::Hint,
+    ops::action_name,
+    runtimes::{Logging, Runtime},
+    ArgCondition,
+};
 
 /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
 pub fn use_color() -> bool {
@@ -239,6 +244,12 @@ pub fn text(report: &Report, color: bool) -> String {
         out.push('\n');
         out.push_str(&comparison_text(report, against));
     }
+    if !report.denials.is_empty() {
+        out.push_str("\ndenials:\n");
+        for (_, _, line) in &report.denials {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out.push('\n');
     out.push_str(&paint(color, BOLD, &summary(report)));
     out.push('\n');
@@ -369,6 +380,39 @@ struct JsonReport<'a> {
     syscalls: Vec<JsonRow<'a>>,
     hints: Vec<JsonHint<'a>>,
     against: Option<JsonAgainst<'a>>,
+    denials: Vec<JsonDenials<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonDenials<'a> {
+    runtime: &'static str,
+    /// `logged`, `not logged`, `refused` (the runtime refuses the profile) or `nothing denied`.
+    logged: &'static str,
+    /// `not logged`: the actions whose denials are not.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    actions: &'a [String],
+    text: &'a str,
+}
+
+fn denials_json(denials: &[(Runtime, Logging, String)]) -> Vec<JsonDenials<'_>> {
+    denials
+        .iter()
+        .map(|(runtime, logging, text)| {
+            let (logged, actions): (&str, &[String]) = match logging {
+                Logging::NothingDenied => ("nothing denied", &[]),
+                Logging::Logged => ("logged", &[]),
+                Logging::NotLogged(actions) => ("not logged", actions),
+                Logging::Refused => ("refused", &[]),
+            };
+            JsonDenials {
+                runtime: runtime.arg(),
+                logged,
+                actions,
+                text,
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -480,7 +524,9 @@ fn row_json(row: &Row, with_counts: bool) -> JsonRow<'_> {
 /// [{name, architectures, risk, reason, allowed: always|when|unless, conditions?, count?,
 /// counts?, added?: implied|@group, implied?: why}], `hints` [{group, unseen, like}],
 /// `against` {name, description, allowed, high, medium, ratio, architectures [{architecture,
-/// allowedHere, allowedThere, onlyHere, onlyThere, conditionsDiffer}]} or null.
+/// allowedHere, allowedThere, onlyHere, onlyThere, conditionsDiffer}]} or null, `denials`
+/// [{runtime: run|runc|runc-1.2|crun, logged: logged|not logged|refused|nothing denied,
+/// actions?, text}].
 pub fn json(report: &Report) -> String {
     let allowed = &report.allowed;
     let tally = report.tally();
@@ -541,6 +587,7 @@ pub fn json(report: &Report) -> String {
                     .collect(),
             }
         }),
+        denials: denials_json(&report.denials),
     };
     let mut text = serde_json::to_string_pretty(&value).expect("the report serialises");
     text.push('\n');
