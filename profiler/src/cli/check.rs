@@ -67,7 +67,10 @@ pub(super) fn denial_logging(
         return Ok(());
     };
     let logging = runtimes::logging(profile, runtime);
-    let line = format!("{source}: denials under {}", runtimes::describe(runtime, &logging));
+    let line = format!(
+        "{source}: denials under {}",
+        runtimes::describe(runtime, &logging)
+    );
     match logging {
         Logging::Refused => Err(line),
         Logging::NotLogged(_) => {

@@ -607,7 +607,10 @@ mod tests {
     fn k8s_spo_default_errno_other_than_eperm_is_reported() {
         let mut profile = learned();
         profile.flags.clear();
-        assert!(spo_resource(&profile, "web", Flags::Drop).unwrap().1.is_empty());
+        assert!(spo_resource(&profile, "web", Flags::Drop)
+            .unwrap()
+            .1
+            .is_empty());
         profile.default_errno_ret = Some(ENOSYS);
         let (node, warnings) = spo_resource(&profile, "web", Flags::Drop).unwrap();
         assert!(!node.to_json().contains("defaultErrnoRet"));
@@ -618,7 +621,10 @@ mod tests {
             warnings[0]
         );
         profile.default_action = Action::KillProcess;
-        assert!(spo_resource(&profile, "web", Flags::Drop).unwrap().1.is_empty());
+        assert!(spo_resource(&profile, "web", Flags::Drop)
+            .unwrap()
+            .1
+            .is_empty());
     }
 
     #[test]

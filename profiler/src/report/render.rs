@@ -12,7 +12,7 @@ use super::{Added, Allowance, Comparison, Report, Risk, Row};
 use crate::profile::{
     groups::Hint,
     ops::action_name,
-    runtimes::{Logging, Runtime},
+    runtimes::{self, Logging, Runtime},
     ArgCondition,
 };
 
@@ -245,10 +245,7 @@ pub fn text(report: &Report, color: bool) -> String {
         out.push_str(&comparison_text(report, against));
     }
     if !report.denials.is_empty() {
-        out.push_str("\ndenials:\n");
-        for (_, _, line) in &report.denials {
-            let _ = writeln!(out, "  {line}");
-        }
+        out.push_str(&denials_text(&report.denials));
     }
     out.push('\n');
     out.push_str(&paint(color, BOLD, &summary(report)));
@@ -381,6 +378,37 @@ struct JsonReport<'a> {
     hints: Vec<JsonHint<'a>>,
     against: Option<JsonAgainst<'a>>,
     denials: Vec<JsonDenials<'a>>,
+}
+
+/// Per runtime, whether denials reach the audit stream; the advice once, below.
+fn denials_text(denials: &[(Runtime, Logging, String)]) -> String {
+    let width = denials
+        .iter()
+        .map(|(r, ..)| r.label().len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from(
+        "\ndenials reach the audit stream (podman, containerd and the kubelet do as the runc or crun they run):\n",
+    );
+    for (runtime, logging, _) in denials {
+        let _ = writeln!(
+            out,
+            "  {:width$}  {}",
+            runtime.label(),
+            runtimes::verdict(logging)
+        );
+    }
+    if denials
+        .iter()
+        .any(|(_, logging, _)| matches!(logging, Logging::NotLogged(_)))
+    {
+        let _ = writeln!(
+            out,
+            "  (`profile export --log-denials` adds {} for crun and runc 1.2; `profile daemon` sees those of calls the workload never made all the same)",
+            runtimes::FLAG_LOG
+        );
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -641,6 +669,13 @@ read     x86_64     12  low
 socket   x86_64      -  low     only if arg0 == 1
 hints: not allowed, but siblings of allowed calls that another path of the program may use (--allow-group GROUP adds a group):
   @basic-io  pread64 preadv preadv2 readv (like read)
+
+denials reach the audit stream (podman, containerd and the kubelet do as the runc or crun they run):
+  profile run  every denial logged
+  runc 1.1     not logged: SCMP_ACT_ERRNO
+  runc 1.2+    not logged: SCMP_ACT_ERRNO
+  crun         not logged: SCMP_ACT_ERRNO
+  (`profile export --log-denials` adds SECCOMP_FILTER_FLAG_LOG for crun and runc 1.2; `profile daemon` sees those of calls the workload never made all the same)
 
 p.json: 4 syscalls allowed on x86_64 (of {known} known), 1 high-risk, 1 medium-risk; 12 calls recorded
 "
