@@ -314,12 +314,34 @@ fn crun_with_the_log_flag_is_seen_by_both() {
     );
     configure_bundle(&bundle, &profile, None);
     let web = root.child("web");
-    let output = crun(&bundle, &format!("profile-e2e-{name}"), &web);
-    assert!(stdout(&output).contains("done"), "{}", describe(&output));
-    wait_status(&out, "the denial from both sources", |s| {
-        denial(&denials_of(s, "web"), "sysinfo")
-            .is_some_and(|d| d["seenBy"] == serde_json::json!(["audit", "kernel"]))
-    });
+    // Another audit flood on the machine can overflow the daemon's socket: a record lost so is
+    // counted, and the run is made again (each one is one more denial).
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let output = crun(&bundle, &format!("profile-e2e-{name}"), &web);
+        assert!(stdout(&output).contains("done"), "{}", describe(&output));
+        wait_status(&out, "the exit hook's count", |s| {
+            denial(&denials_of(s, "web"), "sysinfo").is_some_and(|d| d["count"] == runs)
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            let status = status(&out);
+            let audited = denial(&denials_of(&status, "web"), "sysinfo")
+                .is_some_and(|d| d["seenBy"] == serde_json::json!(["audit", "kernel"]));
+            if audited || std::time::Instant::now() > deadline {
+                break audited.then_some(()).ok_or(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        match status {
+            Ok(()) => break,
+            Err(status) => assert!(
+                runs < 3 && status["audit"]["lost"].as_u64() > Some(0),
+                "the audit record was not read, and none was lost: {status:#}"
+            ),
+        }
+    }
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
     let meta = read_json(&out.join("web.proposed.json.meta"));
@@ -330,7 +352,7 @@ fn crun_with_the_log_flag_is_seen_by_both() {
         .find(|d| d["syscall"] == "sysinfo")
         .unwrap();
     assert_eq!(sysinfo["replicas"][0]["exe"], "/bin/busybox", "{meta:#}");
-    assert_eq!(sysinfo["count"], 1, "{meta:#}");
+    assert_eq!(sysinfo["count"], runs, "{meta:#}");
 }
 
 /// clone3's ENOSYS rule (which every learned profile has when clone3 was not seen) refuses
