@@ -156,9 +156,14 @@ pub fn describe(runtime: Runtime, logging: &Logging) -> String {
         Logging::NothingDenied => format!("{runtime}: the profile denies nothing"),
         Logging::Logged => format!("{runtime}: every denial is logged"),
         Logging::NotLogged(actions) => format!(
-            "{runtime}: {} denials are not logged (no {FLAG_LOG}; `profile export \
-             --log-denials` adds it for crun and runc 1.2); `profile daemon` still sees those of calls the workload never made",
-            actions.join(", ")
+            "{runtime}: {} denials are not logged ({}); `profile daemon` still sees those of \
+             calls the workload never made",
+            actions.join(", "),
+            if runtime == Runtime::Runc {
+                format!("it refuses {FLAG_LOG}, as any flag")
+            } else {
+                format!("no {FLAG_LOG}; `profile export --log-denials` adds it")
+            }
         ),
         Logging::Refused => format!(
             "{runtime}: refuses the profile, which has flags (\"seccomp flags are not yet \
