@@ -429,7 +429,7 @@ pub fn spo_resource(
         spec.push(("architectures".to_owned(), Node::List(arches)));
     }
     if !profile.flags.is_empty() {
-        let flags = profile.flags.iter().map(|f| Node::str(f)).collect();
+        let flags = profile.flags.iter().map(Node::str).collect();
         spec.push(("flags".to_owned(), Node::List(flags)));
     }
     if let Some(path) = &profile.listener_path {
