@@ -231,3 +231,100 @@ fn failed_export_leaves_the_output_alone() {
     assert_refused(&output, "bad.json: defaultAction: invalid type");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous\n");
 }
+
+/// `--runtime` says whether the calls a profile denies reach the audit stream there: runc 1.1
+/// refuses any flags (an error), crun logs ERRNO denials only with SECCOMP_FILTER_FLAG_LOG (a
+/// warning without it), `profile run` always does.
+#[test]
+fn check_and_report_say_which_runtime_logs_denials() {
+    let dir = scratch("check-runtime");
+    let bare = dir.join("bare.json");
+    std::fs::write(
+        &bare,
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    )
+    .unwrap();
+    let flagged = dir.join("flagged.json");
+    std::fs::write(
+        &flagged,
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_LOG"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    )
+    .unwrap();
+    let check = |runtime: &str, file: &Path| {
+        let mut args = vec!["check", "--runtime", runtime];
+        args.extend(X86_64);
+        profile(&args, &[file])
+    };
+    let output = check("runc", &flagged);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("refuses the profile"),
+        "{}",
+        describe(&output)
+    );
+    let output = check("crun", &bare);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("SCMP_ACT_ERRNO denials are not logged"),
+        "{}",
+        describe(&output)
+    );
+    for (runtime, file) in [("crun", &flagged), ("runc-1.2", &flagged), ("run", &bare)] {
+        let output = check(runtime, file);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        assert!(
+            !stderr(&output).contains("not logged"),
+            "{runtime}: {}",
+            describe(&output)
+        );
+    }
+    // Without --runtime, a profile with flags is still flagged for runc 1.1.
+    let mut args = vec!["check"];
+    args.extend(X86_64);
+    let output = profile(&args, &[&flagged]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("runc 1.1"),
+        "{}",
+        describe(&output)
+    );
+    let output = check("docker", &bare);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("unknown runtime \"docker\""),
+        "{}",
+        describe(&output)
+    );
+
+    // The report has one line per runtime, or the asked one's only.
+    let output = profile(&["report", "--no-counts", "--json"], &[&bare]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let logged: Vec<(&str, &str)> = report["denials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["runtime"].as_str().unwrap(),
+                d["logged"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            ("run", "logged"),
+            ("runc", "not logged"),
+            ("runc-1.2", "not logged"),
+            ("crun", "not logged")
+        ]
+    );
+    let output = profile(&["report", "--no-counts", "--runtime", "runc"], &[&flagged]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let output = profile(&["report", "--no-counts", "--runtime", "crun"], &[&flagged]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("  crun  every denial logged\n"), "{text}");
+    assert!(!text.contains("runc 1.1"), "{text}");
+}

@@ -255,7 +255,9 @@ fn pinned_sets_are_adopted_replaced_and_removed() {
     let (code, log) = Daemon::start(&args).stop();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("loaded and pinned"), "{log}");
-    assert!(pins.0.join("v2/link").exists());
+    assert!(profiler::ebpf::daemon::set_dir(&pins.0)
+        .join("link")
+        .exists());
 
     // An older layout's set, as a daemon of that version would have left it.
     fs::create_dir(pins.0.join("v0")).unwrap();

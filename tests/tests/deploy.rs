@@ -94,7 +94,7 @@ fn the_image_runs_the_daemon_with_the_daemonsets_privileges() {
         "--pid=host",
         "--read-only",
         "--cap-drop=ALL",
-        "--cap-add=BPF,PERFMON,SYS_ADMIN",
+        "--cap-add=BPF,PERFMON,SYS_ADMIN,AUDIT_READ",
         "--security-opt=seccomp=unconfined",
         "--security-opt=no-new-privileges",
         "--ulimit=nofile=1024:1024",
@@ -145,6 +145,36 @@ fn the_image_runs_the_daemon_with_the_daemonsets_privileges() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(http_get_path(port, "/metrics").contains("profile_daemon_workloads 1"));
+
+    // An enforced workload denied a call: seen by the programs and, in the host's network
+    // namespace with AUDIT_READ, by the audit records too.
+    let enforced = write(
+        &dir,
+        "enforced.json",
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getppid"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    );
+    let output = run(Command::new("/bin/sh").arg("-c").arg(format!(
+        "echo $$ > '{}/cgroup.procs' && exec {} run --profile {} -- {} syscall 110",
+        root.child("enforced").display(),
+        profile_bin().display(),
+        enforced.display(),
+        exerciser().display()
+    )));
+    assert_eq!(stdout(&output).trim(), "errno 1", "{}", describe(&output));
+    let denied = "profile_daemon_denied_total{workload=\"enforced\",syscall=\"getppid\"} 1\n";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = http_get_path(port, "/metrics");
+        let audited = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("profile_daemon_audit_records_total "))
+            .is_some_and(|n| n != "0");
+        if metrics.contains(denied) && audited {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let stop = podman(&["stop", "-t", "20", &cleanup.container]);
     assert!(stop.status.success(), "{}", describe(&stop));
     let inspect = podman(&[

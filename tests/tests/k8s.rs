@@ -253,6 +253,76 @@ fn oci_and_kubelet_never_carry_flags() {
     assert!(stdout(&output).contains("SECCOMP_FILTER_FLAG_LOG"));
 }
 
+/// --log-denials is the way to ask for the flag where the runtime takes it (crun, runc 1.2):
+/// kept in every runtime-bound form, the SPO resource still valid against the CRD.
+#[test]
+fn log_denials_keeps_the_log_flag_for_runtimes_that_take_it() {
+    let dir = scratch("k8s-log-denials");
+    let mut bare: serde_json::Value = serde_json::from_str(LEARNED).unwrap();
+    bare["flags"] = serde_json::json!([]);
+    let input = dir.join("bare.json");
+    std::fs::write(&input, bare.to_string()).unwrap();
+    for format in ["oci", "kubelet"] {
+        let output = profile(&["export", s(&input), "--format", format, "--log-denials"]);
+        ok(&output);
+        assert!(
+            stderr(&output).contains("runc 1.1") && stderr(&output).contains("refuses"),
+            "{format}: {}",
+            describe(&output)
+        );
+        let written: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        assert_eq!(
+            written["flags"],
+            serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"]),
+            "{format}"
+        );
+    }
+    let resource = dir.join("spo.json");
+    ok(&profile(&[
+        "export",
+        s(&input),
+        "--format",
+        "spo",
+        "--name",
+        "web",
+        "--log-denials",
+        "-o",
+        s(&resource),
+    ]));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&resource).unwrap()).unwrap();
+    assert_eq!(
+        written["spec"]["flags"],
+        serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"])
+    );
+    ok(&crd_check(&[&resource]));
+    let kubelet = dir.join("kubelet/seccomp");
+    ok(&profile(&[
+        "install",
+        s(&input),
+        "--name",
+        "web",
+        "--kubelet-dir",
+        s(&kubelet),
+        "--log-denials",
+    ]));
+    let installed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kubelet.join("profiles/web.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        installed["flags"],
+        serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"])
+    );
+    // The docker form keeps flags anyway: asking is a mistake, said so.
+    let output = profile(&["export", s(&input), "--format", "docker", "--log-denials"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains("--log-denials applies to"),
+        "{}",
+        describe(&output)
+    );
+}
+
 #[test]
 fn kubelet_file_and_pod_snippet_validate() {
     let dir = scratch("k8s-kubelet");

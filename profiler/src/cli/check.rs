@@ -5,6 +5,7 @@ use profiler::{
     profile::{
         self, ops,
         resolve::{self, arch_from_any_name, capability_name, parse_kernel_version},
+        runtimes::{self, Logging, Runtime},
         NameCheck, Parsed, Profile, Target,
     },
     seccomp::{divergence::divergences, CompileError},
@@ -24,14 +25,63 @@ Docker-only conditions (archMap, includes/excludes) are resolved as moby resolve
 machine's architecture and kernel and Docker's 14 default capabilities unless --arch, --kernel or
 --cap say otherwise. It warns for each syscall where runc, crun and podman (which enforce through
 libseccomp) would decide a call otherwise than the profile says, with the call, both decisions
-and why (docs/profiles.md). Exit status: 0 valid, 2 invalid (also when libseccomp would refuse
-the profile).")]
+and why (docs/profiles.md). A profile with `flags` gets a warning: runc 1.1 (Debian 12's, and
+podman, containerd or the kubelet on it) refuses it. --runtime says whether the calls the profile
+denies reach the audit stream under that runtime (the kernel logs ERRNO, TRAP and TRACE denials
+only under SECCOMP_FILTER_FLAG_LOG, which run (`profile run`) always adds, crun and runc-1.2
+take from `flags`, and runc refuses): a warning when they do not, an error when the runtime
+refuses the profile. Exit status: 0 valid, 2 invalid (also when libseccomp, or the --runtime,
+would refuse the profile).")]
 pub struct CheckArgs {
     /// The profile (a bare seccomp object, or an OCI config.json with linux.seccomp).
     #[arg(value_name = "FILE")]
     file: PathBuf,
     #[command(flatten)]
     target: TargetArgs,
+    /// The runtime the profile is for: run, runc (1.1), runc-1.2 or crun.
+    #[arg(long, value_name = "RUNTIME", value_parser = parse_runtime)]
+    runtime: Option<Runtime>,
+}
+
+pub(super) fn parse_runtime(text: &str) -> Result<Runtime, String> {
+    Runtime::from_arg(text).ok_or_else(|| {
+        let known: Vec<&str> = Runtime::ALL.iter().map(|r| r.arg()).collect();
+        format!("unknown runtime {text:?} ({})", known.join(", "))
+    })
+}
+
+/// Whether `runtime` logs the calls `profile` denies: info when it does, a warning when not,
+/// `Err` when it refuses the profile. Without a runtime, only what runc 1.1 refuses is said.
+pub(super) fn denial_logging(
+    profile: &Profile,
+    runtime: Option<Runtime>,
+    source: &str,
+) -> Result<(), String> {
+    let Some(runtime) = runtime else {
+        if runtimes::logging(profile, Runtime::Runc) == Logging::Refused {
+            log::warn!(
+                "{source}: {}",
+                runtimes::describe(Runtime::Runc, &Logging::Refused)
+            );
+        }
+        return Ok(());
+    };
+    let logging = runtimes::logging(profile, runtime);
+    let line = format!(
+        "{source}: denials under {}",
+        runtimes::describe(runtime, &logging)
+    );
+    match logging {
+        Logging::Refused => Err(line),
+        Logging::NotLogged(_) => {
+            log::warn!("{line}");
+            Ok(())
+        }
+        Logging::Logged | Logging::NothingDenied => {
+            log::info!("{line}");
+            Ok(())
+        }
+    }
 }
 
 /// Who the profile is resolved for, shared by `check` and `export`; the default is this machine.
@@ -253,8 +303,11 @@ pub fn runtime_differences(checked: &Checked, source: &str) -> Result<(), String
 
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let source = args.file.display().to_string();
-    let checked = load(&args.file, &args.target)
-        .and_then(|checked| runtime_differences(&checked, &source).map(|()| checked));
+    let checked = load(&args.file, &args.target).and_then(|checked| {
+        runtime_differences(&checked, &source)?;
+        denial_logging(&checked.resolved, args.runtime, &source)?;
+        Ok(checked)
+    });
     match checked {
         Ok(checked) => {
             profiler::output::emit(

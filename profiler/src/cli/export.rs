@@ -19,8 +19,11 @@ Examples:
 
 oci resolves archMap and includes/excludes as moby does (runc and crun silently ignore those
 fields) for this machine unless --arch, --kernel or --cap say otherwise; docker keeps them. spo and
-kubelet are resolved the same way. oci, kubelet and spo never carry `flags` (runc refuses any);
-spo cannot carry defaultErrnoRet (the CRD has no such field; runtimes then return EPERM), and says
+kubelet are resolved the same way. oci, kubelet and spo drop `flags` (runc 1.1, Debian 12's, and
+podman, containerd or the kubelet on it, refuse a profile with any), unless --log-denials keeps
+them and adds SECCOMP_FILTER_FLAG_LOG, for crun and runc 1.2, which then log every call the
+profile denies (without it only KILL actions are logged; `profile daemon` sees the others all
+the same). spo cannot carry defaultErrnoRet (the CRD has no such field; runtimes then return EPERM), and says
 so. kubelet writes the profile file (JSON, what the kubelet reads) and prints on stderr, or writes
 to --pod-snippet, the securityContext that uses it once installed as profiles/NAME.json under the
 kubelet's seccomp dir (see `profile install`). --yaml writes the spo resource or the Pod snippet
@@ -45,6 +48,10 @@ pub struct ExportArgs {
     /// kubelet: write the Pod's securityContext snippet here (atomically) instead of stderr.
     #[arg(long, value_name = "SNIPPET")]
     pod_snippet: Option<PathBuf>,
+    /// oci, spo, kubelet: keep `flags` and add SECCOMP_FILTER_FLAG_LOG, so that crun and runc
+    /// 1.2 log every denial (runc 1.1 refuses such a profile).
+    #[arg(long)]
+    log_denials: bool,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -82,6 +89,9 @@ fn misuse(args: &ExportArgs) -> Option<&'static str> {
     if args.pod_snippet.is_some() && args.format != ExportFormat::Kubelet {
         return Some("--pod-snippet applies to --format kubelet");
     }
+    if args.log_denials && args.format == ExportFormat::Docker {
+        return Some("--log-denials applies to --format oci, spo and kubelet (docker keeps flags)");
+    }
     None
 }
 
@@ -96,15 +106,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
             .clone()
             .unwrap_or_else(|| default_name(&args.file))
     };
-    let runc_bound = |warnings: Vec<String>| {
+    let flags = k8s::Flags::log_denials_if(args.log_denials);
+    let runtime_bound = |warnings: Vec<String>| {
         for warning in warnings {
             log::warn!("{}: {warning}", args.file.display());
         }
     };
     let text = match args.format {
         ExportFormat::Oci => {
-            let (profile, warnings) = k8s::for_runc(&checked.resolved);
-            runc_bound(warnings);
+            let (profile, warnings) = k8s::for_runtime(&checked.resolved, flags);
+            runtime_bound(warnings);
             profile.to_canonical_json()
         }
         // The Docker form serves every architecture, so names unknown to this target's tables
@@ -113,9 +124,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
         ExportFormat::Spo => {
             let mut canonical = checked.resolved.clone();
             canonical.canonicalize();
-            match k8s::spo_resource(&canonical, &name()) {
+            match k8s::spo_resource(&canonical, &name(), flags) {
                 Ok((resource, warnings)) => {
-                    runc_bound(warnings);
+                    runtime_bound(warnings);
                     if args.yaml {
                         resource.to_yaml()
                     } else {
@@ -143,8 +154,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
                     return Ok(2);
                 }
             };
-            let (profile, warnings) = k8s::for_runc(&checked.resolved);
-            runc_bound(warnings);
+            let (profile, warnings) = k8s::for_runtime(&checked.resolved, flags);
+            runtime_bound(warnings);
             let snippet = k8s::pod_snippet(&localhost);
             let snippet = if args.yaml {
                 snippet.to_yaml()

@@ -23,7 +23,8 @@ Examples:
 
 The profile (any dialect) is checked and resolved as `profile export --format kubelet` does
 (Docker conditions for this machine unless --arch, --kernel or --cap say otherwise; `flags`
-dropped, as runc refuses them), then written atomically with mode 0644; profiles/ is created when
+dropped, as runc 1.1 refuses them, unless --log-denials keeps them and adds
+SECCOMP_FILTER_FLAG_LOG for a node whose runtime is crun or runc 1.2), then written atomically with mode 0644; profiles/ is created when
 missing. NAME may not contain '/', '..' or NUL; `.json` is added unless it ends so. Prints the
 securityContext to put in the Pod's or a container's spec (localhostProfile is relative to the
 kubelet's seccomp dir). Exit status: 0 installed, 2 invalid input.")]
@@ -40,6 +41,10 @@ pub struct InstallArgs {
     /// Print the Pod snippet as YAML instead of JSON.
     #[arg(long)]
     yaml: bool,
+    /// Keep `flags` and add SECCOMP_FILTER_FLAG_LOG: the node's runtime (crun, runc 1.2) logs
+    /// every denial; runc 1.1 refuses such a profile.
+    #[arg(long)]
+    log_denials: bool,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -58,7 +63,8 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
             }
         };
     let checked = load(&args.file, &args.target).map_err(anyhow::Error::msg)?;
-    let (profile, warnings) = k8s::for_runc(&checked.resolved);
+    let flags = k8s::Flags::log_denials_if(args.log_denials);
+    let (profile, warnings) = k8s::for_runtime(&checked.resolved, flags);
     for warning in warnings {
         log::warn!("{}: {warning}", args.file.display());
     }

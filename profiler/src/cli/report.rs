@@ -1,7 +1,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use profiler::report::{counts, docker, render, Counts, Report};
+use profiler::{
+    profile::runtimes::Runtime,
+    report::{counts, docker, render, Counts, Report},
+};
 
 use super::check::{load, TargetArgs};
 
@@ -21,8 +24,12 @@ in docs/cli.md). --against docker compares with Docker's default profile, built 
 for the target (this machine and Docker's 14 capabilities unless --arch, --kernel or --cap say
 otherwise); a file named docker is ./docker. The last line sums up: syscalls allowed on the native
 architecture out of those it has, high- and medium-risk ones, and the share of the comparison
-profile's. Colour only on a terminal, never with NO_COLOR set. Exit status: 0 reported, 1 a
---fail-on condition holds, 2 invalid input.")]
+profile's. Then, per runtime, whether the calls the profile denies reach the audit stream (the
+kernel logs ERRNO, TRAP and TRACE denials only under SECCOMP_FILTER_FLAG_LOG; `profile run` adds
+it, crun and runc 1.2 take it from `flags`, runc 1.1 refuses any flags): --runtime shows that
+runtime's line only and warns when its denials are not logged. Colour only on a terminal, never
+with NO_COLOR set. Exit status: 0 reported, 1 a --fail-on condition holds, 2 invalid input (also
+when the --runtime refuses the profile).")]
 pub struct ReportArgs {
     /// The profile (any dialect `profile check` reads).
     #[arg(value_name = "FILE")]
@@ -43,6 +50,9 @@ pub struct ReportArgs {
     /// (medium), or one the --against profile denies (extra); repeat or separate with commas.
     #[arg(long, value_enum, value_name = "WHAT", value_delimiter = ',')]
     fail_on: Vec<FailOn>,
+    /// The runtime the profile is for: run, runc (1.1), runc-1.2 or crun.
+    #[arg(long, value_name = "RUNTIME", value_parser = super::check::parse_runtime)]
+    runtime: Option<Runtime>,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -86,6 +96,7 @@ fn report(args: &ReportArgs) -> Result<(Report, bool), String> {
     let checked = load(&args.file, &args.target)?;
     let source = args.file.display().to_string();
     super::check::runtime_differences(&checked, &source)?;
+    super::check::denial_logging(&checked.resolved, args.runtime, &source)?;
     let counts = read_counts(&args.file, args.counts.as_deref(), args.no_counts)?;
     let mut report = Report::new(
         &source,
@@ -103,6 +114,9 @@ fn report(args: &ReportArgs) -> Result<(Report, bool), String> {
                 counts.not_allowed.len()
             );
         }
+    }
+    if let Some(runtime) = args.runtime {
+        report.denials.retain(|(r, ..)| *r == runtime);
     }
     match args.against.as_deref() {
         None => {}

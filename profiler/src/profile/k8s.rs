@@ -5,7 +5,9 @@
 //! - a Security Profiles Operator `SeccompProfile` resource, whose `spec` has exactly the CRD's
 //!   fields (`security-profiles-operator.x-k8s.io/v1`, cluster-scoped).
 //!
-//! Every runc-bound output drops `flags` (runc refuses a profile with any). The CRD has no
+//! Every runtime-bound output drops `flags` (runc 1.1 refuses a profile with any) unless asked
+//! to log denials ([`Flags::LogDenials`], for crun and runc 1.2, see [`super::runtimes`]). The
+//! CRD has no
 //! `defaultErrnoRet`: SPO writes `defaultAction` alone to the node, so the runtime answers
 //! unlisted calls with its own default, EPERM; a different default errno cannot be carried and is
 //! reported. Per-rule `errnoRet` (clone3's ENOSYS) is in the CRD and kept.
@@ -324,29 +326,69 @@ pub fn pod_snippet(localhost_profile: &str) -> Node {
     )])
 }
 
-/// The profile as runc, crun and the kubelet's runtimes take it: `flags` dropped (runc refuses
-/// any). Returns the warnings to print.
-pub fn for_runc(profile: &Profile) -> (Profile, Vec<String>) {
+/// What a runtime-bound output does with `flags`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flags {
+    /// Dropped: runc 1.1 (and podman, containerd and the kubelet's runtimes on it) refuses a
+    /// profile with any.
+    #[default]
+    Drop,
+    /// Kept, with SECCOMP_FILTER_FLAG_LOG added, so that every denial reaches the audit stream:
+    /// for crun and runc 1.2, which runc 1.1 refuses.
+    LogDenials,
+}
+
+impl Flags {
+    /// [`Flags::LogDenials`] when `log_denials`, else [`Flags::Drop`].
+    pub fn log_denials_if(log_denials: bool) -> Flags {
+        if log_denials {
+            Flags::LogDenials
+        } else {
+            Flags::Drop
+        }
+    }
+}
+
+/// The profile as the runtimes take it, `flags` as `flags` says. Returns the warnings to print.
+pub fn for_runtime(profile: &Profile, flags: Flags) -> (Profile, Vec<String>) {
     let mut out = profile.clone();
     let mut warnings = Vec::new();
-    if !out.flags.is_empty() {
-        warnings.push(format!(
-            "flags {} dropped: runc refuses a profile with any flags",
-            out.flags.join(", ")
-        ));
-        out.flags.clear();
+    match flags {
+        Flags::Drop if !out.flags.is_empty() => {
+            warnings.push(format!(
+                "flags {} dropped: runc 1.1 refuses a profile with any (--log-denials keeps \
+                 them, for crun and runc 1.2)",
+                out.flags.join(", ")
+            ));
+            out.flags.clear();
+        }
+        Flags::Drop => {}
+        Flags::LogDenials => {
+            if !out.flags.iter().any(|f| f == super::runtimes::FLAG_LOG) {
+                out.flags.push(super::runtimes::FLAG_LOG.to_owned());
+            }
+            warnings.push(
+                "flags kept: crun and runc 1.2 log every denial; runc 1.1 (Debian 12's, and \
+                 podman, containerd or the kubelet on it) refuses the profile"
+                    .to_owned(),
+            );
+        }
     }
     (out, warnings)
 }
 
 /// A `SeccompProfile` resource named `name` for a resolved profile, and the warnings to print
 /// (what the CRD cannot carry and what was done instead).
-pub fn spo_resource(profile: &Profile, name: &str) -> Result<(Node, Vec<String>), K8sError> {
+pub fn spo_resource(
+    profile: &Profile,
+    name: &str,
+    flags: Flags,
+) -> Result<(Node, Vec<String>), K8sError> {
     check_resource_name(name)?;
     if profile.has_docker_fields() {
         return Err(K8sError::Unresolved);
     }
-    let (profile, mut warnings) = for_runc(profile);
+    let (profile, mut warnings) = for_runtime(profile, flags);
     let default_action = profile.default_action;
     if let Some(errno) = profile.default_errno_ret {
         // runc and crun use defaultErrnoRet for ERRNO and TRACE defaults only.
@@ -385,6 +427,10 @@ pub fn spo_resource(profile: &Profile, name: &str) -> Result<(Node, Vec<String>)
     }
     if !arches.is_empty() {
         spec.push(("architectures".to_owned(), Node::List(arches)));
+    }
+    if !profile.flags.is_empty() {
+        let flags = profile.flags.iter().map(Node::str).collect();
+        spec.push(("flags".to_owned(), Node::List(flags)));
     }
     if let Some(path) = &profile.listener_path {
         let valid = path.strip_prefix(SPO_LISTENER_DIR).is_some_and(|file| {
@@ -530,7 +576,7 @@ mod tests {
 
     #[test]
     fn k8s_spo_resource_has_the_crd_fields_in_order() {
-        let (node, warnings) = spo_resource(&learned(), "web").unwrap();
+        let (node, warnings) = spo_resource(&learned(), "web", Flags::Drop).unwrap();
         let json: serde_json::Value = serde_json::from_str(&node.to_json()).unwrap();
         assert_eq!(
             json,
@@ -561,9 +607,12 @@ mod tests {
     fn k8s_spo_default_errno_other_than_eperm_is_reported() {
         let mut profile = learned();
         profile.flags.clear();
-        assert!(spo_resource(&profile, "web").unwrap().1.is_empty());
+        assert!(spo_resource(&profile, "web", Flags::Drop)
+            .unwrap()
+            .1
+            .is_empty());
         profile.default_errno_ret = Some(ENOSYS);
-        let (node, warnings) = spo_resource(&profile, "web").unwrap();
+        let (node, warnings) = spo_resource(&profile, "web", Flags::Drop).unwrap();
         assert!(!node.to_json().contains("defaultErrnoRet"));
         assert_eq!(warnings.len(), 1);
         assert!(
@@ -572,7 +621,10 @@ mod tests {
             warnings[0]
         );
         profile.default_action = Action::KillProcess;
-        assert!(spo_resource(&profile, "web").unwrap().1.is_empty());
+        assert!(spo_resource(&profile, "web", Flags::Drop)
+            .unwrap()
+            .1
+            .is_empty());
     }
 
     #[test]
@@ -580,7 +632,7 @@ mod tests {
         let mut profile = learned();
         profile.syscalls[2].args[0].value = u64::MAX;
         assert!(matches!(
-            spo_resource(&profile, "web"),
+            spo_resource(&profile, "web", Flags::Drop),
             Err(K8sError::ArgValue {
                 rule: 2,
                 arg: 0,
@@ -590,18 +642,18 @@ mod tests {
         let mut profile = learned();
         profile.listener_path = Some("/run/agent.sock".into());
         assert!(matches!(
-            spo_resource(&profile, "web"),
+            spo_resource(&profile, "web", Flags::Drop),
             Err(K8sError::ListenerPath { .. })
         ));
         profile.listener_path = Some("/var/run/security-profiles-operator/agent.sock".into());
-        assert!(spo_resource(&profile, "web").is_ok());
+        assert!(spo_resource(&profile, "web", Flags::Drop).is_ok());
         let mut profile = learned();
         profile.architectures.push(Arch::Loongarch64);
-        let (node, warnings) = spo_resource(&profile, "web").unwrap();
+        let (node, warnings) = spo_resource(&profile, "web", Flags::Drop).unwrap();
         assert!(!node.to_json().contains("LOONGARCH"));
         assert!(warnings.iter().any(|w| w.contains("SCMP_ARCH_LOONGARCH64")));
         assert_eq!(
-            spo_resource(&learned(), "Web"),
+            spo_resource(&learned(), "Web", Flags::Drop),
             Err(K8sError::ResourceName {
                 name: "Web".into(),
                 reason: "only lowercase letters, digits, '-' and '.' are allowed"
@@ -672,7 +724,7 @@ mod tests {
 
     #[test]
     fn k8s_yaml_layout_and_quoting() {
-        let (node, _) = spo_resource(&learned(), "web").unwrap();
+        let (node, _) = spo_resource(&learned(), "web", Flags::Drop).unwrap();
         let yaml = node.to_yaml();
         assert!(yaml.starts_with(
             "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\n\
@@ -712,11 +764,31 @@ mod tests {
 
     #[test]
     fn k8s_runc_output_never_has_flags() {
-        let (profile, warnings) = for_runc(&learned());
+        let (profile, warnings) = for_runtime(&learned(), Flags::Drop);
         assert!(profile.flags.is_empty());
         assert!(!profile.to_json().contains("flags"));
         assert_eq!(warnings.len(), 1);
-        let (_, warnings) = for_runc(&profile);
+        let (_, warnings) = for_runtime(&profile, Flags::Drop);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn k8s_log_denials_keeps_flags_and_adds_the_log_flag() {
+        let mut bare = learned();
+        bare.flags = vec!["SECCOMP_FILTER_FLAG_SPEC_ALLOW".into()];
+        let (profile, warnings) = for_runtime(&bare, Flags::LogDenials);
+        assert_eq!(
+            profile.flags,
+            ["SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"]
+        );
+        assert!(warnings[0].contains("runc 1.1"), "{warnings:?}");
+        // Once only.
+        assert_eq!(for_runtime(&profile, Flags::LogDenials).0.flags.len(), 2);
+        let (node, _) = spo_resource(&bare, "web", Flags::LogDenials).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&node.to_json()).unwrap();
+        assert_eq!(
+            json["spec"]["flags"],
+            serde_json::json!(["SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_LOG"])
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod k8s;
 pub mod ops;
 pub mod parse;
 pub mod resolve;
+pub mod runtimes;
 
 use std::collections::BTreeSet;
 

@@ -395,7 +395,8 @@ pub fn render_profile(profile: &Profile, format: &Format) -> Result<String, Reco
     Ok(match format {
         Format::Oci | Format::Kubelet { .. } | Format::Report => profile.to_json(),
         Format::Spo { name, yaml } => {
-            let (resource, warnings) = crate::profile::k8s::spo_resource(profile, name)?;
+            let (resource, warnings) =
+                crate::profile::k8s::spo_resource(profile, name, Default::default())?;
             for warning in warnings {
                 warn!("{warning}");
             }

@@ -25,6 +25,7 @@ use crate::{
         implied,
         ops::Verdict,
         resolve::knows,
+        runtimes::{self, Logging, Runtime},
         ArgCondition, Profile,
     },
     syscalls::Arch,
@@ -230,6 +231,8 @@ pub struct Report {
     pub against: Option<Comparison>,
     /// Unseen siblings of allowed calls, by group.
     pub hints: Vec<Hint>,
+    /// Per runtime, whether the calls it denies are logged.
+    pub denials: Vec<(Runtime, Logging, String)>,
 }
 
 /// Where the counts came from and what did not fit.
@@ -300,6 +303,7 @@ impl Report {
             counts,
             against: None,
             hints,
+            denials: runtimes::summary(profile),
         }
     }
 

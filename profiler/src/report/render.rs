@@ -9,7 +9,12 @@ use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
 use serde::Serialize;
 
 use super::{Added, Allowance, Comparison, Report, Risk, Row};
-use crate::profile::{groups::Hint, ops::action_name, ArgCondition};
+use crate::profile::{
+    groups::Hint,
+    ops::action_name,
+    runtimes::{self, Logging, Runtime},
+    ArgCondition,
+};
 
 /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
 pub fn use_color() -> bool {
@@ -239,6 +244,9 @@ pub fn text(report: &Report, color: bool) -> String {
         out.push('\n');
         out.push_str(&comparison_text(report, against));
     }
+    if !report.denials.is_empty() {
+        out.push_str(&denials_text(&report.denials));
+    }
     out.push('\n');
     out.push_str(&paint(color, BOLD, &summary(report)));
     out.push('\n');
@@ -369,6 +377,70 @@ struct JsonReport<'a> {
     syscalls: Vec<JsonRow<'a>>,
     hints: Vec<JsonHint<'a>>,
     against: Option<JsonAgainst<'a>>,
+    denials: Vec<JsonDenials<'a>>,
+}
+
+/// Per runtime, whether denials reach the audit stream; the advice once, below.
+fn denials_text(denials: &[(Runtime, Logging, String)]) -> String {
+    let width = denials
+        .iter()
+        .map(|(r, ..)| r.label().len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from(
+        "\ndenials reach the audit stream (podman, containerd and the kubelet do as the runc or crun they run):\n",
+    );
+    for (runtime, logging, _) in denials {
+        let _ = writeln!(
+            out,
+            "  {:width$}  {}",
+            runtime.label(),
+            runtimes::verdict(logging)
+        );
+    }
+    if denials
+        .iter()
+        .any(|(_, logging, _)| matches!(logging, Logging::NotLogged(_)))
+    {
+        let _ = writeln!(
+            out,
+            "  (`profile export --log-denials` adds {} for crun and runc 1.2; `profile daemon` sees those of calls the workload never made all the same)",
+            runtimes::FLAG_LOG
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonDenials<'a> {
+    runtime: &'static str,
+    /// `logged`, `not logged`, `refused` (the runtime refuses the profile) or `nothing denied`.
+    logged: &'static str,
+    /// `not logged`: the actions whose denials are not.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    actions: &'a [String],
+    text: &'a str,
+}
+
+fn denials_json(denials: &[(Runtime, Logging, String)]) -> Vec<JsonDenials<'_>> {
+    denials
+        .iter()
+        .map(|(runtime, logging, text)| {
+            let (logged, actions): (&str, &[String]) = match logging {
+                Logging::NothingDenied => ("nothing denied", &[]),
+                Logging::Logged => ("logged", &[]),
+                Logging::NotLogged(actions) => ("not logged", actions),
+                Logging::Refused => ("refused", &[]),
+            };
+            JsonDenials {
+                runtime: runtime.arg(),
+                logged,
+                actions,
+                text,
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -480,7 +552,9 @@ fn row_json(row: &Row, with_counts: bool) -> JsonRow<'_> {
 /// [{name, architectures, risk, reason, allowed: always|when|unless, conditions?, count?,
 /// counts?, added?: implied|@group, implied?: why}], `hints` [{group, unseen, like}],
 /// `against` {name, description, allowed, high, medium, ratio, architectures [{architecture,
-/// allowedHere, allowedThere, onlyHere, onlyThere, conditionsDiffer}]} or null.
+/// allowedHere, allowedThere, onlyHere, onlyThere, conditionsDiffer}]} or null, `denials`
+/// [{runtime: run|runc|runc-1.2|crun, logged: logged|not logged|refused|nothing denied,
+/// actions?, text}].
 pub fn json(report: &Report) -> String {
     let allowed = &report.allowed;
     let tally = report.tally();
@@ -541,6 +615,7 @@ pub fn json(report: &Report) -> String {
                     .collect(),
             }
         }),
+        denials: denials_json(&report.denials),
     };
     let mut text = serde_json::to_string_pretty(&value).expect("the report serialises");
     text.push('\n');
@@ -594,6 +669,13 @@ read     x86_64     12  low
 socket   x86_64      -  low     only if arg0 == 1
 hints: not allowed, but siblings of allowed calls that another path of the program may use (--allow-group GROUP adds a group):
   @basic-io  pread64 preadv preadv2 readv (like read)
+
+denials reach the audit stream (podman, containerd and the kubelet do as the runc or crun they run):
+  profile run  every denial logged
+  runc 1.1     not logged: SCMP_ACT_ERRNO
+  runc 1.2+    not logged: SCMP_ACT_ERRNO
+  crun         not logged: SCMP_ACT_ERRNO
+  (`profile export --log-denials` adds SECCOMP_FILTER_FLAG_LOG for crun and runc 1.2; `profile daemon` sees those of calls the workload never made all the same)
 
 p.json: 4 syscalls allowed on x86_64 (of {known} known), 1 high-risk, 1 medium-risk; 12 calls recorded
 "

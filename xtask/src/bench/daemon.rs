@@ -1,7 +1,8 @@
 //! The daemon part of `cargo xtask bench`: `profile daemon` tracking 1,000, 10,000 and 100,000
 //! cgroups, each with calls made in it: its RSS, its CPU time to learn and write them all, its
 //! CPU per second afterwards (while nothing changes), and the kernel memory of its map of
-//! cgroups.
+//! cgroups. Then what its programs cost an enforced workload per call: a getppid loop under
+//! `profile run`, allowed and denied, with no daemon, outside the daemon's root and below it.
 use std::{
     path::Path,
     process::{Command, Stdio},
@@ -47,6 +48,150 @@ pub fn measure(profile: &Path) -> Result<Vec<Value>> {
         .collect()
 }
 
+/// The cgroup v2 mount: `/sys/fs/cgroup/unified` on a hybrid host.
+fn v2_mount() -> &'static Path {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if unified.join("cgroup.procs").exists() {
+        unified
+    } else {
+        Path::new("/sys/fs/cgroup")
+    }
+}
+
+/// Where a per-call row's loop runs.
+#[derive(Clone, Copy)]
+enum Place {
+    /// No daemon loaded.
+    NoDaemon,
+    /// In a cgroup outside the daemon's root: its programs return at the root check.
+    Outside,
+    /// Below the root: the entry program finds the bit set, the exit program looks it up.
+    Below,
+}
+
+/// Per-call rows: (what, place, getppid denied).
+const CALL_ROWS: [(&str, Place, bool); 6] = [
+    ("allowed, no daemon", Place::NoDaemon, false),
+    ("allowed, outside the root", Place::Outside, false),
+    ("allowed, below the root", Place::Below, false),
+    ("denied, no daemon", Place::NoDaemon, true),
+    ("denied, outside the root", Place::Outside, true),
+    ("denied, below the root (counted)", Place::Below, true),
+];
+
+/// ns per getppid of each [`CALL_ROWS`] row (median of `rounds`: those without a daemon before
+/// it starts, the others alternating while it runs), under
+/// `profile run` with an allow-all profile or one denying getppid (no audit record: the cost of
+/// the programs alone).
+pub fn call_cost(profile: &Path, exerciser: &Path, rounds: usize, calls: u64) -> Result<Value> {
+    let id = std::process::id();
+    let mount = v2_mount();
+    let root = mount.join(format!("profile-bench-calls-{id}"));
+    let outside = mount.join(format!("profile-bench-calls-{id}-outside"));
+    let below = root.join("w");
+    let scratch = std::env::temp_dir().join(format!("profile-bench-calls-{id}"));
+    let pins = format!("/sys/fs/bpf/profile-bench-calls-{id}");
+    std::fs::create_dir_all(&scratch)?;
+    std::fs::create_dir_all(&below)?;
+    std::fs::create_dir_all(&outside)?;
+    let allow = scratch.join("allow.json");
+    std::fs::write(&allow, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#)?;
+    let deny = scratch.join("deny.json");
+    std::fs::write(
+        &deny,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getppid"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )?;
+    let one_loop = |cgroup: &Path, denied: bool| -> Result<f64> {
+        let text = output(Command::new("/bin/sh").arg("-c").arg(format!(
+            "echo $$ > {}/cgroup.procs && exec {} run --no-log-denials --profile {} -- {} loop {calls} 1",
+            cgroup.display(),
+            profile.display(),
+            if denied { &deny } else { &allow }.display(),
+            exerciser.display()
+        )))?;
+        text.lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .with_context(|| format!("the loop printed no timing: {text:?}"))
+    };
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); CALL_ROWS.len()];
+    let result = (|| -> Result<()> {
+        for _ in 0..rounds {
+            for (i, (_, place, denied)) in CALL_ROWS.iter().enumerate() {
+                if matches!(place, Place::NoDaemon) {
+                    samples[i].push(one_loop(&outside, *denied)?);
+                }
+            }
+        }
+        let socket = scratch.join("sock");
+        let mut daemon = Command::new(profile)
+            .args(["daemon", "-q", "--audit-source", "none", "--cgroup-root"])
+            .arg(&root)
+            .arg("--out-dir")
+            .arg(scratch.join("out"))
+            .args(["--pin-dir", &pins])
+            .arg("--control-socket")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .spawn()?;
+        let measured = (|| -> Result<()> {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !Command::new(profile)
+                .args(["status", "--json", "--control-socket"])
+                .arg(&socket)
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                if Instant::now() > deadline {
+                    bail!("the daemon did not start");
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+            for _ in 0..rounds {
+                for (i, (_, place, denied)) in CALL_ROWS.iter().enumerate() {
+                    match place {
+                        Place::NoDaemon => {}
+                        Place::Outside => samples[i].push(one_loop(&outside, *denied)?),
+                        Place::Below => samples[i].push(one_loop(&below, *denied)?),
+                    }
+                }
+            }
+            Ok(())
+        })();
+        unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+        let _ = daemon.wait();
+        let _ = Command::new(profile)
+            .args(["daemon", "--unpin", "--pin-dir", &pins])
+            .output();
+        measured
+    })();
+    let _ = std::fs::remove_dir(&below);
+    let _ = std::fs::remove_dir(&root);
+    let _ = std::fs::remove_dir(&outside);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result?;
+    Ok(Value::Array(
+        CALL_ROWS
+            .iter()
+            .zip(&samples)
+            .map(|((name, ..), v)| json!({"run": name, "ns_per_call": super::median(v)}))
+            .collect(),
+    ))
+}
+
+/// Prints what [`call_cost`] returned.
+pub fn print_calls(rows: &Value) {
+    println!("profile daemon's programs, per getppid of a workload under `profile run`");
+    println!("{:<34} {:>10}", "getppid", "ns/call");
+    for row in rows.as_array().into_iter().flatten() {
+        println!(
+            "{:<34} {:>10.1}",
+            row["run"].as_str().unwrap_or_default(),
+            row["ns_per_call"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+}
+
 /// Prints what [`measure`] returned.
 pub fn print(rows: &[Value]) {
     println!("profile daemon, cgroups tracked (each with calls made in it)");
@@ -69,12 +214,7 @@ pub fn print(rows: &[Value]) {
 
 fn one(profile: &Path, n: u32) -> Result<Value> {
     let id = std::process::id();
-    let mount = Path::new("/sys/fs/cgroup/unified");
-    let mount = if mount.join("cgroup.procs").exists() {
-        mount
-    } else {
-        Path::new("/sys/fs/cgroup")
-    };
+    let mount = v2_mount();
     let root = mount.join(format!("profile-bench-daemon-{id}-{n}"));
     let scratch = std::env::temp_dir().join(format!("profile-bench-daemon-{id}-{n}"));
     // The profiles go to a tmpfs where there is one: what is measured is the daemon, not the

@@ -182,10 +182,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let bins = root.join("target/release");
     if args.daemon_only {
         let rows = daemon::measure(&bins.join("profile"))?;
+        let calls = daemon::call_cost(
+            &bins.join("profile"),
+            &bins.join("exerciser"),
+            args.rounds,
+            args.calls,
+        )?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"cgroups": rows, "calls": calls}))?
+            );
         } else {
             daemon::print(&rows);
+            daemon::print_calls(&calls);
         }
         return Ok(());
     }
@@ -271,6 +281,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (ours, theirs) = instruction_counts(&prepared, &scratch)?;
     eprintln!("bench: profile daemon with 1,000 and 10,000 cgroups");
     let daemon = daemon::measure(&prepared.profile)?;
+    eprintln!("bench: the daemon's programs, per call of an enforced workload");
+    let daemon_calls = daemon::call_cost(
+        &prepared.profile,
+        &prepared.exerciser,
+        args.rounds,
+        args.calls,
+    )?;
     std::fs::remove_dir_all(&scratch)?;
 
     let samples = loops;
@@ -359,6 +376,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             })
         }).collect::<Vec<_>>(),
         "daemon": daemon,
+        "daemon_calls": daemon_calls,
         "args": {
             "runs": ARGS_LOOP.iter().zip(&args_loops).map(|((name, ..), ns)| json!({
                 "name": name,
@@ -488,6 +506,7 @@ fn print_tables(r: &Value) {
             .map(Vec::as_slice)
             .unwrap_or_default(),
     );
+    daemon::print_calls(&r["daemon_calls"]);
 }
 
 fn median(samples: &[f64]) -> Option<f64> {
