@@ -67,6 +67,48 @@ fn each_cgroup_gets_exactly_its_syscalls(name: &str, cgroups: u64, env: &[(&str,
     }
 }
 
+/// While nothing happens below the root, scans go on without reading a bitmap or walking the
+/// tree, except after a cgroup was removed or renamed elsewhere on the host (other tests do),
+/// which the kernel marks as well; a new syscall is read at the next scan.
+#[test]
+fn a_quiet_tree_is_neither_read_nor_walked() {
+    let root = TestCgroup::create(&format!("profile-e2e-{}-daemonquiet", std::process::id()));
+    let out = scratch("daemonquiet");
+    let pins = Pins::new("quiet");
+    let daemon = Daemon::start(&daemon_args(&root.path, &out, &pins, "200ms", &[]));
+    let dir = root.child("c");
+    run_in(&dir, &subset(0b0011));
+    let written = |s: &serde_json::Value| {
+        s["workloadList"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty() && list.iter().all(|w| w["written"] == true))
+    };
+    wait_status(&out, "the workload written", written);
+    let n = |s: &serde_json::Value, key: &str| s[key].as_u64().expect(key);
+    let before = status(&out);
+    wait_status(&out, "ten more scans", |s| {
+        n(s, "scans") >= n(&before, "scans") + 10
+    });
+    let after = status(&out);
+    let changes = n(&after, "treeChanges") - n(&before, "treeChanges");
+    for key in ["bitmapReads", "walks"] {
+        assert!(
+            n(&after, key) - n(&before, key) <= changes,
+            "{key} with {changes} tree change(s) elsewhere: before {before:#}\nafter {after:#}"
+        );
+    }
+    let reads = n(&after, "bitmapReads");
+    run_in(&dir, &subset(0b1100));
+    wait_status(&out, "the new calls read", |s| n(s, "bitmapReads") > reads);
+    wait_status(&out, "the workload written again", written);
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(calls_in(
+        &profiles_by_cgroup(&out)[&id_of(&dir)],
+        &subset(0b1111)
+    ));
+}
+
 /// A tiny deterministic generator: the moments differ from run to run through the seed.
 struct Lcg(u64);
 

@@ -38,6 +38,15 @@ pub struct Status {
     /// judged by.
     #[serde(default)]
     pub last_scan: u64,
+    /// Scans that read the cgroups' bitmaps, and walks of the tree: only after the kernel
+    /// marked a change.
+    #[serde(default)]
+    pub bitmap_reads: u64,
+    #[serde(default)]
+    pub walks: u64,
+    /// Cgroups removed or renamed anywhere on the host since the programs were loaded.
+    #[serde(default)]
+    pub tree_changes: u64,
     pub flushes: u64,
     pub profiles_written: u64,
     pub write_errors: u64,
@@ -177,8 +186,20 @@ impl Status {
         metric(
             "scans_total",
             "counter",
-            "Reads of the kernel maps and the cgroup tree.",
+            "Looks at the kernel's marks of change (each may read maps and walk the tree).",
             self.scans.to_string(),
+        );
+        metric(
+            "bitmap_reads_total",
+            "counter",
+            "Reads of every cgroup's bitmap, after a cgroup's new syscall or a tree change.",
+            self.bitmap_reads.to_string(),
+        );
+        metric(
+            "walks_total",
+            "counter",
+            "Walks of the cgroup tree.",
+            self.walks.to_string(),
         );
         metric(
             "flushes_total",
@@ -334,8 +355,13 @@ impl Status {
         );
         let _ = writeln!(
             out,
-            "scans {}, flushes {}, profiles written {}, write errors {}",
-            self.scans, self.flushes, self.profiles_written, self.write_errors
+            "scans {} (bitmaps read {}, tree walked {}), flushes {}, profiles written {}, write errors {}",
+            self.scans,
+            self.bitmap_reads,
+            self.walks,
+            self.flushes,
+            self.profiles_written,
+            self.write_errors
         );
         if let Some(err) = &self.last_error {
             let _ = writeln!(out, "last error: {}", escape(err));

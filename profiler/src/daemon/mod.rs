@@ -260,6 +260,8 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
         tracked: 0,
         names: BTreeMap::new(),
         marks: None,
+        bitmap_reads: 0,
+        walks: 0,
         status_stale: true,
         merged: Default::default(),
         kubelet: KubeletLogs::new(&options.kubelet_logs),
@@ -393,6 +395,8 @@ struct Daemon {
     names: BTreeMap<u64, (String, String)>,
     /// The kernel's marks of change as the last scan read them (`None`: read everything).
     marks: Option<Marks>,
+    bitmap_reads: u64,
+    walks: u64,
     /// Whether the store changed since the status's list of workloads was made.
     status_stale: bool,
     /// How many bits each id's bitmap had when last merged, so an unchanged one costs a count (no
@@ -506,7 +510,12 @@ impl Daemon {
         // A changed tree is walked, and every id read, so that every removal is seen.
         let tree = last.is_none_or(|last| last.tree != marks.tree);
         let new = tree || last.is_none_or(|last| last.new != marks.new);
-        let seen = if new { self.maps.seen()? } else { Vec::new() };
+        let seen = if new {
+            self.bitmap_reads += 1;
+            self.maps.seen()?
+        } else {
+            Vec::new()
+        };
         let mut odd: BTreeMap<u64, Vec<(Arch, u64)>> = BTreeMap::new();
         if new {
             for (id, abi, nr) in self.maps.odd()? {
@@ -541,6 +550,7 @@ impl Daemon {
         // A walk that fails tells nothing: no id is taken for gone (nor named) until one
         // succeeds.
         let walked = if walk {
+            self.walks += 1;
             // Without its root (removed, or replaced by another cgroup of the same path) every
             // cgroup below is gone; an error of the walk itself is no such news.
             let root_gone = match std::fs::metadata(&self.root.path) {
@@ -914,6 +924,9 @@ impl Daemon {
         status.cgroups_tracked = map_entries;
         status.map_entries = map_entries;
         status.scans = self.scans;
+        status.bitmap_reads = self.bitmap_reads;
+        status.walks = self.walks;
+        status.tree_changes = self.marks.map_or(status.tree_changes, |marks| marks.tree);
         status.last_scan = self.last_scan;
         status.flushes = self.flushes;
         status.profiles_written = self.written;
