@@ -59,6 +59,14 @@ again and every profile missing from it written again.
 its control socket (mode 0600; a live daemon's socket or a file that is not a socket is never
 replaced); --listen serves Prometheus metrics (16 clients at once, 2 s each).
 
+Enforced workloads: a call a seccomp filter denies never reaches sys_enter; a second program on
+sys_exit counts those of syscalls the cgroup never made (--max-denials pairs of cgroup and
+syscall), on every runtime, and seccomp's audit records (--audit-source; KILL always, the
+others under SECCOMP_FILTER_FLAG_LOG) add the executable. Each denied syscall shows in `profile
+status` and as profile_daemon_denied_total{workload,syscall}, and NAME.proposed.json (the
+profile plus what was denied) is written with NAME.proposed.json.meta (where each addition came
+from) for `profile diff` and a human's `profile promote`. NAME.json never gets them.
+
 Exit status: 0 after a stop signal with every profile written; 1 when some could not be written
 (what they hold stays in the kernel maps); 2 when the daemon could not start.")]
 pub struct DaemonArgs {
