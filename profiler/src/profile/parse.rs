@@ -856,7 +856,8 @@ pub fn errno_name(number: u32) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference");
+    /// Copies of ../shared/reference (real profiles of the projects we interoperate with).
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
     const PODMAN: &str = "/usr/share/containers/seccomp.json";
 
     fn reference(name: &str) -> String {

@@ -472,7 +472,8 @@ mod tests {
     use super::*;
     use crate::profile::{parse, Action};
 
-    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference");
+    /// Copies of ../shared/reference (real profiles of the projects we interoperate with).
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
 
     fn moby(name: &str) -> (Profile, Value) {
         let text = std::fs::read_to_string(format!("{REFERENCE}/{name}")).unwrap();

@@ -3,7 +3,7 @@
 //!
 //! `profiler/data/moby-default.json` is a verbatim copy of `profiles/seccomp/default.json` from
 //! moby/profiles (Apache License 2.0, Copyright Docker, Inc. and the moby authors), the same
-//! file as `../shared/reference/moby-default.json`; the end-to-end tests check the two agree.
+//! file as `../shared/reference/moby-default.json`, and the tests' reference copy.
 use crate::profile::{self, resolve::Target, Profile};
 
 /// The profile as moby ships it (Docker dialect: archMap, includes/excludes).
