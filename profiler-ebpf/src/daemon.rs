@@ -139,12 +139,12 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
             abi,
             _pad: 0,
         };
-        if unsafe { DAEMON_ODD.get(key) }.is_none() && DAEMON_ODD.insert(key, 1, 0).is_err() {
+        if unsafe { DAEMON_ODD.get(&key) }.is_none() && DAEMON_ODD.insert(&key, &1, 0).is_err() {
             note(DAEMON_EVENT_ODD_FULL);
         }
         return;
     }
-    let seen = match seen_map.get_ptr_mut(cgroup) {
+    let seen = match seen_map.get_ptr_mut(&cgroup) {
         Some(seen) => seen,
         None => {
             // A reference, not a copy: the value must not land on the stack.
@@ -153,8 +153,8 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
             };
             // Another CPU may insert the same cgroup first (EEXIST): the lookup below finds
             // its entry. Only a full map leaves none.
-            let _ = seen_map.insert(cgroup, zero, BPF_NOEXIST as u64);
-            match seen_map.get_ptr_mut(cgroup) {
+            let _ = seen_map.insert(&cgroup, &zero, BPF_NOEXIST as u64);
+            match seen_map.get_ptr_mut(&cgroup) {
                 Some(seen) => seen,
                 None => {
                     note(DAEMON_EVENT_SEEN_FULL);

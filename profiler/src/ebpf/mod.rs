@@ -163,22 +163,13 @@ struct Prepared<'a> {
 }
 
 /// What the programs need from kernel BTF, which build of them fits the kernel, and a fresh
-/// loader. `EbpfLoader::new` parses all of kernel BTF (aya 0.14 does it eagerly, though the
-/// programs need none of it); our own reads and the feature probes happen meanwhile, on another
-/// thread.
+/// loader (which parses no kernel BTF: the programs use no CO-RE relocations).
 fn start_loading<'a>(btf_path: &Path, tp_btf: Option<&str>) -> Result<Prepared<'a>, TracerError> {
-    let (read, loader) = std::thread::scope(|scope| {
-        let read = scope.spawn(|| -> Result<_, TracerError> {
-            let offsets = offsets::task_offsets(btf_path)?;
-            let btf = tp_btf
-                .map(|tracepoint| tracepoint_btf::for_tracepoint(btf_path, tracepoint))
-                .transpose()?;
-            Ok((offsets, btf, Features::probe()?))
-        });
-        let loader = EbpfLoader::new();
-        (read.join().expect("reading kernel BTF panicked"), loader)
-    });
-    let (offsets, btf, features) = read?;
+    let offsets = offsets::task_offsets(btf_path)?;
+    let btf = tp_btf
+        .map(|tracepoint| tracepoint_btf::for_tracepoint(btf_path, tracepoint))
+        .transpose()?;
+    let features = Features::probe()?;
     features.lift_memlock().map_err(TracerError::Memlock)?;
     let variant = features.variant();
     if variant == Variant::Linux510 {
@@ -191,7 +182,7 @@ fn start_loading<'a>(btf_path: &Path, tp_btf: Option<&str>) -> Result<Prepared<'
         offsets,
         btf,
         variant,
-        loader,
+        loader: EbpfLoader::new(),
     })
 }
 
@@ -238,7 +229,6 @@ fn attach_raw(ebpf: &mut Ebpf, name: &'static str, tracepoint: &str) -> Result<(
 /// offsets and `config` patched in, and the maps of what `config` turns off at their minimum.
 fn configure<'a>(loader: &mut EbpfLoader<'a>, offsets: &'a TaskOffsets, config: &'a Config) {
     loader
-        .btf(None)
         .override_global("TASK_OFFSETS", offsets, true)
         .override_global("CONFIG", config, true);
     if config.log == 0 {
@@ -332,7 +322,7 @@ impl Tracer {
     pub fn watch(&mut self, tgid: u32, slot: u32) -> Result<(), TracerError> {
         check_slot(slot)?;
         self.watched()?
-            .insert(tgid, slot, 0)
+            .insert(&tgid, &slot, 0)
             .map_err(map_error("WATCHED"))?;
         self.next_generation()
     }
@@ -343,7 +333,7 @@ impl Tracer {
         self.generations += 1;
         let value = self.generations << 8 | GENERATION_USER;
         let mut generation: Array<&mut MapData, u64> = self.map_mut("GENERATION")?;
-        generation.set(0, value, 0).map_err(map_error("GENERATION"))
+        generation.set(0, &value, 0).map_err(map_error("GENERATION"))
     }
 
     /// How many processes of `slot` are still alive.
@@ -370,7 +360,7 @@ impl Tracer {
         check_slot(slot)?;
         let mut targets: HashMap<&mut MapData, u64, u32> = self.map_mut("CGROUP_TARGETS")?;
         targets
-            .insert(id, slot, 0)
+            .insert(&id, &slot, 0)
             .map_err(map_error("CGROUP_TARGETS"))
     }
 
