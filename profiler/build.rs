@@ -60,5 +60,8 @@ fn bpf_linker(toolchain: &str) -> Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
         .context("neither CARGO_HOME nor HOME is set")?;
-    Ok(cargo_home.join("bpf-linker").join(toolchain).join("bin/bpf-linker"))
+    Ok(cargo_home
+        .join("bpf-linker")
+        .join(toolchain)
+        .join("bin/bpf-linker"))
 }

@@ -32,13 +32,7 @@ pub fn run(runs: u64, only: Option<&str>) -> Result<()> {
         eprintln!("fuzz: {target}, {runs} runs");
         let status = Command::new("cargo")
             .arg(&nightly)
-            .args([
-                "fuzz",
-                "run",
-                "--sanitizer",
-                "none",
-                "--debug-assertions",
-            ])
+            .args(["fuzz", "run", "--sanitizer", "none", "--debug-assertions"])
             .arg(target)
             .arg(&scratch)
             .arg(fuzz_dir.join("corpus").join(target))

@@ -166,8 +166,8 @@ fn python_packages() -> Result<()> {
 /// profiler/build.rs reads too).
 pub fn ebpf_toolchain() -> Result<String> {
     let path = crate::workspace_root().join("profiler-ebpf/rust-toolchain.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .filter_map(|line| line.trim().strip_prefix("channel"))
         .filter_map(|rest| rest.trim_start().strip_prefix('='))
