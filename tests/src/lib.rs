@@ -266,7 +266,7 @@ impl Recorder {
 
 /// Where the cgroup v2 hierarchy is mounted.
 pub fn cgroup_v2_mount() -> PathBuf {
-    profiler::record::targets::v2_mount()
+    profiler::cgroup::v2_mount()
         .expect("a cgroup v2 mount")
         .path
 }

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use profiler::{
     daemon::{self, store::OutputFormat, DaemonOptions},
-    record::DefaultAction,
+    profile::learn::DefaultAction,
     sys::Signals,
 };
 

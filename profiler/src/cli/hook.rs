@@ -8,9 +8,10 @@ use std::{
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use profiler::{
+    profile::learn::DefaultAction,
     record::{
         hook::{self, Request},
-        record_target, DefaultAction, Destination, Format, Target, TargetOptions,
+        record_target, Destination, Format, Target, TargetOptions,
     },
     sys::{self, Forked, Signals},
 };

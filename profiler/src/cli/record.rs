@@ -8,10 +8,13 @@ use std::{
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
-    profile::groups,
+    profile::{
+        groups,
+        learn::{DefaultAction, ProfileOptions},
+    },
     record::{
-        record_command, record_target, CommandOptions, DefaultAction, Destination, Existing,
-        Format, ProfileOptions, Target, TargetOptions,
+        record_command, record_target, CommandOptions, Destination, Existing, Format, Target,
+        TargetOptions,
     },
     sys::{Credentials, Signals},
 };

@@ -1,7 +1,10 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use profiler::report::{counts, docker, render, Counts, Report};
+use profiler::{
+    recording::counts::{self, Counts},
+    report::{docker, render, Report},
+};
 
 use super::check::{load, TargetArgs};
 

@@ -41,16 +41,13 @@ use self::{
     store::{OutputFormat, Place, Store},
 };
 use crate::{
-    child,
+    cgroup::{self, Cgroup, TargetError},
     ebpf::{
         daemon::{self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, PinError, Started},
         KERNEL_BTF,
     },
-    record::{
-        targets::{self, Cgroup, TargetError},
-        DefaultAction,
-    },
-    sys::{self, Signals},
+    profile::learn::DefaultAction,
+    sys::{self, child, Signals},
     syscalls::Arch,
 };
 
@@ -98,7 +95,7 @@ pub enum DaemonError {
 /// cgroupfs.
 const KUBEPODS: [&str; 2] = ["kubepods.slice", "kubepods"];
 
-fn kubepods(mount: &targets::V2Mount) -> Result<Cgroup, DaemonError> {
+fn kubepods(mount: &cgroup::V2Mount) -> Result<Cgroup, DaemonError> {
     KUBEPODS
         .iter()
         .find_map(|name| Cgroup::resolve(Path::new(name), mount).ok())
@@ -121,7 +118,7 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
     if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
         return Err(DaemonError::Privileges(cap));
     }
-    let mount = targets::v2_mount()?;
+    let mount = cgroup::v2_mount()?;
     let root = match &options.root {
         Some(root) => Cgroup::resolve(root, &mount)?,
         None => kubepods(&mount)?,
@@ -155,14 +152,14 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
     // partial. Adopted programs counted all along.
     let running_before: BTreeSet<u64> = match started {
         Started::Adopted => BTreeSet::new(),
-        Started::Loaded | Started::Replaced(_) => targets::walk(&root.path)?
+        Started::Loaded | Started::Replaced(_) => cgroup::walk(&root.path)?
             .into_iter()
             .filter(|(rel, _)| {
                 let cgroup = root.path.join(rel);
-                !targets::processes_here(&cgroup).is_empty()
+                !cgroup::processes_here(&cgroup).is_empty()
             })
             .map(|(_, id)| id)
-            .chain((!targets::processes_here(&root.path).is_empty()).then_some(root.id))
+            .chain((!cgroup::processes_here(&root.path).is_empty()).then_some(root.id))
             .collect(),
     };
     if !running_before.is_empty() {
@@ -423,7 +420,7 @@ impl Daemon {
             let found = if root_gone {
                 Ok(BTreeMap::new())
             } else {
-                targets::walk(&self.root.path)
+                cgroup::walk(&self.root.path)
             };
             match &found {
                 Ok(found) => {

@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::Identity;
 use crate::{
-    output,
+    cgroup, output,
     profile::k8s,
-    record::{render, targets, DefaultAction, Format, Recording},
+    profile::learn::{DefaultAction, Recording},
+    record::{render, Format},
     syscalls::Arch,
 };
 
@@ -54,7 +55,7 @@ impl Place {
         Place {
             cgroup: cgroup.to_owned(),
             identity: Identity::of_path(cgroup),
-            workload: targets::file_stem(below_root),
+            workload: cgroup::file_stem(below_root),
         }
     }
 }

@@ -24,7 +24,7 @@ pub use self::{
     tracepoint_btf::TracepointBtfError,
 };
 use crate::{
-    record::{LearnedArgs, Recording},
+    profile::{learn::Recording, restrict::LearnedArgs},
     syscalls::Arch,
 };
 
@@ -333,7 +333,9 @@ impl Tracer {
         self.generations += 1;
         let value = self.generations << 8 | GENERATION_USER;
         let mut generation: Array<&mut MapData, u64> = self.map_mut("GENERATION")?;
-        generation.set(0, &value, 0).map_err(map_error("GENERATION"))
+        generation
+            .set(0, &value, 0)
+            .map_err(map_error("GENERATION"))
     }
 
     /// How many processes of `slot` are still alive.

@@ -5,9 +5,11 @@
 pub mod groups;
 pub mod implied;
 pub mod k8s;
+pub mod learn;
 pub mod ops;
 pub mod parse;
 pub mod resolve;
+pub mod restrict;
 
 use std::collections::BTreeSet;
 

@@ -13,20 +13,16 @@ use std::{
 use log::{error, info, warn};
 use tokio::time::Instant;
 
-use super::{
-    recording::ProfileOptions,
-    session::{
-        check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
-        Format, RecordError,
-    },
-    targets::{self, Cgroup, TargetError},
-    Recording,
+use super::session::{
+    check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
+    Format, RecordError,
 };
 use crate::{
-    child,
+    cgroup::{self, Cgroup, TargetError},
     ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
-    report::progress::Progress,
-    sys::{self, Signals},
+    output::progress::Progress,
+    profile::learn::{ProfileOptions, Recording},
+    sys::{self, child, Signals},
 };
 
 /// The slot of the one process tree or cgroup a live recording watches.
@@ -76,7 +72,7 @@ enum Resolved {
 /// A container waited for: every cgroup is counted (below the v2 root) until its own appears.
 struct Wait {
     query: String,
-    mount: targets::V2Mount,
+    mount: cgroup::V2Mount,
     root: Cgroup,
     found: Option<Cgroup>,
     /// The container's cgroup id and those of its sub-cgroups, as seen.
@@ -87,7 +83,7 @@ impl Wait {
     /// Looks for the container once more; an error only when the query is ambiguous.
     fn look(&mut self) -> Result<(), RecordError> {
         if self.found.is_none() {
-            match targets::locate_container(&self.query, &self.mount) {
+            match cgroup::locate_container(&self.query, &self.mount) {
                 Ok(rel) => {
                     let cgroup = Cgroup::resolve(&rel, &self.mount)?;
                     info!(
@@ -104,7 +100,7 @@ impl Wait {
         if let Some(cgroup) = &self.found {
             self.members.insert(cgroup.id);
             // A walk that fails now misses no member for good: the next look finds it.
-            if let Ok(below) = targets::walk(&cgroup.path) {
+            if let Ok(below) = cgroup::walk(&cgroup.path) {
                 self.members.extend(below.into_values());
             }
         }
@@ -363,7 +359,7 @@ impl Observed {
                 found: Some(cgroup),
                 ..
             // What cannot be seen now is looked at next time.
-            }) => targets::processes(&cgroup.path).unwrap_or_default(),
+            }) => cgroup::processes(&cgroup.path).unwrap_or_default(),
             Resolved::Root { .. } | Resolved::Waiting(_) => return Ok(()),
         };
         for pid in pids {
@@ -371,7 +367,7 @@ impl Observed {
                 continue;
             };
             self.process = true;
-            if targets::seccomp_mode(&status).is_some_and(|mode| mode > 0) {
+            if cgroup::seccomp_mode(&status).is_some_and(|mode| mode > 0) {
                 self.filtered = true;
                 break;
             }
@@ -439,18 +435,18 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
             Resolved::Process { tgid, exited }
         }
         Target::Cgroup(path) => {
-            let mount = targets::v2_mount()?;
+            let mount = cgroup::v2_mount()?;
             Resolved::Cgroup(Cgroup::resolve(path, &mount)?)
         }
         Target::Container(id) => {
-            let mount = targets::v2_mount()?;
-            let rel = targets::locate_container(id, &mount)?;
+            let mount = cgroup::v2_mount()?;
+            let rel = cgroup::locate_container(id, &mount)?;
             let cgroup = Cgroup::resolve(&rel, &mount)?;
             info!("container {id}: cgroup {}", cgroup.path.display());
             Resolved::Cgroup(cgroup)
         }
         Target::WaitForContainer(query) => {
-            let mount = targets::v2_mount()?;
+            let mount = cgroup::v2_mount()?;
             Resolved::Waiting(Wait {
                 query: query.clone(),
                 root: Cgroup::resolve(Path::new(""), &mount)?,
@@ -460,7 +456,7 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
             })
         }
         Target::CgroupRoot { root, out_dir } => {
-            let mount = targets::v2_mount()?;
+            let mount = cgroup::v2_mount()?;
             let root = Cgroup::resolve(root, &mount)?;
             fs::create_dir_all(out_dir).map_err(|source| TargetError::Io {
                 what: "output directory",
@@ -500,7 +496,7 @@ fn pollin(fd: &OwnedFd) -> bool {
 
 /// Cgroup id → its path below `root`.
 fn names_below(root: &Cgroup) -> Result<BTreeMap<u64, String>, TargetError> {
-    Ok(targets::walk(&root.path)?
+    Ok(cgroup::walk(&root.path)?
         .into_iter()
         .map(|(rel, id)| (id, rel.display().to_string()))
         .collect())
@@ -533,7 +529,7 @@ fn write_per_cgroup(
             continue;
         }
         let stem = match known.get(id) {
-            Some(name) => targets::file_stem(name),
+            Some(name) => cgroup::file_stem(name),
             None => {
                 warn!(
                     "cgroup id {id} came and went between two looks at the tree; its profile is \

@@ -2,12 +2,12 @@
 //! profile adds without having seen it, and the coverage hints.
 use std::fmt::Write as _;
 
-use super::{
-    args::{Outcome, Restriction},
-    recording::{Additions, Recording},
-};
 use crate::{
-    profile::groups,
+    profile::{
+        groups,
+        learn::{Additions, Recording},
+        restrict::{Outcome, Restriction},
+    },
     report::{
         render::{additions_text, allowance_text, hints_text},
         Allowance,
@@ -158,7 +158,7 @@ hints: not allowed, but siblings of allowed calls that another path of the progr
         let mut r = Recording::default();
         r.add(Arch::X86_64, 41, 2);
         r.add(Arch::X86_64, 16, 1);
-        let mut learned = super::super::LearnedArgs::default();
+        let mut learned = crate::profile::restrict::LearnedArgs::default();
         learned.add_value(profiler_common::ARG_SOCKET, (1 << 32) | 1);
         learned.overflow(6);
         r.args = Some(learned);
@@ -180,7 +180,8 @@ argument restrictions (--args; clone3 is refused with ENOSYS):
         let mut r = Recording::default();
         r.add(Arch::X86_64, 1, 3); // write
         r.add(Arch::X86_64, 13, 1); // rt_sigaction
-        let options: super::super::ProfileOptions = super::super::DefaultAction::Errno(1).into();
+        let options: crate::profile::learn::ProfileOptions =
+            crate::profile::learn::DefaultAction::Errno(1).into();
         let text = render(&r, &r.additions(&options));
         assert!(
             text.contains("\nimplied (allowed although not seen; --no-implied leaves them out):\n"),

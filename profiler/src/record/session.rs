@@ -10,14 +10,19 @@ use std::{
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
 
-use super::{recording::ProfileOptions, report, targets::TargetError, Recording};
+use super::report;
 use crate::{
-    child,
+    cgroup::TargetError,
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
-    output::{self, WriteError},
-    profile::{ops, Profile},
-    report::{counts, progress::Progress, Counts},
-    sys::{self, CommandError, Credentials, Signals},
+    output::{self, progress::Progress, WriteError},
+    profile::{
+        learn::{ProfileOptions, Recording},
+        ops,
+        restrict::Outcome,
+        Profile,
+    },
+    recording::counts::{self, Counts},
+    sys::{self, child, CommandError, Credentials, Signals},
 };
 
 /// The tracer slot a single-command recording uses.
@@ -442,12 +447,12 @@ pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
 fn report_restrictions(prefix: &str, recording: &Recording) {
     for restriction in recording.restrictions().unwrap_or_default() {
         match restriction.outcome {
-            super::Outcome::Only(ways) => info!(
+            Outcome::Only(ways) => info!(
                 "{prefix}{}: restricted to {} argument value(s)",
                 restriction.name,
                 ways.len()
             ),
-            super::Outcome::Unrestricted(why) => {
+            Outcome::Unrestricted(why) => {
                 warn!("{prefix}{} stays unrestricted: {why}", restriction.name)
             }
         }

@@ -11,9 +11,7 @@
 //! is allowed ([`Allowance`]) when a rule for it passes the call (SCMP_ACT_ALLOW or LOG):
 //! always, or only when the rule's argument conditions hold; or, when the default action
 //! passes (a staged LOG profile, a deny-list), when no unconditional blocking rule names it.
-pub mod counts;
 pub mod docker;
-pub mod progress;
 pub mod render;
 pub mod risk;
 
@@ -27,10 +25,10 @@ use crate::{
         resolve::knows,
         ArgCondition, Profile,
     },
+    recording::counts::Counts,
     syscalls::Arch,
 };
 
-pub use counts::Counts;
 pub use risk::Risk;
 
 /// How a name gets through a profile's filter.

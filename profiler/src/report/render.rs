@@ -552,11 +552,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::{
-        profile::parse,
-        report::{counts::Counts, Report},
-        syscalls::Arch,
-    };
+    use crate::{profile::parse, recording::counts::Counts, report::Report, syscalls::Arch};
 
     fn report() -> Report {
         let profile = parse(

@@ -29,7 +29,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    record::{Additions, Recording},
+    profile::learn::{Additions, Recording},
     syscalls::Arch,
 };
 

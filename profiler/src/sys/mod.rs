@@ -14,6 +14,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub mod child;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error("{0}: command not found")]

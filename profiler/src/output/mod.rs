@@ -14,6 +14,8 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
+pub mod progress;
+
 /// `text` fit for a terminal: control characters (newlines and escape sequences included) as
 /// Rust escapes, so that a name from a profile, an audit record or a cgroup can neither move
 /// the cursor nor forge a line of the output it is part of.

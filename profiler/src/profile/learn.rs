@@ -2,7 +2,7 @@
 //! and the C library imply and the groups asked for. Pure: no kernel calls.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::args::{self, LearnedArgs, Outcome, Restriction};
+use super::restrict::{self, LearnedArgs, Outcome, Restriction};
 use crate::{
     profile::{implied, Action, ArgCondition, Profile, SyscallRule, ENOSYS},
     syscalls::Arch,
@@ -105,7 +105,7 @@ impl Recording {
     }
 
     /// The profile's architectures: the ABIs seen, this machine's when nothing was.
-    pub(super) fn architectures(&self) -> Vec<Arch> {
+    pub fn architectures(&self) -> Vec<Arch> {
         let mut architectures = self.abis();
         if architectures.is_empty() {
             architectures.push(Arch::NATIVE);
@@ -130,7 +130,7 @@ impl Recording {
         let mut covered = seen.clone();
         covered.insert("clone3");
         if self.args.is_some() {
-            covered.extend(args::listed_names());
+            covered.extend(restrict::listed_names());
         }
         let mut additions = Additions::default();
         if options.implied {
@@ -188,7 +188,7 @@ impl Recording {
     /// With `--args`: how each listed syscall that was called is restricted, sorted by name.
     pub fn restrictions(&self) -> Option<Vec<Restriction>> {
         let learned = self.args.as_ref()?;
-        Some(args::restrictions(&self.counts, learned))
+        Some(restrict::restrictions(&self.counts, learned))
     }
 
     /// The allow-list of everything seen and everything `options` add. OCI rules name syscalls

@@ -1,0 +1,2 @@
+//! What a recording holds: the counts side file (more follows).
+pub mod counts;
