@@ -20,8 +20,9 @@ use super::identity::Identity;
 use crate::{
     cgroup, output,
     profile::k8s,
-    profile::learn::{DefaultAction, Recording},
+    profile::learn::DefaultAction,
     record::{render, Format},
+    recording::Recording,
     syscalls::Arch,
 };
 

@@ -24,7 +24,7 @@ pub use self::{
     tracepoint_btf::TracepointBtfError,
 };
 use crate::{
-    profile::{learn::Recording, restrict::LearnedArgs},
+    recording::{args::LearnedArgs, Recording},
     syscalls::Arch,
 };
 

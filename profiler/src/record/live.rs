@@ -21,7 +21,8 @@ use crate::{
     cgroup::{self, Cgroup, TargetError},
     ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
     output::progress::Progress,
-    profile::learn::{ProfileOptions, Recording},
+    profile::learn::ProfileOptions,
+    recording::Recording,
     sys::{self, child, Signals},
 };
 

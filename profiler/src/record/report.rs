@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use crate::{
     profile::{
         groups,
-        learn::{Additions, Recording},
+        learn::Learn as _,
         restrict::{Outcome, Restriction},
     },
+    recording::{Additions, Recording},
     report::{
         render::{additions_text, allowance_text, hints_text},
         Allowance,
@@ -158,7 +159,7 @@ hints: not allowed, but siblings of allowed calls that another path of the progr
         let mut r = Recording::default();
         r.add(Arch::X86_64, 41, 2);
         r.add(Arch::X86_64, 16, 1);
-        let mut learned = crate::profile::restrict::LearnedArgs::default();
+        let mut learned = crate::recording::args::LearnedArgs::default();
         learned.add_value(profiler_common::ARG_SOCKET, (1 << 32) | 1);
         learned.overflow(6);
         r.args = Some(learned);

@@ -16,12 +16,15 @@ use crate::{
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
     output::{self, progress::Progress, WriteError},
     profile::{
-        learn::{ProfileOptions, Recording},
+        learn::{Learn as _, ProfileOptions},
         ops,
         restrict::Outcome,
         Profile,
     },
-    recording::counts::{self, Counts},
+    recording::{
+        counts::{self, Counts},
+        Recording,
+    },
     sys::{self, child, CommandError, Credentials, Signals},
 };
 
