@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let target = Target {
         arch: Arch::X86_64,
         kernel: (6, 18),
-        capabilities: profile::resolve::default_capabilities(),
+        capabilities: profile::caps::default_capabilities(),
     };
     let _ = profile::resolve(&parsed.profile, &target);
 });

@@ -336,8 +336,8 @@ fn resolved(path: &Path) -> serde_json::Value {
     let parsed = profiler::profile::parse(&text, &path.display().to_string()).unwrap();
     let target = profiler::profile::Target {
         arch: Arch::X86_64,
-        kernel: profiler::profile::resolve::running_kernel().unwrap(),
-        capabilities: profiler::profile::resolve::default_capabilities(),
+        kernel: profiler::profile::kernel::running_kernel().unwrap(),
+        capabilities: profiler::profile::caps::default_capabilities(),
     };
     serde_json::to_value(profiler::profile::resolve(&parsed.profile, &target).unwrap()).unwrap()
 }

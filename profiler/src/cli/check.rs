@@ -3,12 +3,13 @@ use std::{collections::BTreeSet, path::PathBuf};
 use clap::Args;
 use profiler::{
     profile::{
-        self, ops,
-        resolve::{self, arch_from_any_name, capability_name, parse_kernel_version},
-        NameCheck, Parsed, Profile, Target,
+        self,
+        caps::{self, capability_name},
+        kernel::parse_kernel_version,
+        names, ops, NameCheck, Parsed, Profile, Target,
     },
     seccomp::{divergence::divergences, CompileError},
-    syscalls::Arch,
+    syscalls::{arch_from_any_name, Arch},
 };
 
 /// Validate a seccomp profile in any dialect (OCI, Docker, containers/podman) and explain what is
@@ -88,9 +89,9 @@ impl TargetArgs {
             let mut set = BTreeSet::new();
             for choice in &self.caps {
                 match choice {
-                    CapChoice::Default => set.extend(resolve::default_capabilities()),
+                    CapChoice::Default => set.extend(caps::default_capabilities()),
                     CapChoice::All => {
-                        set.extend(resolve::ALL_CAPABILITIES.iter().map(|c| c.to_string()))
+                        set.extend(caps::ALL_CAPABILITIES.iter().map(|c| c.to_string()))
                     }
                     CapChoice::One(cap) => {
                         set.insert(cap.to_string());
@@ -103,7 +104,7 @@ impl TargetArgs {
             (Some(arch), Some(kernel)) => Target {
                 arch,
                 kernel,
-                capabilities: caps.clone().unwrap_or_else(resolve::default_capabilities),
+                capabilities: caps.clone().unwrap_or_else(caps::default_capabilities),
             },
             _ => Target::this_machine(caps)?,
         };
@@ -159,7 +160,7 @@ pub fn load(file: &std::path::Path, args: &TargetArgs) -> Result<Checked, String
             ));
         }
         log::warn!("{source}: {err}: dropped (--allow-unknown)");
-        resolve::drop_names(&mut resolved, &err.names);
+        names::drop_names(&mut resolved, &err.names);
     }
     Ok(Checked {
         parsed,

@@ -4,10 +4,9 @@ use clap::{Args, ValueEnum};
 use profiler::{
     profile::{
         ops::{self, ConflictKind, Enforce},
-        resolve::native_arch,
         Action,
     },
-    syscalls::Arch,
+    syscalls::{native_arch, Arch},
 };
 
 use super::{check::TargetArgs, merge};

@@ -2,10 +2,13 @@
 //! (which runc, crun, podman, Docker and the kubelet's Localhost profiles read), plus the Docker
 //! dialect's conditions (`archMap`, per-rule `includes`/`excludes`) until they are resolved for a
 //! target.
+pub mod caps;
 pub mod groups;
 pub mod implied;
 pub mod k8s;
+pub mod kernel;
 pub mod learn;
+pub mod names;
 pub mod ops;
 pub mod parse;
 pub mod resolve;
@@ -15,8 +18,9 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use names::{check_names, NameCheck, UnknownNames};
 pub use parse::{parse, Dialect, ParseError, Parsed};
-pub use resolve::{check_names, resolve, NameCheck, ResolveError, Target, UnknownNames};
+pub use resolve::{resolve, ResolveError, Target};
 
 use crate::syscalls::Arch;
 

@@ -70,8 +70,8 @@ use std::{
 
 use serde_json::{json, Value};
 
-use super::{resolve::knows, Action, ArgCondition, Profile, SyscallRule, ENOSYS};
-use crate::syscalls::Arch;
+use super::{Action, ArgCondition, Profile, SyscallRule, ENOSYS};
+use crate::syscalls::{knows, Arch};
 
 /// errno that runc uses for ERRNO and TRACE without an explicit one.
 const EPERM: u32 = 1;

@@ -15,10 +15,10 @@ use std::fmt;
 use serde::{de, Deserialize, Deserializer};
 
 use super::{
-    Action, ArchMapEntry, ArgCondition, ArgOp, Condition, Profile, SyscallRule, ERRNO_RANGE,
-    TRACE_DATA_RANGE,
+    caps, kernel, Action, ArchMapEntry, ArgCondition, ArgOp, Condition, Profile, SyscallRule,
+    ERRNO_RANGE, TRACE_DATA_RANGE,
 };
-use crate::syscalls::Arch;
+use crate::syscalls::{self, Arch};
 
 /// Which dialect a file was written in, judged by the fields it uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -456,22 +456,12 @@ fn de_min_kernel<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::
     if text.is_empty() {
         return Ok(None);
     }
-    match parse_min_kernel(&text) {
+    match kernel::parse_min_kernel(&text) {
         Some(_) => Ok(Some(text)),
         None => Err(de::Error::custom(format!(
             "invalid kernel version {text:?}, expected \"<kernel>.<major>\" such as \"4.8\""
         ))),
     }
-}
-
-/// Parses a `minKernel` string as moby does (exactly two parts, each a u8, not 0.0).
-pub fn parse_min_kernel(text: &str) -> Option<(u32, u32)> {
-    let (major, minor) = text.split_once('.')?;
-    let major: u8 = major.parse().ok()?;
-    let minor: u8 = minor.parse().ok()?;
-    (major, minor)
-        .ne(&(0, 0))
-        .then_some((major.into(), minor.into()))
 }
 
 // ---- Converting to the model, with the checks that span fields. ---------------------------
@@ -682,14 +672,14 @@ fn merge_errno(
 
 fn condition(raw: RawCondition, source: &str, path: &str, warnings: &mut Vec<String>) -> Condition {
     for cap in &raw.caps {
-        if !super::resolve::ALL_CAPABILITIES.contains(&cap.as_str()) {
+        if !caps::ALL_CAPABILITIES.contains(&cap.as_str()) {
             warnings.push(format!(
                 "{source}: {path}.caps: {cap:?} is not a capability name (CAP_…): it never matches"
             ));
         }
     }
     for arch in &raw.arches {
-        if super::resolve::arch_from_moby_name(arch).is_none() {
+        if syscalls::arch_from_moby_name(arch).is_none() {
             warnings.push(format!(
                 "{source}: {path}.arches: {arch:?} is not an architecture name moby matches \
                  (amd64, x86, arm64, arm, ppc64le, s390x, riscv64, …): it never matches"

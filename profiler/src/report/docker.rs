@@ -32,7 +32,7 @@ pub fn describe(target: &Target) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{profile::resolve::default_capabilities, syscalls::Arch};
+    use crate::{profile::caps::default_capabilities, syscalls::Arch};
 
     #[test]
     fn report_docker_default_parses_cleanly_and_resolves() {

@@ -22,11 +22,10 @@ use crate::{
         groups::{self, Hint},
         implied,
         ops::Verdict,
-        resolve::knows,
         ArgCondition, Profile,
     },
     recording::counts::Counts,
-    syscalls::Arch,
+    syscalls::{knows, Arch},
 };
 
 pub use risk::Risk;

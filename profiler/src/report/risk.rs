@@ -175,7 +175,7 @@ fn holds(relief: Relief, cond: &ArgCondition) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::resolve::known_anywhere;
+    use crate::syscalls::known_anywhere;
 
     #[test]
     fn report_risk_table_names_exist_and_appear_once() {

@@ -617,6 +617,21 @@ pub fn send_signal(pid: libc::pid_t, signo: i32) {
     unsafe { libc::kill(pid, signo) };
 }
 
+/// The running kernel's release string (`uname -r`).
+pub fn kernel_release() -> io::Result<String> {
+    // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid argument.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect())
+}
+
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
