@@ -8,10 +8,11 @@ use std::{
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use profiler::{
+    output::recording::Format,
     profile::learn::DefaultAction,
     record::{
         hook::{self, Request},
-        record_target, Destination, Format, Target, TargetOptions,
+        record_target, Destination, Target, TargetOptions,
     },
     sys::{self, Forked, Signals},
 };

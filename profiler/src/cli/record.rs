@@ -8,13 +8,13 @@ use std::{
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
+    output::recording::Format,
     profile::{
         groups,
         learn::{DefaultAction, ProfileOptions},
     },
     record::{
-        record_command, record_target, CommandOptions, Destination, Existing, Format, Target,
-        TargetOptions,
+        record_command, record_target, CommandOptions, Destination, Existing, Target, TargetOptions,
     },
     sys::{Credentials, Signals},
 };

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::identity::Identity;
 use crate::{
     cgroup, output,
+    output::recording::{render, Format},
     profile::k8s,
     profile::learn::DefaultAction,
-    record::{render, Format},
     recording::Recording,
     syscalls::Arch,
 };

@@ -3,6 +3,7 @@
 //! line ([`progress`]), the texts of profiles, diffs and recordings; and the line-safe escaping
 //! and error chains every message goes through.
 pub mod progress;
+pub mod recording;
 pub mod write;
 
 use std::error::Error;

@@ -15,12 +15,12 @@ use tokio::time::Instant;
 
 use super::session::{
     check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
-    Format, RecordError,
+    RecordError,
 };
 use crate::{
     cgroup::{self, Cgroup, TargetError},
     ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
-    output::progress::Progress,
+    output::{progress::Progress, recording::Format},
     profile::learn::ProfileOptions,
     recording::Recording,
     sys::{self, child, Signals},

@@ -10,11 +10,15 @@ use std::{
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
 
-use super::report;
 use crate::{
     cgroup::TargetError,
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
-    output::{self, progress::Progress, WriteError},
+    output::{
+        self,
+        progress::Progress,
+        recording::{render, Format},
+        WriteError,
+    },
     profile::{
         learn::{Learn as _, ProfileOptions},
         ops,
@@ -34,19 +38,6 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the set of live descendants is checked after the command has exited.
 const LINGER_POLL: Duration = Duration::from_millis(20);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// OCI `linux.seccomp` / Docker seccomp JSON.
-    Oci,
-    /// A table of syscalls with counts per ABI.
-    Report,
-    /// A Security Profiles Operator `SeccompProfile` resource called `name`.
-    Spo { name: String, yaml: bool },
-    /// The kubelet's Localhost profile file (OCI JSON) for `name`; the Pod snippet that uses it
-    /// goes to stderr.
-    Kubelet { name: String },
-}
 
 /// Where a recording goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -382,30 +373,6 @@ fn write_or_keep(path: Option<&Path>, contents: &str) -> Result<(), RecordError>
         RecordError::NotWritten {
             kept: output::keep_aside(&name, contents.as_bytes()),
             source,
-        }
-    })
-}
-
-/// A recording in the requested format.
-pub fn render(
-    recording: &Recording,
-    format: &Format,
-    options: &ProfileOptions,
-) -> Result<String, RecordError> {
-    Ok(match format {
-        Format::Oci | Format::Kubelet { .. } => recording.to_profile(options).to_json(),
-        Format::Report => report::render(recording, &recording.additions(options)),
-        Format::Spo { name, yaml } => {
-            let (resource, warnings) =
-                crate::profile::k8s::spo_resource(&recording.to_profile(options), name)?;
-            for warning in warnings {
-                warn!("{warning}");
-            }
-            if *yaml {
-                resource.to_yaml()
-            } else {
-                resource.to_json()
-            }
         }
     })
 }

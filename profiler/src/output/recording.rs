@@ -1,11 +1,13 @@
-//! `--format report`: a recording as a table, most frequent first within each ABI; then what the
-//! profile adds without having seen it, and the coverage hints.
+//! A recording in each format `record` writes: the profile as OCI JSON, SPO resource or kubelet
+//! file ([`render`]), or `--format report` ([`report`]): a table, most frequent first within each
+//! ABI; then what the profile adds without having seen it, and the coverage hints.
 use std::fmt::Write as _;
 
 use crate::{
     profile::{
         groups,
-        learn::Learn as _,
+        k8s::{self, K8sError},
+        learn::{Learn as _, ProfileOptions},
         restrict::{Outcome, Restriction},
     },
     recording::{Additions, Recording},
@@ -22,7 +24,7 @@ struct Row {
     count: u64,
 }
 
-pub fn render(recording: &Recording, additions: &Additions) -> String {
+pub fn report(recording: &Recording, additions: &Additions) -> String {
     let mut rows: Vec<(crate::syscalls::Arch, Row)> = recording
         .counts
         .iter()
@@ -111,6 +113,42 @@ pub fn render(recording: &Recording, additions: &Additions) -> String {
     out
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OCI `linux.seccomp` / Docker seccomp JSON.
+    Oci,
+    /// A table of syscalls with counts per ABI.
+    Report,
+    /// A Security Profiles Operator `SeccompProfile` resource called `name`.
+    Spo { name: String, yaml: bool },
+    /// The kubelet's Localhost profile file (OCI JSON) for `name`; the Pod snippet that uses it
+    /// goes to stderr.
+    Kubelet { name: String },
+}
+
+/// A recording in the requested format.
+pub fn render(
+    recording: &Recording,
+    format: &Format,
+    options: &ProfileOptions,
+) -> Result<String, K8sError> {
+    Ok(match format {
+        Format::Oci | Format::Kubelet { .. } => recording.to_profile(options).to_json(),
+        Format::Report => report(recording, &recording.additions(options)),
+        Format::Spo { name, yaml } => {
+            let (resource, warnings) = k8s::spo_resource(&recording.to_profile(options), name)?;
+            for warning in warnings {
+                log::warn!("{warning}");
+            }
+            if *yaml {
+                resource.to_yaml()
+            } else {
+                resource.to_json()
+            }
+        }
+    })
+}
+
 /// With `--args`: what the profile allows of each listed syscall that was called.
 fn restrictions_text(restrictions: &[Restriction]) -> String {
     let mut out = String::from("argument restrictions (--args; clone3 is refused with ENOSYS):\n");
@@ -140,7 +178,7 @@ mod tests {
         r.add(Arch::X86_64, 999, 2);
         r.add(Arch::X86, 64, 1000);
         assert_eq!(
-            render(&r, &Additions::default()),
+            report(&r, &Additions::default()),
             "\
 ABI     SYSCALL     NR  COUNT
 x86_64  read         0      5
@@ -163,7 +201,7 @@ hints: not allowed, but siblings of allowed calls that another path of the progr
         learned.add_value(profiler_common::ARG_SOCKET, (1 << 32) | 1);
         learned.overflow(6);
         r.args = Some(learned);
-        let text = render(&r, &Additions::default());
+        let text = report(&r, &Additions::default());
         assert!(
             text.ends_with(
                 "\
@@ -183,7 +221,7 @@ argument restrictions (--args; clone3 is refused with ENOSYS):
         r.add(Arch::X86_64, 13, 1); // rt_sigaction
         let options: crate::profile::learn::ProfileOptions =
             crate::profile::learn::DefaultAction::Errno(1).into();
-        let text = render(&r, &r.additions(&options));
+        let text = report(&r, &r.additions(&options));
         assert!(
             text.contains("\nimplied (allowed although not seen; --no-implied leaves them out):\n"),
             "{text}"
