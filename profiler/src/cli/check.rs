@@ -196,7 +196,10 @@ pub fn describe(checked: &Checked) -> String {
     };
     let mut line = format!(
         "valid {dialect} profile, default {}, {arches}, {} rules, {} names",
-        action_name(profile),
+        ops::Verdict {
+            action: profile.default_action,
+            errno_ret: profile.default_errno_ret,
+        },
         profile.syscalls.len(),
         profile.names().len()
     );
@@ -222,14 +225,6 @@ pub fn describe(checked: &Checked) -> String {
         line.push_str(&format!("; {dropped} unknown names dropped"));
     }
     line
-}
-
-fn action_name(profile: &Profile) -> String {
-    let name = ops::action_name(profile.default_action);
-    match profile.default_errno_ret {
-        Some(errno) => format!("{name}({errno})"),
-        None => name,
-    }
 }
 
 /// Warns where runc, crun and podman (all through libseccomp) would enforce the profile

@@ -87,7 +87,7 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<i32> {
     if staged.default_action != Action::Log {
         log::info!(
             "{source}: default is {}, not SCMP_ACT_LOG: replaced all the same",
-            ops::action_name(staged.default_action)
+            staged.default_action
         );
     }
     let profile = if args.with.is_empty() {

@@ -2,9 +2,11 @@
 //! aligned tables ([`table`]), YAML ([`yaml`]), Prometheus text ([`metrics`]), the progress
 //! line ([`progress`]), the texts of profiles, diffs and recordings; and the line-safe escaping
 //! and error chains every message goes through.
+pub mod diff;
 pub mod progress;
 pub mod recording;
 pub mod write;
+pub mod yaml;
 
 use std::error::Error;
 

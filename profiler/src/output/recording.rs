@@ -141,7 +141,7 @@ pub fn render(
                 log::warn!("{warning}");
             }
             if *yaml {
-                resource.to_yaml()
+                super::yaml::to_yaml(&resource)
             } else {
                 resource.to_json()
             }

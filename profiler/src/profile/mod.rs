@@ -182,6 +182,14 @@ pub enum Action {
     Notify,
 }
 
+impl std::fmt::Display for Action {
+    /// libseccomp's name, as profiles spell it (`SCMP_ACT_ERRNO`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(value.as_str().ok_or(std::fmt::Error)?)
+    }
+}
+
 impl Profile {
     /// The canonical text of a profile: pretty JSON with a final newline. Field order is fixed
     /// by the struct, so equal profiles give equal bytes.

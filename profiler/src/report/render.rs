@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
 use serde::Serialize;
 
 use super::{Added, Allowance, Comparison, Report, Risk, Row};
-use crate::profile::{groups::Hint, ops::action_name, ArgCondition};
+use crate::profile::{groups::Hint, ArgCondition};
 
 /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
 pub fn use_color() -> bool {
@@ -221,7 +221,7 @@ pub fn text(report: &Report, color: bool) -> String {
         let _ = writeln!(
             out,
             "note: the default action {} lets every syscall through that no rule blocks",
-            action_name(allowed.default.action)
+            allowed.default.action
         );
     }
     if let Some(counts) = &report.counts {
@@ -489,7 +489,7 @@ pub fn json(report: &Report) -> String {
         file: &report.source,
         architecture: allowed.native.scmp_name(),
         architectures: allowed.arches.iter().map(|a| a.scmp_name()).collect(),
-        default_action: action_name(allowed.default.action),
+        default_action: allowed.default.action.to_string(),
         default_errno_ret: allowed.default.errno_ret,
         summary: JsonSummary {
             allowed: tally.allowed,
