@@ -3,8 +3,10 @@
 //! line ([`progress`]), the texts of profiles, diffs and recordings; and the line-safe escaping
 //! and error chains every message goes through.
 pub mod diff;
+pub mod profile;
 pub mod progress;
 pub mod recording;
+pub mod table;
 pub mod write;
 pub mod yaml;
 

@@ -4,79 +4,46 @@
 use std::fmt::Write as _;
 
 use crate::{
+    output::{
+        profile::{additions_text, allowance_text, hints_text},
+        table::{Align, Table},
+    },
     profile::{
         groups,
         k8s::{self, K8sError},
         learn::{Learn as _, ProfileOptions},
+        ops::Allowance,
         restrict::{Outcome, Restriction},
     },
     recording::{Additions, Recording},
-    report::{
-        render::{additions_text, allowance_text, hints_text},
-        Allowance,
-    },
+    syscalls::Arch,
 };
 
-struct Row {
-    abi: &'static str,
-    name: &'static str,
-    nr: String,
-    count: u64,
-}
-
 pub fn report(recording: &Recording, additions: &Additions) -> String {
-    let mut rows: Vec<(crate::syscalls::Arch, Row)> = recording
+    let mut rows: Vec<(Arch, &'static str, u64, u64)> = recording
         .counts
         .iter()
-        .map(|(&(abi, nr), &count)| {
-            let name = abi.name(nr).unwrap_or("(unknown)");
-            (
-                abi,
-                Row {
-                    abi: abi.short_name(),
-                    name,
-                    nr: nr.to_string(),
-                    count,
-                },
-            )
-        })
+        .map(|(&(abi, nr), &count)| (abi, abi.name(nr).unwrap_or("(unknown)"), nr, count))
         .collect();
     // ABIs in table order, then the busiest syscalls first.
-    rows.sort_by(|(abi_a, a), (abi_b, b)| {
+    rows.sort_by(|(abi_a, name_a, _, count_a), (abi_b, name_b, _, count_b)| {
         abi_a
             .cmp(abi_b)
-            .then(b.count.cmp(&a.count))
-            .then(a.name.cmp(b.name))
+            .then(count_b.cmp(count_a))
+            .then(name_a.cmp(name_b))
     });
-    let rows: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
-
-    let width = |header: &str, cell: fn(&Row) -> usize| {
-        rows.iter().map(cell).max().unwrap_or(0).max(header.len())
-    };
-    let abi_w = width("ABI", |r| r.abi.len());
-    let name_w = width("SYSCALL", |r| r.name.len());
-    let nr_w = width("NR", |r| r.nr.len());
-    let count_w = width("COUNT", |r| r.count.to_string().len());
-
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<abi_w$}  {:<name_w$}  {:>nr_w$}  {:>count_w$}",
-        "ABI", "SYSCALL", "NR", "COUNT"
-    );
-    for Row {
-        abi,
-        name,
-        nr,
-        count,
-    } in &rows
-    {
-        let _ = writeln!(
-            out,
-            "{abi:<abi_w$}  {name:<name_w$}  {nr:>nr_w$}  {count:>count_w$}"
-        );
+    let mut table = Table::new(&[Align::Left, Align::Left, Align::Right, Align::Right]);
+    table.row(["ABI", "SYSCALL", "NR", "COUNT"]);
+    for &(abi, name, nr, count) in &rows {
+        table.row([
+            abi.short_name().to_owned(),
+            name.to_owned(),
+            nr.to_string(),
+            count.to_string(),
+        ]);
     }
-    let total: u64 = rows.iter().map(|r| r.count).sum();
+    let mut out = table.render();
+    let total: u64 = rows.iter().map(|&(.., count)| count).sum();
     let _ = write!(out, "{} distinct syscalls, {} calls", rows.len(), total);
     let unknown = recording.unknown().len();
     if unknown > 0 {
@@ -155,20 +122,20 @@ fn restrictions_text(restrictions: &[Restriction]) -> String {
     if restrictions.is_empty() {
         out.push_str("  none of the listed syscalls was called\n");
     }
-    let width = restrictions.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let mut table = Table::new(&[Align::Left, Align::Left]).indented(2);
     for Restriction { name, outcome } in restrictions {
         let text = match outcome {
             Outcome::Only(ways) => allowance_text(&Allowance::When(ways.clone())),
             Outcome::Unrestricted(why) => format!("unrestricted: {why}"),
         };
-        let _ = writeln!(out, "  {name:<width$}  {text}");
+        table.row([name.to_string(), text]);
     }
+    out.push_str(&table.render());
     out
 }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscalls::Arch;
 
     #[test]
     fn table_is_aligned_and_sorted() {

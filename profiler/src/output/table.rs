@@ -19,7 +19,7 @@ pub struct Cell {
 }
 
 /// Ends a painted cell.
-const RESET: &str = "\x1b[0m";
+pub const RESET: &str = "\x1b[0m";
 
 impl Cell {
     /// `text` in `style` (an ANSI escape sequence), or plain when `None`.

@@ -126,6 +126,17 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// How a name gets through a profile's filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Allowance {
+    /// Whatever the arguments.
+    Always,
+    /// When one of these sets of argument conditions holds (each sorted, the list sorted).
+    When(Vec<Vec<ArgCondition>>),
+    /// Through the default action, except when one of these sets of conditions holds.
+    Unless(Vec<Vec<ArgCondition>>),
+}
+
 /// One rule for one name: a verdict under argument conditions (sorted, each once; empty means
 /// unconditional).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

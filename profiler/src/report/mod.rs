@@ -21,7 +21,7 @@ use crate::{
     profile::{
         groups::{self, Hint},
         implied,
-        ops::Verdict,
+        ops::{Allowance, Verdict},
         ArgCondition, Profile,
     },
     recording::counts::Counts,
@@ -29,17 +29,6 @@ use crate::{
 };
 
 pub use risk::Risk;
-
-/// How a name gets through a profile's filter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Allowance {
-    /// Whatever the arguments.
-    Always,
-    /// When one of these sets of argument conditions holds (each sorted, the list sorted).
-    When(Vec<Vec<ArgCondition>>),
-    /// Through the default action, except when one of these sets of conditions holds.
-    Unless(Vec<Vec<ArgCondition>>),
-}
 
 /// One allowed syscall name.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 //! default action, or only "unless" some condition, counts as unrestricted.
 use serde::Serialize;
 
-use super::Allowance;
+use crate::profile::ops::Allowance;
 use crate::profile::{ArgCondition, ArgOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
