@@ -554,16 +554,26 @@ fn replicas_running_before_the_daemon_are_partial() {
     let root = TestCgroup::create(&name);
     let early = root.child("early");
     let late = root.child("late");
-    // Runs before the daemon and keeps making calls after it started.
+    // Runs before the daemon and makes its calls once the daemon is up (told by a file).
+    let dir = scratch("daemon-partial");
+    let go = dir.join("go");
     let mut running = spawn_in_cgroup(
         &early,
-        &format!("sleep 1; exec {} calls 110 102", exerciser().display()),
+        &format!(
+            "while [ ! -e {} ]; do sleep 0.05; done; exec {} calls 110 102",
+            go.display(),
+            exerciser().display()
+        ),
     );
-    let out = scratch("daemon-partial").join("profiles");
+    while !std::fs::read_to_string(early.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = dir.join("profiles");
     let pins = Pins::new("partial");
     let conventional = PathBuf::from("/sys/fs/cgroup").join(&name);
     let mut daemon = Daemon::start(&daemon_args(&conventional, &out, &pins, "200ms", &[]));
     daemon.wait_log("partial warning", |log| log.contains("already run"));
+    fs::write(&go, "").unwrap();
     assert!(running.wait().unwrap().success());
     run_in(&late, &[(110, "getppid")]);
     wait_status(&out, "two workloads", |s| {

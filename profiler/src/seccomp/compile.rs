@@ -29,7 +29,7 @@ pub fn width(arch: Arch) -> Width {
 /// Compiles `profile` for a kernel whose native architecture is `native`.
 pub fn compile(profile: &Profile, native: Arch) -> Result<Vec<SockFilter>, CompileError> {
     libseccomp::accepts(profile, native)?;
-    let expanded = expand(profile, native, Reading::Meaning)?;
+    let expanded = expand(profile, native, Reading::Meaning, None)?;
     let mut code = ArgCode::new(expanded.default);
     let mut decisions: BTreeMap<Arch, BTreeMap<u32, Decision<usize>>> = BTreeMap::new();
     for (&arch, by_nr) in &expanded.rules {

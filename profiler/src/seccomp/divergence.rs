@@ -130,7 +130,7 @@ pub fn divergences(profile: &Profile, native: Arch) -> Result<Vec<Divergence>, C
     let ours = compile(profile, native)?;
     let theirs = libseccomp::compile(profile, native, Release::Before2_6_1)?;
     let fixed = libseccomp::compile(profile, native, Release::From2_6_1)?;
-    let meaning = expand(profile, native, Reading::Meaning)?;
+    let meaning = expand(profile, native, Reading::Meaning, None)?;
     let mut found = Vec::new();
     for (&arch, by_nr) in &meaning.rules {
         let token = audit_arch(arch)?;

@@ -2,7 +2,7 @@
 //! covers: names resolved per architecture (unknown ones skipped, as libseccomp does), x32
 //! numbers with their bit, i386's socket and IPC calls also through their multiplexers, and
 //! action values as runc computes them.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     error::CompileError, RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, RET_KILL_THREAD, RET_LOG,
@@ -86,12 +86,14 @@ pub fn audit_arch(arch: Arch) -> Result<u32, CompileError> {
     }
 }
 
-/// The rules of `profile` for a kernel whose native architecture is `native`.
-pub fn expand(
-    profile: &Profile,
+/// The rules of `profile` for a kernel whose native architecture is `native`; of the names in
+/// `only` alone, when given (every rule is still checked).
+pub fn expand<'a>(
+    profile: &'a Profile,
     native: Arch,
     reading: Reading,
-) -> Result<Expanded<'_>, CompileError> {
+    only: Option<&BTreeSet<&str>>,
+) -> Result<Expanded<'a>, CompileError> {
     if !profile.arch_map.is_empty()
         || profile
             .syscalls
@@ -137,6 +139,9 @@ pub fn expand(
             vec![rule.args.clone()]
         };
         for name in &rule.names {
+            if only.is_some_and(|only| !only.contains(name.as_str())) {
+                continue;
+            }
             for (&arch, by_nr) in rules.iter_mut() {
                 let mut add = |nr: u32, conditions: Vec<ArgCondition>| {
                     by_nr.entry(nr).or_default().push(Sourced {
@@ -226,7 +231,8 @@ const IPC_CALLS: [(&str, u64); 12] = [
     ("shmctl", 24),
 ];
 
-fn multiplexed(name: &str) -> Option<(u32, u64)> {
+/// The multiplexer and call number of i386's socket and IPC calls.
+pub fn multiplexed(name: &str) -> Option<(u32, u64)> {
     if let Some(i) = SOCKET_CALLS.iter().position(|call| *call == name) {
         return Some((SOCKETCALL, i as u64 + 1));
     }

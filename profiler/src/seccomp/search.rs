@@ -88,6 +88,10 @@ fn plan(ranges: &[(u32, Target)], end: u32, shape: Shape) -> (Plan, usize) {
 
 /// A chain over the most common target, if the shape allows one here.
 fn chain(ranges: &[(u32, Target)], end: u32, shape: Shape) -> Option<(Plan, usize)> {
+    // Every other range at least is a test: a longer window cannot be a short chain.
+    if !shape.long_value_chains && ranges.len() > 2 * CHAIN_LIMIT + 1 {
+        return None;
+    }
     let window = (ranges[0].0, end);
     let mut counts: Vec<(Target, usize)> = Vec::new();
     for &(_, target) in ranges {

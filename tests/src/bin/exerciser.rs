@@ -203,6 +203,30 @@ fn main() {
                 std::io::stdin().read_to_end(&mut Vec::new()).unwrap();
             }
         }
+        // `argloop personality|clone N`: N calls whose filter decision depends on the arguments
+        // (so the kernel's action cache cannot answer them), for the enforcement benchmark:
+        // personality(0xffffffff), which Docker's default allows by its argument, and a clone
+        // with CLONE_NEWUSER|CLONE_FS, which it refuses by its flags and the kernel refuses as
+        // EINVAL unfiltered, so nothing is ever created. Prints ns per call.
+        Some("argloop") => {
+            let (nr, a0): (libc::c_long, libc::c_ulong) = match args.get(2).map(String::as_str) {
+                Some("personality") => (libc::SYS_personality, 0xffff_ffff),
+                Some("clone") => (
+                    libc::SYS_clone,
+                    (libc::CLONE_NEWUSER | libc::CLONE_FS) as libc::c_ulong,
+                ),
+                other => panic!("argloop: no call {other:?}"),
+            };
+            let n = arg(3).max(1);
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            pin_to_cpu(cpus - 1);
+            let start = Instant::now();
+            for _ in 0..n {
+                // SAFETY: neither call takes a pointer here, and the clone never succeeds.
+                unsafe { libc::syscall(nr, a0, 0, 0, 0, 0) };
+            }
+            println!("{:.2}", start.elapsed().as_nanos() as f64 / n as f64);
+        }
         // Argument-restriction probes (`record --args`): each prints one line per call, `NAME:
         // ok` or `NAME: errno N`, and exits 0, so a test can assert the exact errno.
         // `unix-socket`: an AF_UNIX stream socket.

@@ -56,6 +56,9 @@ enum Under {
     Strace,
     /// `profile run` with a profile that allows everything: the cost of having any filter.
     AllowAllFilter,
+    /// `profile run` with a profile that refuses clone whatever its arguments: what refusing a
+    /// call costs without an argument check.
+    DenyCloneFilter,
     /// `profile run` with Docker's default profile.
     OurFilter,
     /// libseccomp's filter of the same profile, built as runc builds it.
@@ -141,6 +144,16 @@ const ARGS_LOOP: [(&str, Under, &str); 4] = [
     ("fcntl, recorded --args", Under::RecordArgs, "fcntl"),
 ];
 
+/// Enforcement of calls whose decision depends on their arguments (the kernel's action cache
+/// cannot answer them, so the filter runs every time), under Docker's default profile:
+/// `exerciser argloop NAME`, beside the same decision made without an argument check (the
+/// floor: personality allowed with no filter, clone refused by a one-rule filter; an unfiltered
+/// clone would go into the kernel's own checks, which cost more than a refusal).
+const ARG_ENFORCE: [(&str, Under); 2] = [
+    ("personality", Under::Nothing),
+    ("clone", Under::DenyCloneFilter),
+];
+
 /// A syscall-heavy real program: tar of /usr/include into a pipe.
 const WORKLOAD: &str = "tar -cf - -C /usr include | cat >/dev/null";
 const WORKLOAD_UNDER: [(&str, Beside, Under); 4] = [
@@ -159,6 +172,7 @@ struct Prepared {
     /// Docker's default profile resolved for this machine (plain OCI).
     moby: PathBuf,
     allow_all: PathBuf,
+    deny_clone: PathBuf,
     oracle: PathBuf,
     have_bpftrace: bool,
 }
@@ -182,6 +196,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         exerciser: bins.join("exerciser"),
         moby: scratch.join("moby-oci.json"),
         allow_all: scratch.join("allow-all.json"),
+        deny_clone: scratch.join("deny-clone.json"),
         oracle: root.join("tests/scripts/libseccomp_bpf.py"),
         have_bpftrace: Command::new("bpftrace")
             .arg("--version")
@@ -200,12 +215,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
         &prepared.allow_all,
         r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#,
     )?;
+    std::fs::write(
+        &prepared.deny_clone,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )?;
     let mut loops: Vec<Vec<f64>> = vec![Vec::new(); LOOP.len()];
     let mut starts: [Vec<f64>; 3] = Default::default();
     let mut workload: Vec<Vec<f64>> = vec![Vec::new(); WORKLOAD_UNDER.len()];
     // Once untimed, so no configuration pays for a cold page cache.
     measure_workload(Beside::Nothing, Under::Nothing, &prepared)?;
     let mut args_loops: Vec<Vec<f64>> = vec![Vec::new(); ARGS_LOOP.len()];
+    // [call][floor, ours, libseccomp's] → one sample per round.
+    let mut arg_enforce: Vec<[Vec<f64>; 3]> = vec![Default::default(); ARG_ENFORCE.len()];
     for round in 0..args.rounds {
         eprintln!("bench: round {}/{}", round + 1, args.rounds);
         for (i, config) in LOOP.iter().enumerate() {
@@ -229,6 +250,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         for (i, &(_, under, mode)) in ARGS_LOOP.iter().enumerate() {
             args_loops[i].push(measure_args_loop(under, mode, &prepared, args.calls)?);
+        }
+        for (&(call, floor), samples) in ARG_ENFORCE.iter().zip(&mut arg_enforce) {
+            let unders = [floor, Under::OurFilter, Under::LibseccompFilter];
+            for (under, samples) in unders.into_iter().zip(samples) {
+                let loop_args = ["argloop", call, &args.calls.to_string()].map(str::to_owned);
+                let exerciser = prepared.exerciser.to_str().context("exerciser path")?;
+                let text = output(&mut under_command(under, &prepared, exerciser, &loop_args))?;
+                samples.push(
+                    text.lines()
+                        .last()
+                        .and_then(|line| line.trim().parse().ok())
+                        .with_context(|| format!("argloop {call} printed no timing: {text:?}"))?,
+                );
+            }
         }
     }
     eprintln!("bench: program cost and memory (kernel run-time statistics on)");
@@ -307,6 +342,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
         },
         "moby_instructions": { "ours": ours, "libseccomp": theirs },
+        // Added ns over the floor, ours / libseccomp's, per round then the median.
+        "argument_checks": ARG_ENFORCE.iter().zip(&arg_enforce).map(|((call, _), s)| {
+            let ratio: Vec<f64> = (0..args.rounds)
+                .filter_map(|r| {
+                    let [bare, ours, theirs] = [0, 1, 2].map(|u| s[u].get(r).copied());
+                    Some((ours? - bare?) / (theirs? - bare?))
+                })
+                .collect();
+            json!({
+                "call": call,
+                "floor_ns": median(&s[0]),
+                "ours_ns": median(&s[1]),
+                "libseccomp_ns": median(&s[2]),
+                "ours_over_libseccomp_added": median(&ratio),
+            })
+        }).collect::<Vec<_>>(),
         "daemon": daemon,
         "args": {
             "runs": ARGS_LOOP.iter().zip(&args_loops).map(|((name, ..), ns)| json!({
@@ -420,6 +471,17 @@ fn print_tables(r: &Value) {
         "moby default for x86_64 (+x86, x32): {} BPF instructions ours, {} libseccomp's",
         r["moby_instructions"]["ours"], r["moby_instructions"]["libseccomp"]
     );
+    for row in r["argument_checks"].as_array().into_iter().flatten() {
+        println!(
+            "moby default, {} loop (argument check, no action cache): floor {} ns, ours {} ns, \
+             libseccomp's {} ns; ours / libseccomp's added ns {}",
+            row["call"].as_str().unwrap_or("?"),
+            num(&row["floor_ns"], 1, ""),
+            num(&row["ours_ns"], 1, ""),
+            num(&row["libseccomp_ns"], 1, ""),
+            num(&row["ours_over_libseccomp_added"], 2, "×"),
+        );
+    }
     daemon::print(
         r["daemon"]
             .as_array()
@@ -455,11 +517,11 @@ fn under_command(under: Under, prepared: &Prepared, program: &str, args: &[Strin
             cmd.args(["-f", "-qq", "-o", "/dev/null", "--"]);
             cmd
         }
-        Under::AllowAllFilter | Under::OurFilter => {
-            let profile = if under == Under::OurFilter {
-                &prepared.moby
-            } else {
-                &prepared.allow_all
+        Under::AllowAllFilter | Under::DenyCloneFilter | Under::OurFilter => {
+            let profile = match under {
+                Under::OurFilter => &prepared.moby,
+                Under::DenyCloneFilter => &prepared.deny_clone,
+                _ => &prepared.allow_all,
             };
             let mut cmd = Command::new(&prepared.profile);
             cmd.args(["run", "--profile"]).arg(profile).arg("--");

@@ -11,7 +11,7 @@
 pub mod gen;
 pub mod tree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use self::{
     gen::{Code, Entry},
@@ -20,14 +20,28 @@ use self::{
 use super::{
     bpf::{Assembler, SockFilter},
     error::CompileError,
-    expand::{expand, Expanded, Reading, Rule, Sourced},
+    expand::{expand, multiplexed, Expanded, Reading, Rule, Sourced},
     layout::{self, Decision},
 };
 use crate::{profile::Profile, syscalls::Arch};
 
 /// Whether libseccomp (as runc drives it) accepts `profile`: the error it would fail with.
+/// Only argument trees can be refused: those of names that some rule with conditions names,
+/// and on i386 those of the calls multiplexed through socketcall and ipc (an argument check
+/// on the call number); only those are looked at.
 pub fn accepts(profile: &Profile, native: Arch) -> Result<(), CompileError> {
-    let expanded = expand(profile, native, Reading::Runc)?;
+    let i386 = native == Arch::X86 || profile.architectures.contains(&Arch::X86);
+    let with_args: BTreeSet<&str> = profile
+        .syscalls
+        .iter()
+        .flat_map(|rule| {
+            rule.names
+                .iter()
+                .map(String::as_str)
+                .filter(|name| !rule.args.is_empty() || (i386 && multiplexed(name).is_some()))
+        })
+        .collect();
+    let expanded = expand(profile, native, Reading::Runc, Some(&with_args))?;
     trees(&expanded, Release::default()).map(|_| ())
 }
 
@@ -74,7 +88,7 @@ pub fn compile(
     native: Arch,
     release: Release,
 ) -> Result<Vec<SockFilter>, CompileError> {
-    let expanded = expand(profile, native, Reading::Runc)?;
+    let expanded = expand(profile, native, Reading::Runc, None)?;
     let trees = trees(&expanded, release)?;
     let mut code = Code::default();
     let mut decisions: BTreeMap<Arch, BTreeMap<u32, Decision<Entry>>> = BTreeMap::new();
