@@ -265,7 +265,11 @@ fn host_reference(work: &Path, host: &Binaries) -> Result<Reference> {
         Ok(serde_json::from_str(&fs::read_to_string(&out)?)?)
     };
     Ok(Reference {
-        tree: Some(judge::allowed(&record("tree.json", &["--no-implied"], "tree")?)),
+        tree: Some(judge::allowed(&record(
+            "tree.json",
+            &["--no-implied"],
+            "tree",
+        )?)),
         args: Some(record("args.json", &["--args"], "unix-socket")?),
     })
 }
