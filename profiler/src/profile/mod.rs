@@ -3,6 +3,7 @@
 //! dialect's conditions (`archMap`, per-rule `includes`/`excludes`) until they are resolved for a
 //! target.
 pub mod caps;
+pub mod errno;
 pub mod groups;
 pub mod implied;
 pub mod k8s;
