@@ -44,13 +44,33 @@ fn imports_point_down_and_modules_form_no_cycle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut imports = Vec::new();
     let mut modules = BTreeSet::new();
-    for file in rust_files(&src) {
-        let module = module_of(&src, &file);
+    let files: Vec<(PathBuf, Vec<String>, String)> = rust_files(&src)
+        .into_iter()
+        .map(|file| {
+            let module = module_of(&src, &file);
+            let code = strip(&fs::read_to_string(&file).unwrap());
+            (file, module, code)
+        })
+        .collect();
+    // Modules kept in files of their own but compiled for tests only (`#[cfg(test)] mod tests;`).
+    let test_only: Vec<Vec<String>> = files
+        .iter()
+        .flat_map(|(_, module, code)| {
+            test_modules(code).into_iter().map(move |name| {
+                let mut path = module.clone();
+                path.push(name);
+                path
+            })
+        })
+        .collect();
+    for (file, module, code) in &files {
+        if test_only.iter().any(|t| module.starts_with(t)) {
+            continue;
+        }
         if let Some(top) = module.first() {
             modules.insert(top.clone());
         }
-        let text = fs::read_to_string(&file).unwrap();
-        let code = without_tests(&strip(&text));
+        let code = without_tests(code);
         for path in paths(&code) {
             if let Some(to) = resolve(&module, &path) {
                 imports.push(Import {
@@ -277,6 +297,28 @@ fn without_tests(code: &str) -> String {
     out
 }
 
+/// The modules `code` declares for tests only, in files of their own: `#[cfg(test)] mod x;`.
+fn test_modules(code: &str) -> Vec<String> {
+    const MARK: &str = "#[cfg(test)]";
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(MARK) {
+        rest = &rest[at + MARK.len()..];
+        let words: Vec<&str> = rest
+            .split(|c: char| c.is_whitespace() || c == ';')
+            .filter(|w| !w.is_empty())
+            .take(3)
+            .collect();
+        if let ["mod", name, ..] = words.as_slice() {
+            let declaration = rest.trim_start()[3..].trim_start()[name.len()..].trim_start();
+            if declaration.starts_with(';') {
+                found.push((*name).to_owned());
+            }
+        }
+    }
+    found
+}
+
 /// Every path a `use` declaration names (its tree expanded) and every path written out from
 /// `crate`, `super`, `self` or `profiler` elsewhere, as segments.
 fn paths(code: &str) -> Vec<Vec<String>> {
@@ -440,6 +482,10 @@ fn the_guard_reads_use_trees_comments_and_tests_as_rustc_does() {
             "crate::e",
             "crate::inline::path"
         ]
+    );
+    assert_eq!(
+        test_modules("#[cfg(test)]\nmod tests;\n#[cfg(test)]\nmod inline {}\n#[cfg(test)] mod x ;"),
+        ["tests", "x"]
     );
     let module = vec!["profile".to_owned(), "ops".to_owned()];
     let super_path = vec!["super".to_owned(), "resolve".to_owned()];
