@@ -3,8 +3,9 @@
 //! turn them into a profile for `profile merge` or a report.
 //!
 //! `parse` reads records (pure); `source` reads them from the audit netlink group, auditd's
-//! log or the kernel log, and resolves pids to cgroups (the only kernel-facing code). This
-//! module filters, drops duplicates, groups and renders.
+//! log or the kernel log, and `cgroups` resolves pids to cgroups (the only kernel-facing code).
+//! This module filters, drops duplicates, groups and renders.
+pub mod cgroups;
 pub mod parse;
 pub mod render;
 pub mod source;
