@@ -7,8 +7,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 
 /// Set in the number of every x32 syscall (`__X32_SYSCALL_BIT`), which shares x86_64's audit
-/// architecture.
-pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// architecture: the kernel side's constant, in the 32 bits of seccomp's `nr`.
+pub const X32_SYSCALL_BIT: u32 = profiler_common::x86_64::X32_SYSCALL_BIT as u32;
 
 /// A seccomp architecture, by libseccomp's name. On an x86_64 kernel a syscall arrives through
 /// one of three of them (x86_64, i386 via `int $0x80`, x32), on an arm64 kernel through one of

@@ -36,7 +36,12 @@ pub enum Width {
 
 /// Whether action `a` wins over action `b` when rules with both match (see the module doc).
 pub fn precedes(a: u32, b: u32) -> bool {
-    let key = |ret: u32| ((ret & 0xffff_0000) as i32, ret & 0xffff);
+    let key = |ret: u32| {
+        (
+            (ret & libc::SECCOMP_RET_ACTION_FULL) as i32,
+            ret & libc::SECCOMP_RET_DATA,
+        )
+    };
     key(a) < key(b)
 }
 

@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// Copies of ../shared/reference (real profiles of the projects we interoperate with).
