@@ -15,13 +15,12 @@ use tokio::time::Instant;
 
 use super::session::{
     check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
-    RecordError,
+    RecordError, RecordOptions,
 };
 use crate::{
     cgroup::{self, Cgroup, TargetError},
     ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
     output::{progress::Progress, recording::Format},
-    profile::learn::ProfileOptions,
     recording::Recording,
     sys::{self, child, Signals},
 };
@@ -48,18 +47,13 @@ pub enum Target {
 
 pub struct TargetOptions {
     pub target: Target,
-    /// Single targets: where the profile goes (`--cgroup-root` writes to its directory).
-    pub output: Destination,
-    pub format: Format,
-    pub profile: ProfileOptions,
     pub duration: Option<Duration>,
-    /// Count only calls of tasks already under a seccomp filter.
-    pub after_seccomp: bool,
-    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
-    pub args: bool,
     /// Written to (one byte) once the programs count the target: `profile hook` lets the
     /// runtime go on only then.
     pub ready: Option<OwnedFd>,
+    /// Single targets: `output` is where the profile goes (`--cgroup-root` writes to its
+    /// directory).
+    pub record: RecordOptions,
 }
 
 /// What the tracer was pointed at, resolved.
@@ -115,7 +109,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
         return Err(RecordError::Privileges(cap));
     }
     let mut resolved = resolve(&options.target)?;
-    check_destination(&options.output)?;
+    check_destination(&options.record.output)?;
     let cgroups = match &resolved {
         Resolved::Process { .. } => CgroupMode::None,
         Resolved::Cgroup(cgroup) => CgroupMode::Targets {
@@ -128,8 +122,8 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     };
     let config = TracerConfig {
         cgroups,
-        after_seccomp: options.after_seccomp,
-        args: options.args,
+        after_seccomp: options.record.after_seccomp,
+        args: options.record.args,
     };
     let mut tracer = Tracer::load(KERNEL_BTF.as_ref(), &config)?;
     let mut known = BTreeMap::new();
@@ -179,7 +173,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             );
         }
     }
-    if options.after_seccomp {
+    if options.record.after_seccomp {
         info!("counting only calls made under a seccomp filter (--no-after-seccomp counts all)");
     }
     if let Some(ready) = &options.ready {
@@ -326,15 +320,15 @@ fn write_single(
 ) -> Result<(), RecordError> {
     if recording.is_empty() {
         return Err(RecordError::Nothing(
-            observed.why_nothing(options.after_seccomp),
+            observed.why_nothing(options.record.after_seccomp),
         ));
     }
     report_and_write(
         "",
         recording,
-        &options.format,
-        &options.profile,
-        &options.output,
+        &options.record.format,
+        &options.record.profile,
+        &options.record.output,
     )
 }
 
@@ -519,7 +513,7 @@ fn write_per_cgroup(
     known: &BTreeMap<u64, String>,
     existing: &BTreeSet<u64>,
 ) -> Result<(), RecordError> {
-    let extension = match &options.format {
+    let extension = match &options.record.format {
         Format::Report => "txt",
         _ => "json",
     };
@@ -551,8 +545,8 @@ fn write_per_cgroup(
         match report_and_write(
             &format!("{stem}: "),
             recording,
-            &options.format,
-            &options.profile,
+            &options.record.format,
+            &options.record.profile,
             &Destination::File(path.clone()),
         ) {
             Ok(()) => info!(

@@ -5,5 +5,5 @@ mod session;
 
 pub use self::{
     live::{record_target, Target, TargetOptions},
-    session::{record_command, CommandOptions, Destination, Existing, RecordError},
+    session::{record_command, CommandOptions, Destination, Existing, RecordError, RecordOptions},
 };

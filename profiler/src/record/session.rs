@@ -62,20 +62,26 @@ pub struct Existing {
     pub counts: Option<Counts>,
 }
 
-pub struct CommandOptions {
-    /// Program and arguments.
-    pub command: Vec<OsString>,
+/// What every recording is asked for, whatever it records.
+pub struct RecordOptions {
     pub output: Destination,
     pub format: Format,
     pub profile: ProfileOptions,
+    /// Count only calls made under a seccomp filter (a command that installs one itself, a
+    /// container its runtime confines).
+    pub after_seccomp: bool,
+    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
+    pub args: bool,
+}
+
+pub struct CommandOptions {
+    /// Program and arguments.
+    pub command: Vec<OsString>,
     /// Run the command as this user and group (`--user`).
     pub user: Option<Credentials>,
     /// How long to keep recording descendants that outlive the command; `None` waits for all.
     pub linger: Option<Duration>,
-    /// Count only calls made under a seccomp filter (e.g. the command installs one itself).
-    pub after_seccomp: bool,
-    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
-    pub args: bool,
+    pub record: RecordOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,9 +150,9 @@ pub async fn record_command(
         .split_first()
         .expect("clap requires a command");
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
-    check_destination(&options.output)?;
+    check_destination(&options.record.output)?;
     // A result on stdout must not mix with the command's output: the command's goes to stderr.
-    let stdout_to_stderr = options.output == Destination::Stdout;
+    let stdout_to_stderr = options.record.output == Destination::Stdout;
     let held = sys::spawn_held(
         &path,
         &options.command,
@@ -158,8 +164,8 @@ pub async fn record_command(
     )?;
 
     let config = TracerConfig {
-        after_seccomp: options.after_seccomp,
-        args: options.args,
+        after_seccomp: options.record.after_seccomp,
+        args: options.record.args,
         ..TracerConfig::default()
     };
     let mut tracer = match Tracer::load(KERNEL_BTF.as_ref(), &config).and_then(|mut tracer| {
@@ -210,9 +216,9 @@ pub async fn record_command(
     report_and_write(
         "",
         &recording,
-        &options.format,
-        &options.profile,
-        &options.output,
+        &options.record.format,
+        &options.record.profile,
+        &options.record.output,
     )?;
     Ok(sys::exit_code(status))
 }
