@@ -25,8 +25,6 @@ use crate::{
     sys::{self, child, Signals},
 };
 
-/// The slot of the one process tree or cgroup a live recording watches.
-const SLOT: u32 = 0;
 /// How often the target is checked for being gone, and a cgroup root walked for new cgroups.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -130,11 +128,11 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     let mut existing = BTreeSet::new();
     match &mut resolved {
         Resolved::Process { tgid, .. } => {
-            tracer.watch(*tgid, SLOT)?;
+            tracer.watch(*tgid)?;
             info!("recording process {tgid} and its future children");
         }
         Resolved::Cgroup(cgroup) => {
-            tracer.watch_cgroup(cgroup.id, SLOT)?;
+            tracer.watch_cgroup(cgroup.id)?;
             info!(
                 "recording cgroup {} (id {}, level {})",
                 cgroup.path.display(),
@@ -208,7 +206,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                         // exited before it was put in the table leaves a stale entry behind.
                         let gone = pollin(exited);
                         let left = tracer
-                            .watched_processes(SLOT)?
+                            .watched_processes()?
                             .into_iter()
                             .filter(|pid| !(gone && pid == tgid))
                             .count();
@@ -307,7 +305,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             }
             write_single(&recording, options, &observed)?;
         }
-        _ => write_single(&tracer.recording(SLOT)?, options, &observed)?,
+        _ => write_single(&tracer.recording()?, options, &observed)?,
     }
     Ok(0)
 }
@@ -348,7 +346,7 @@ impl Observed {
             return Ok(());
         }
         let pids: Vec<u32> = match resolved {
-            Resolved::Process { .. } => tracer.watched_processes(SLOT)?,
+            Resolved::Process { .. } => tracer.watched_processes()?,
             Resolved::Cgroup(cgroup)
             | Resolved::Waiting(Wait {
                 found: Some(cgroup),
@@ -401,11 +399,8 @@ fn progress_numbers(
                 recordings.values().flat_map(|r| r.counts.keys()).collect();
             (distinct.len(), recordings.len())
         }
-        Resolved::Process { .. } => (
-            tracer.recording(SLOT)?.counts.len(),
-            tracer.live_processes(SLOT)?,
-        ),
-        Resolved::Cgroup(_) => (tracer.recording(SLOT)?.counts.len(), 1),
+        Resolved::Process { .. } => (tracer.recording()?.counts.len(), tracer.live_processes()?),
+        Resolved::Cgroup(_) => (tracer.recording()?.counts.len(), 1),
         Resolved::Waiting(wait) => {
             let recordings = tracer.cgroup_recordings()?;
             let distinct: BTreeSet<_> = recordings

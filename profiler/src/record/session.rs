@@ -32,8 +32,6 @@ use crate::{
     sys::{self, child, CommandError, Credentials, Signals},
 };
 
-/// The tracer slot a single-command recording uses.
-const SLOT: u32 = 0;
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the set of live descendants is checked after the command has exited.
@@ -169,7 +167,7 @@ pub async fn record_command(
         ..TracerConfig::default()
     };
     let mut tracer = match Tracer::load(KERNEL_BTF.as_ref(), &config).and_then(|mut tracer| {
-        tracer.watch(held.pid() as u32, SLOT)?;
+        tracer.watch(held.pid() as u32)?;
         Ok(tracer)
     }) {
         Ok(tracer) => tracer,
@@ -195,7 +193,7 @@ pub async fn record_command(
         tokio::select! {
             status = &mut wait => break status.map_err(io_err("waiting for the command"))?,
             _ = tick.tick(), if progress.enabled() => {
-                progress.update(tracer.recording(SLOT)?.counts.len(), tracer.live_processes(SLOT)?);
+                progress.update(tracer.recording()?.counts.len(), tracer.live_processes()?);
             }
             Some(guard) = async { Some(logger.as_mut()?.readable_mut().await) } => {
                 let mut guard = guard.map_err(io_err("polling the eBPF log"))?;
@@ -211,7 +209,7 @@ pub async fn record_command(
     }
 
     progress.finish();
-    let recording = tracer.recording(SLOT)?;
+    let recording = tracer.recording()?;
     report_losses(&tracer)?;
     report_and_write(
         "",
@@ -240,7 +238,7 @@ async fn linger(
 ) -> Result<(), RecordError> {
     let deadline = limit.and_then(|limit| Instant::now().checked_add(limit));
     loop {
-        let live = tracer.live_processes(SLOT)?;
+        let live = tracer.live_processes()?;
         if live == 0 {
             return Ok(());
         }
