@@ -334,7 +334,7 @@ fn known_to_libseccomp(mut json: serde_json::Value) -> serde_json::Value {
 fn resolved(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let parsed = profiler::profile::parse(&text, &path.display().to_string()).unwrap();
-    let target = profiler::profile::Target {
+    let target = profiler::profile::Platform {
         arch: Arch::X86_64,
         kernel: profiler::profile::kernel::running_kernel().unwrap(),
         capabilities: profiler::profile::caps::default_capabilities(),

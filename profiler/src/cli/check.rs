@@ -6,7 +6,7 @@ use profiler::{
         self,
         caps::{self, capability_name},
         kernel::parse_kernel_version,
-        names, ops, NameCheck, Parsed, Profile, Target,
+        names, ops, NameCheck, Parsed, Platform, Profile,
     },
     seccomp::{divergence::divergences, CompileError},
     syscalls::{arch_from_any_name, Arch},
@@ -84,7 +84,7 @@ fn parse_cap(text: &str) -> Result<CapChoice, String> {
 }
 
 impl TargetArgs {
-    pub fn target(&self) -> anyhow::Result<Target> {
+    pub fn target(&self) -> anyhow::Result<Platform> {
         let caps = (!self.caps.is_empty()).then(|| {
             let mut set = BTreeSet::new();
             for choice in &self.caps {
@@ -101,12 +101,12 @@ impl TargetArgs {
             set
         });
         let mut target = match (self.arch, self.kernel) {
-            (Some(arch), Some(kernel)) => Target {
+            (Some(arch), Some(kernel)) => Platform {
                 arch,
                 kernel,
                 capabilities: caps.clone().unwrap_or_else(caps::default_capabilities),
             },
-            _ => Target::this_machine(caps)?,
+            _ => Platform::this_machine(caps)?,
         };
         if let Some(arch) = self.arch {
             target.arch = arch;
@@ -121,7 +121,7 @@ impl TargetArgs {
 /// A profile read, validated and resolved, or the message explaining why not.
 pub struct Checked {
     pub parsed: Parsed,
-    pub target: Target,
+    pub target: Platform,
     /// Plain OCI for the target, unknown names dropped when allowed.
     pub resolved: Profile,
     pub names: NameCheck,

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use names::{check_names, NameCheck, UnknownNames};
 pub use parse::{parse, Dialect, ParseError, Parsed};
-pub use resolve::{resolve, ResolveError, Target};
+pub use resolve::{resolve, Platform, ResolveError};
 
 use crate::syscalls::Arch;
 

@@ -33,7 +33,7 @@ use crate::syscalls::{moby_arch_name, native_arch, Arch};
 
 /// What a Docker profile is resolved for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub struct Platform {
     /// The native architecture (moby uses the architecture its own binary was built for).
     pub arch: Arch,
     /// `(kernel, major)`, e.g. `(6, 18)` for 6.18.3.
@@ -42,13 +42,13 @@ pub struct Target {
     pub capabilities: BTreeSet<String>,
 }
 
-impl Target {
+impl Platform {
     /// This machine: the architecture this binary was built for (as moby uses `runtime.GOARCH`),
     /// the running kernel's version from `uname`, and `capabilities`, or Docker's
     /// [`super::caps::DEFAULT_CAPABILITIES`] when `None` — what `docker run` without `--cap-add`, `--cap-drop`
     /// or `--privileged` gives the container, and so what moby resolves its profile against.
-    pub fn this_machine(capabilities: Option<BTreeSet<String>>) -> Result<Target, ResolveError> {
-        Ok(Target {
+    pub fn this_machine(capabilities: Option<BTreeSet<String>>) -> Result<Platform, ResolveError> {
+        Ok(Platform {
             arch: native_arch().ok_or(ResolveError::UnknownNativeArch(std::env::consts::ARCH))?,
             kernel: running_kernel()?,
             capabilities: capabilities.unwrap_or_else(default_capabilities),
@@ -75,7 +75,7 @@ pub enum ResolveError {
 /// The profile as runc and crun must be given it for `target`: plain OCI, without `archMap`,
 /// `includes`, `excludes` or `comment`, and only the rules that apply. A profile without
 /// Docker fields comes back unchanged but for comments.
-pub fn resolve(profile: &Profile, target: &Target) -> Result<Profile, ResolveError> {
+pub fn resolve(profile: &Profile, target: &Platform) -> Result<Profile, ResolveError> {
     if !profile.architectures.is_empty() && !profile.arch_map.is_empty() {
         return Err(ResolveError::ArchitecturesAndArchMap);
     }
@@ -162,8 +162,8 @@ mod tests {
         )
     }
 
-    fn target(arch: Arch, kernel: (u32, u32), caps: &[&str]) -> Target {
-        Target {
+    fn target(arch: Arch, kernel: (u32, u32), caps: &[&str]) -> Platform {
+        Platform {
             arch,
             kernel,
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn this_machine_has_default_caps() {
-        let here = Target::this_machine(None).unwrap();
+        let here = Platform::this_machine(None).unwrap();
         assert_eq!(here.capabilities.len(), 14);
         assert_eq!(Some(here.arch), native_arch());
     }

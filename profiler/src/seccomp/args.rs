@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 
 use super::{
-    bpf::{Assembler, Target, BPF_JEQ},
+    bpf::{Assembler, JumpTo, BPF_JEQ},
     expand::Rule,
     search::{self, Shape},
 };
@@ -520,8 +520,8 @@ impl ArgCode {
     pub fn emit(&self, asm: &mut Assembler, entries: &[(usize, Entry)]) {
         let labels: Vec<usize> = self.nodes.iter().map(|_| asm.new_label()).collect();
         let target = |node: usize| match self.nodes[node] {
-            Node::Return(action) => Target::Return(action),
-            _ => Target::Label(labels[node]),
+            Node::Return(action) => JumpTo::Return(action),
+            _ => JumpTo::Label(labels[node]),
         };
         let mut heads: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
         let mut starts = Vec::new();
@@ -557,7 +557,7 @@ impl ArgCode {
                 }
                 Node::Ranges { word, ranges } => {
                     asm.load_abs(word.offset());
-                    let ranges: Vec<(u32, Target)> = ranges
+                    let ranges: Vec<(u32, JumpTo)> = ranges
                         .iter()
                         .map(|&(start, child)| (start, target(child)))
                         .collect();
