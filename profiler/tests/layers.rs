@@ -72,7 +72,7 @@ fn imports_point_down_and_modules_form_no_cycle() {
         }
         let code = without_tests(code);
         for path in paths(&code) {
-            if let Some(to) = resolve(&module, &path) {
+            if let Some(to) = resolve(module, &path) {
                 imports.push(Import {
                     file: file.strip_prefix(&src).unwrap().to_owned(),
                     from: module.clone(),
@@ -256,11 +256,7 @@ fn raw_string_start(chars: &[char]) -> Option<usize> {
 
 /// `'x'`, `'\n'`, `'\u{1b}'`, as opposed to a lifetime `'a`.
 fn is_char_literal(chars: &[char]) -> bool {
-    match chars {
-        ['\'', '\\', ..] => true,
-        ['\'', _, '\'', ..] => true,
-        _ => false,
-    }
+    matches!(chars, ['\'', '\\', ..] | ['\'', _, '\'', ..])
 }
 
 /// `code` without the items marked `#[cfg(test)]`.

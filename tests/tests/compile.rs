@@ -62,8 +62,10 @@ fn libseccomp(profile: &serde_json::Value, dir: &Path) -> Option<Vec<SockFilter>
     let bytes = std::fs::read(&out).unwrap();
     Some(
         bytes
-            .chunks_exact(8)
-            .map(|c| SockFilter::from_bytes(c.try_into().unwrap()))
+            .as_chunks::<8>()
+            .0
+            .iter()
+            .map(|c| SockFilter::from_bytes(*c))
             .collect(),
     )
 }
