@@ -1,7 +1,7 @@
 //! Everything profile writes for people and programs to read: the atomic writer ([`write`]),
-//! aligned tables ([`table`]), YAML ([`yaml`]), Prometheus text ([`metrics`]), the progress
-//! line ([`progress`]), the texts of profiles, diffs and recordings; and the line-safe escaping
-//! and error chains every message goes through.
+//! aligned tables ([`table`]), YAML ([`yaml`]), the progress line ([`progress`]), the texts of
+//! profiles, diffs and recordings; and the line-safe escaping and error chains every message
+//! goes through.
 pub mod diff;
 pub mod profile;
 pub mod progress;
