@@ -34,5 +34,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let findings = &collector.findings;
-    let _ = (findings.report(), findings.to_profile().to_json());
+    let _ = (
+        profiler::audit::render::report(findings),
+        findings.to_profile().to_json(),
+    );
 });

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use profiler::{
-    profile::{self, Target},
+    profile::{self, Platform},
     syscalls::Arch,
 };
 
@@ -15,10 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(parsed) = profile::parse(text, "fuzz.json") else {
         return;
     };
-    let target = Target {
+    let target = Platform {
         arch: Arch::X86_64,
         kernel: (6, 18),
-        capabilities: profile::resolve::default_capabilities(),
+        capabilities: profile::caps::default_capabilities(),
     };
     let _ = profile::resolve(&parsed.profile, &target);
 });

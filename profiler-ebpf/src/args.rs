@@ -94,7 +94,7 @@ fn store(target: u64, kind: u32, value: u64) {
         value,
     };
     // The common case once a program runs: a value already seen.
-    if ARG_VALUES.get_ptr(key).is_some() {
+    if ARG_VALUES.get_ptr(&key).is_some() {
         return;
     }
     let Some(set) = set(target, kind) else {
@@ -111,7 +111,7 @@ fn store(target: u64, kind: u32, value: u64) {
             return;
         }
     }
-    match ARG_VALUES.insert(key, 1, BPF_NOEXIST as u64) {
+    match ARG_VALUES.insert(&key, &1, BPF_NOEXIST as u64) {
         Ok(()) => unsafe { (*set).distinct += 1 },
         // Another CPU stored it first.
         Err(err) if err == -EEXIST => {}
@@ -130,12 +130,12 @@ fn set(target: u64, kind: u32) -> Option<*mut ArgSet> {
         kind,
         _pad: 0,
     };
-    if let Some(set) = ARG_SETS.get_ptr_mut(key) {
+    if let Some(set) = ARG_SETS.get_ptr_mut(&key) {
         return Some(set);
     }
     // BPF_NOEXIST: another CPU may have created it meanwhile; then the lookup below finds it.
-    let _ = ARG_SETS.insert(key, ArgSet::default(), BPF_NOEXIST as u64);
-    let set = ARG_SETS.get_ptr_mut(key);
+    let _ = ARG_SETS.insert(&key, &ArgSet::default(), BPF_NOEXIST as u64);
+    let set = ARG_SETS.get_ptr_mut(&key);
     if set.is_none() {
         note_event(EVENT_ARGS_LOST);
     }

@@ -216,8 +216,8 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
             abi,
             _pad: 0,
         };
-        if unsafe { DAEMON_ODD.get(key) }.is_none() {
-            if DAEMON_ODD.insert(key, 1, 0).is_ok() {
+        if unsafe { DAEMON_ODD.get(&key) }.is_none() {
+            if DAEMON_ODD.insert(&key, &1, 0).is_ok() {
                 note(DAEMON_EVENT_NEW);
             } else {
                 note(DAEMON_EVENT_ODD_FULL);
@@ -225,7 +225,7 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
         }
         return;
     }
-    let seen = match seen_map.get_ptr_mut(cgroup) {
+    let seen = match seen_map.get_ptr_mut(&cgroup) {
         Some(seen) => seen,
         None => {
             // A reference, not a copy: the value must not land on the stack.
@@ -234,8 +234,8 @@ fn on_sys_enter_daemon<T: Task, S: Seen>(
             };
             // Another CPU may insert the same cgroup first (EEXIST): the lookup below finds
             // its entry. Only a full map leaves none.
-            let _ = seen_map.insert(cgroup, zero, BPF_NOEXIST as u64);
-            match seen_map.get_ptr_mut(cgroup) {
+            let _ = seen_map.insert(&cgroup, &zero, BPF_NOEXIST as u64);
+            match seen_map.get_ptr_mut(&cgroup) {
                 Some(seen) => seen,
                 None => {
                     note(DAEMON_EVENT_SEEN_FULL);
@@ -282,7 +282,7 @@ fn on_sys_exit_daemon<T: Task, S: Seen>(ctx: &RawTracePointContext, seen_map: &H
         return;
     }
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    if let Some(seen) = unsafe { seen_map.get(cgroup) } {
+    if let Some(seen) = unsafe { seen_map.get(&cgroup) } {
         if seen.marked(abi, nr) {
             return;
         }
@@ -295,7 +295,7 @@ fn on_sys_exit_daemon<T: Task, S: Seen>(ctx: &RawTracePointContext, seen_map: &H
     };
     let now = unsafe { bpf_ktime_get_boot_ns() };
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let denial = match DAEMON_DENIED.get_ptr_mut(key) {
+    let denial = match DAEMON_DENIED.get_ptr_mut(&key) {
         Some(denial) => denial,
         None => {
             let first = Denial {
@@ -308,8 +308,8 @@ fn on_sys_exit_daemon<T: Task, S: Seen>(ctx: &RawTracePointContext, seen_map: &H
                 comm: [0; 16],
             };
             // Another CPU may insert it first (EEXIST): the lookup below finds its entry.
-            let _ = DAEMON_DENIED.insert(key, first, BPF_NOEXIST as u64);
-            match DAEMON_DENIED.get_ptr_mut(key) {
+            let _ = DAEMON_DENIED.insert(&key, &first, BPF_NOEXIST as u64);
+            match DAEMON_DENIED.get_ptr_mut(&key) {
                 Some(denial) => denial,
                 None => {
                     note(DAEMON_EVENT_DENIED_FULL);

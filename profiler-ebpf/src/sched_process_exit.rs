@@ -24,7 +24,7 @@ fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
     // Whatever the task, its kernel stack may soon belong to another one.
     next_generation();
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if unsafe { WATCHED.get(tgid) }.is_none() {
+    if unsafe { WATCHED.get(&tgid) }.is_none() {
         return Ok(());
     }
     let task: *const u8 = ctx.arg(0);
@@ -35,7 +35,7 @@ fn try_sched_process_exit(ctx: &RawTracePointContext) -> Result<(), i64> {
         bpf_probe_read_kernel(signal.add(task_offset!(signal_live) as usize) as *const i32)?
     };
     if live == 0 {
-        let _ = WATCHED.remove(tgid);
+        let _ = WATCHED.remove(&tgid);
         if config().log != 0 {
             debug!(ctx, "process {} exited", tgid);
         }

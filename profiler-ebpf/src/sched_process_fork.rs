@@ -28,7 +28,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 
 fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), u32> {
     let parent_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let Some(slot) = (unsafe { WATCHED.get(parent_tgid) }) else {
+    let Some(slot) = (unsafe { WATCHED.get(&parent_tgid) }) else {
         return Ok(());
     };
     let slot = *slot;
@@ -38,7 +38,7 @@ fn try_sched_process_fork(ctx: &RawTracePointContext) -> Result<(), u32> {
     // A new thread shares its parent's tgid, which is already watched.
     if child_tgid != parent_tgid {
         WATCHED
-            .insert(child_tgid, slot, 0)
+            .insert(&child_tgid, &slot, 0)
             .map_err(|_| EVENT_WATCH_FULL)?;
         if config().log != 0 {
             debug!(

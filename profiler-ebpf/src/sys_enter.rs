@@ -103,10 +103,10 @@ fn count(regs: *const u8, slot: u32, abi: u32, nr: u64) {
         return;
     }
     let key = OddSyscallKey { slot, abi, nr };
-    match ODD_COUNTS.get_ptr_mut(key) {
+    match ODD_COUNTS.get_ptr_mut(&key) {
         Some(n) => unsafe { *n += 1 },
         None => {
-            if ODD_COUNTS.insert(key, 1, 0).is_err() {
+            if ODD_COUNTS.insert(&key, &1, 0).is_err() {
                 note_event(EVENT_ODD_FULL);
             }
         }
@@ -130,7 +130,7 @@ fn cached_process_slot<T: Task>(regs: u64) -> Option<u32> {
     if cache.regs == regs && cache.generation == generation {
         return (cache.slot != UNWATCHED).then_some(cache.slot);
     }
-    let slot = unsafe { WATCHED.get(T::current().tgid()) }.copied();
+    let slot = unsafe { WATCHED.get(&T::current().tgid()) }.copied();
     *cache = LastTask {
         regs,
         generation,
@@ -148,7 +148,7 @@ fn slot_by_process_or_cgroup<T: Task>(
     regs: &RawRegs,
     task: T,
 ) -> Option<u32> {
-    if let Some(slot) = unsafe { WATCHED.get(task.tgid()) } {
+    if let Some(slot) = unsafe { WATCHED.get(&task.tgid()) } {
         return Some(*slot);
     }
     // A verifier-known constant (frozen .rodata): only the branch in use is kept.
@@ -164,7 +164,7 @@ fn slot_by_process_or_cgroup<T: Task>(
         }
         return None;
     }
-    unsafe { CGROUP_TARGETS.get(ancestor) }.copied()
+    unsafe { CGROUP_TARGETS.get(&ancestor) }.copied()
 }
 
 /// Below a cgroup root: counts under the task's own cgroup id, so every cgroup that appears
@@ -189,10 +189,10 @@ fn count_in_own_cgroup<T: Task>(
         abi,
         _pad: 0,
     };
-    match CGROUP_COUNTS.get_ptr_mut(key) {
+    match CGROUP_COUNTS.get_ptr_mut(&key) {
         Some(n) => unsafe { *n += 1 },
         None => {
-            if CGROUP_COUNTS.insert(key, 1, 0).is_err() {
+            if CGROUP_COUNTS.insert(&key, &1, 0).is_err() {
                 note_event(EVENT_CGROUP_FULL);
             }
         }

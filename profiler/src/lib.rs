@@ -1,6 +1,6 @@
 //! profile: learn the syscalls a program makes with eBPF and turn them into seccomp profiles.
 pub mod audit;
-pub mod child;
+pub mod cgroup;
 pub mod daemon;
 pub mod duration;
 pub mod ebpf;
@@ -8,6 +8,7 @@ pub mod enforce;
 pub mod output;
 pub mod profile;
 pub mod record;
+pub mod recording;
 pub mod report;
 pub mod seccomp;
 pub mod sys;

@@ -7,8 +7,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 
 /// Set in the number of every x32 syscall (`__X32_SYSCALL_BIT`), which shares x86_64's audit
-/// architecture.
-pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// architecture: the kernel side's constant, in the 32 bits of seccomp's `nr`.
+pub const X32_SYSCALL_BIT: u32 = profiler_common::x86_64::X32_SYSCALL_BIT as u32;
 
 /// A seccomp architecture, by libseccomp's name. On an x86_64 kernel a syscall arrives through
 /// one of three of them (x86_64, i386 via `int $0x80`, x32), on an arm64 kernel through one of
@@ -279,6 +279,123 @@ const X32_LACKS: [&str; 12] = [
     "vserver",
     "map_shadow_stack",
 ];
+
+/// The seccomp architecture of this build, as moby's `runtime.GOARCH` lookup finds it.
+pub fn native_arch() -> Option<Arch> {
+    let little = cfg!(target_endian = "little");
+    Some(match std::env::consts::ARCH {
+        "x86_64" => Arch::X86_64,
+        "x86" => Arch::X86,
+        "aarch64" => Arch::Aarch64,
+        "arm" => Arch::Arm,
+        "riscv64" => Arch::Riscv64,
+        "s390x" => Arch::S390x,
+        "loongarch64" => Arch::Loongarch64,
+        "powerpc64" if little => Arch::Ppc64le,
+        "powerpc64" => Arch::Ppc64,
+        "powerpc" => Arch::Ppc,
+        "mips64" if little => Arch::Mipsel64,
+        "mips64" => Arch::Mips64,
+        "mips" if little => Arch::Mipsel,
+        "mips" => Arch::Mips,
+        _ => return None,
+    })
+}
+
+/// moby's name for a native architecture, the strings `includes.arches`/`excludes.arches`
+/// hold (moby `goToNative`/`nativeToSeccomp`; containers/common uses libseccomp's names, which
+/// are the same for every architecture moby's default profile mentions).
+pub fn moby_arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "amd64",
+        Arch::X86 => "x86",
+        Arch::Aarch64 => "arm64",
+        other => other.short_name(),
+    }
+}
+
+/// Every architecture libseccomp knows, in its order.
+pub const ALL_ARCHES: [Arch; 23] = [
+    Arch::X86_64,
+    Arch::X86,
+    Arch::X32,
+    Arch::Aarch64,
+    Arch::Arm,
+    Arch::Mips,
+    Arch::Mipsel,
+    Arch::Mips64,
+    Arch::Mipsel64,
+    Arch::Mips64n32,
+    Arch::Mipsel64n32,
+    Arch::Ppc,
+    Arch::Ppc64,
+    Arch::Ppc64le,
+    Arch::S390,
+    Arch::S390x,
+    Arch::Parisc,
+    Arch::Parisc64,
+    Arch::Riscv64,
+    Arch::Loongarch64,
+    Arch::M68k,
+    Arch::Sh,
+    Arch::Sheb,
+];
+
+/// The architecture an `arches` string names, by moby's/libseccomp's names (plus moby's
+/// spelling "mips3l64n32" and libseccomp's "loong64").
+pub fn arch_from_moby_name(name: &str) -> Option<Arch> {
+    match name {
+        "mips3l64n32" => Some(Arch::Mipsel64n32),
+        "loong64" => Some(Arch::Loongarch64),
+        _ => ALL_ARCHES
+            .into_iter()
+            .find(|&arch| moby_arch_name(arch) == name),
+    }
+}
+
+/// An architecture given on the command line: `SCMP_ARCH_X86_64`, `x86_64`, `amd64`, `i386`,
+/// `x86`, `aarch64`, `arm64`, … (case-insensitive).
+pub fn arch_from_any_name(name: &str) -> Option<Arch> {
+    let lower = name.to_ascii_lowercase();
+    let lower = lower.strip_prefix("scmp_arch_").unwrap_or(&lower);
+    match lower {
+        "i386" | "i686" | "386" => return Some(Arch::X86),
+        _ => {}
+    }
+    ALL_ARCHES.into_iter().find(|&arch| {
+        arch.short_name() == lower
+            || moby_arch_name(arch) == lower
+            || arch
+                .scmp_name()
+                .eq_ignore_ascii_case(&format!("SCMP_ARCH_{lower}"))
+    })
+}
+
+/// Whether `arch`'s table has `name`; `None` when we have no table for it. Besides the tables
+/// of [`Arch::has_table`], the `syscalls` crate's tables for mips (o32), mips64 (n64),
+/// ppc, ppc64, riscv64, s390x and loongarch64 serve here (names only).
+pub fn knows(arch: Arch, name: &str) -> Option<bool> {
+    if arch.has_table() {
+        return Some(arch.number(name).is_some());
+    }
+    Some(match arch {
+        Arch::Mips | Arch::Mipsel => syscalls::mips::Sysno::from_str(name).is_ok(),
+        Arch::Mips64 | Arch::Mipsel64 => syscalls::mips64::Sysno::from_str(name).is_ok(),
+        Arch::Ppc => syscalls::powerpc::Sysno::from_str(name).is_ok(),
+        Arch::Ppc64 | Arch::Ppc64le => syscalls::powerpc64::Sysno::from_str(name).is_ok(),
+        Arch::Riscv64 => syscalls::riscv64::Sysno::from_str(name).is_ok(),
+        Arch::S390x => syscalls::s390x::Sysno::from_str(name).is_ok(),
+        Arch::Loongarch64 => syscalls::loongarch64::Sysno::from_str(name).is_ok(),
+        _ => return None,
+    })
+}
+
+/// Whether any table we have knows `name`.
+pub fn known_anywhere(name: &str) -> bool {
+    ALL_ARCHES
+        .into_iter()
+        .any(|arch| knows(arch, name) == Some(true))
+}
 
 #[cfg(test)]
 mod tests {

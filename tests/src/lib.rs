@@ -266,7 +266,7 @@ impl Recorder {
 
 /// Where the cgroup v2 hierarchy is mounted.
 pub fn cgroup_v2_mount() -> PathBuf {
-    profiler::record::targets::v2_mount()
+    profiler::cgroup::v2_mount()
         .expect("a cgroup v2 mount")
         .path
 }
@@ -476,10 +476,11 @@ pub fn without(profile: &serde_json::Value, name: &str) -> serde_json::Value {
     profile
 }
 
-/// A file of ../shared/reference (real profiles and schemas of the projects we interoperate with).
+/// A real profile or schema of a project we interoperate with: the copies of
+/// ../shared/reference kept in profiler/data, so that a plain checkout tests.
 pub fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference")
+        .join("../profiler/data")
         .join(name)
 }
 

@@ -62,8 +62,10 @@ fn libseccomp(profile: &serde_json::Value, dir: &Path) -> Option<Vec<SockFilter>
     let bytes = std::fs::read(&out).unwrap();
     Some(
         bytes
-            .chunks_exact(8)
-            .map(|c| SockFilter::from_bytes(c.try_into().unwrap()))
+            .as_chunks::<8>()
+            .0
+            .iter()
+            .map(|c| SockFilter::from_bytes(*c))
             .collect(),
     )
 }
@@ -334,10 +336,10 @@ fn known_to_libseccomp(mut json: serde_json::Value) -> serde_json::Value {
 fn resolved(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let parsed = profiler::profile::parse(&text, &path.display().to_string()).unwrap();
-    let target = profiler::profile::Target {
+    let target = profiler::profile::Platform {
         arch: Arch::X86_64,
-        kernel: profiler::profile::resolve::running_kernel().unwrap(),
-        capabilities: profiler::profile::resolve::default_capabilities(),
+        kernel: profiler::profile::kernel::running_kernel().unwrap(),
+        capabilities: profiler::profile::caps::default_capabilities(),
     };
     serde_json::to_value(profiler::profile::resolve(&parsed.profile, &target).unwrap()).unwrap()
 }

@@ -1,6 +1,7 @@
-//! The fuzz targets of `fuzz/` (cargo-fuzz, nightly): each parser of untrusted input run a fixed
-//! number of times, starting from the corpus kept in `fuzz/corpus/<target>`, with debug
-//! assertions and overflow checks on, so that a panic a debug build would hit fails the run.
+//! The fuzz targets of `fuzz/` (cargo-fuzz, with the eBPF programs' nightly): each parser of
+//! untrusted input run a fixed number of times, starting from the corpus kept in
+//! `fuzz/corpus/<target>`, with debug assertions and overflow checks on, so that a panic a debug
+//! build would hit fails the run.
 use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
@@ -21,6 +22,8 @@ pub fn run(runs: u64, only: Option<&str>) -> Result<()> {
         Some(name) => bail!("no fuzz target {name} (there are {})", TARGETS.join(", ")),
         None => TARGETS.to_vec(),
     };
+    // cargo-fuzz needs nightly; the eBPF programs' one is the nightly this checkout knows works.
+    let nightly = format!("+{}", crate::setup::ebpf_toolchain()?);
     for target in targets {
         // New inputs go to a scratch corpus; the one in the repository is only read.
         let scratch = root.join("target/fuzz-corpus").join(target);
@@ -28,14 +31,8 @@ pub fn run(runs: u64, only: Option<&str>) -> Result<()> {
             .with_context(|| format!("creating {}", scratch.display()))?;
         eprintln!("fuzz: {target}, {runs} runs");
         let status = Command::new("cargo")
-            .args([
-                "+nightly",
-                "fuzz",
-                "run",
-                "--sanitizer",
-                "none",
-                "--debug-assertions",
-            ])
+            .arg(&nightly)
+            .args(["fuzz", "run", "--sanitizer", "none", "--debug-assertions"])
             .arg(target)
             .arg(&scratch)
             .arg(fuzz_dir.join("corpus").join(target))

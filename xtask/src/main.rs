@@ -33,11 +33,11 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build, and run every test (unit tests, the end-to-end tests, which need root, and
-    /// the fuzz targets for a fixed number of runs).
+    /// Set up, build, and run every test (rustfmt's and clippy's checks, unit tests, the
+    /// end-to-end tests, which need root, and the fuzz targets for a fixed number of runs).
     Test {
-        /// Passed to `cargo test` (e.g. a test name filter); with any, the fuzz targets are not
-        /// run.
+        /// Passed to `cargo test` (e.g. a test name filter); with any, the lints and the fuzz
+        /// targets are not run.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -100,6 +100,10 @@ fn main() -> Result<()> {
             // test puts in a container.
             cargo(&["build"])?;
             static_profile(false)?;
+            // The whole run also checks the layout (rustfmt) and clippy's warnings, as errors;
+            // after the build, so clippy reuses its eBPF object. Like the tests, they report
+            // and the run goes on.
+            let lints = if args.is_empty() { lint() } else { Ok(()) };
             // Every test target runs even when one fails, so a run shows all failures.
             let mut test = vec!["test", "--no-fail-fast"];
             test.extend(args.iter().map(String::as_str));
@@ -114,7 +118,7 @@ fn main() -> Result<()> {
             } else {
                 Ok(())
             };
-            tests.and(rest)
+            lints.and(tests).and(rest)
         }
         Task::VmTest(args) => {
             setup::run()?;
@@ -222,6 +226,14 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Runs cargo (the stable toolchain, as invoked) in the workspace root.
+/// rustfmt's check and clippy over every package of the workspace but the eBPF one (which
+/// only builds for its BPF target; profiler's build script builds it).
+fn lint() -> Result<()> {
+    let format = cargo(&["fmt", "--all", "--check"]);
+    let clippy = cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]);
+    format.and(clippy)
+}
+
 fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)

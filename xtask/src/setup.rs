@@ -9,7 +9,7 @@ use crate::{
     output,
 };
 
-/// The bpf-linker release known to build against nightly's LLVM here.
+/// The bpf-linker release known to build against the eBPF toolchain's LLVM here.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// cargo-fuzz, which builds and runs the fuzz targets of fuzz/ with nightly.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
@@ -53,8 +53,9 @@ const QEMU_PACKAGES: [&str; 2] = ["qemu-system-x86", "qemu-system-arm"];
 pub const ARM64_TARGET: &str = "aarch64-unknown-linux-gnu";
 
 pub fn run() -> Result<()> {
-    rust_src()?;
-    bpf_linker()?;
+    let toolchain = ebpf_toolchain()?;
+    ebpf_rust(&toolchain)?;
+    bpf_linker(&toolchain)?;
     cargo_fuzz()?;
     debian_packages()?;
     python_packages()
@@ -161,25 +162,41 @@ fn python_packages() -> Result<()> {
     )
 }
 
-fn rust_src() -> Result<()> {
+/// The eBPF programs' toolchain: the `channel` of profiler-ebpf/rust-toolchain.toml (which
+/// profiler/build.rs reads too).
+pub fn ebpf_toolchain() -> Result<String> {
+    let path = crate::workspace_root().join("profiler-ebpf/rust-toolchain.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("channel"))
+        .filter_map(|rest| rest.trim_start().strip_prefix('='))
+        .map(|value| value.trim().trim_matches('"').to_owned())
+        .next()
+        .with_context(|| format!("{} names no channel", path.display()))
+}
+
+/// The eBPF toolchain with rust-src (the programs build core from source).
+fn ebpf_rust(toolchain: &str) -> Result<()> {
     let installed = output(Command::new("rustup").args([
         "component",
         "list",
         "--installed",
         "--toolchain",
-        "nightly",
-    ]))
-    .context("the nightly toolchain is needed for the eBPF programs")?;
-    if installed.lines().any(|line| line.starts_with("rust-src")) {
+        toolchain,
+    ]));
+    if installed.is_ok_and(|list| list.lines().any(|line| line.starts_with("rust-src"))) {
         return Ok(());
     }
-    eprintln!("setup: adding rust-src to the nightly toolchain");
+    eprintln!("setup: installing the eBPF toolchain {toolchain} with rust-src");
     run_checked(Command::new("rustup").args([
-        "component",
-        "add",
+        "toolchain",
+        "install",
+        toolchain,
+        "--profile",
+        "minimal",
+        "--component",
         "rust-src",
-        "--toolchain",
-        "nightly",
     ]))
 }
 
@@ -190,24 +207,38 @@ fn cargo_home() -> Result<PathBuf> {
         .context("neither CARGO_HOME nor HOME is set")
 }
 
-/// bpf-linker must be built against the very LLVM that nightly rustc emits bitcode for, so it
-/// links nightly's own libLLVM, found through an rpath (it then starts outside `cargo +nightly`).
-fn bpf_linker() -> Result<()> {
-    let linker = cargo_home()?.join("bin").join("bpf-linker");
+/// Where the bpf-linker built against `toolchain`'s LLVM is installed: one per toolchain, so
+/// moving the toolchain never breaks the builds of a checkout that has not moved yet
+/// (profiler/build.rs looks there).
+fn bpf_linker_root(toolchain: &str) -> Result<PathBuf> {
+    Ok(cargo_home()?.join("bpf-linker").join(toolchain))
+}
+
+/// bpf-linker must be built against the very LLVM that the eBPF toolchain's rustc emits bitcode
+/// for, so it links that toolchain's own libLLVM, found through an rpath (it then starts outside
+/// `rustup run`).
+fn bpf_linker(toolchain: &str) -> Result<()> {
+    let root = bpf_linker_root(toolchain)?;
+    let linker = root.join("bin").join("bpf-linker");
     if let Ok(version) = output(Command::new(&linker).arg("--version")) {
         if version.contains(BPF_LINKER_VERSION) {
             return Ok(());
         }
     }
-    let sysroot = PathBuf::from(
-        output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?.trim(),
-    );
-    let version = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let rustc = |args: &[&str]| {
+        output(
+            Command::new("rustup")
+                .args(["run", toolchain, "rustc"])
+                .args(args),
+        )
+    };
+    let sysroot = PathBuf::from(rustc(&["--print", "sysroot"])?.trim());
+    let version = rustc(&["-vV"])?;
     let llvm_major = version
         .lines()
         .find_map(|line| line.strip_prefix("LLVM version: "))
         .and_then(|v| v.split('.').next())
-        .context("`rustc +nightly -vV` prints no LLVM version")?
+        .with_context(|| format!("`rustc -vV` of {toolchain} prints no LLVM version"))?
         .to_owned();
     let lib_dir = sysroot.join("lib");
     let libllvm = std::fs::read_dir(&lib_dir)
@@ -220,8 +251,8 @@ fn bpf_linker() -> Result<()> {
         })
         .with_context(|| format!("no libLLVM.so.*-rust-* in {}", lib_dir.display()))?;
 
-    // LLVM_PREFIX must hold lib/libLLVM.so; nightly ships only the versioned name.
-    let prefix = env::temp_dir().join(format!("profile-llvm-prefix-{llvm_major}"));
+    // LLVM_PREFIX must hold lib/libLLVM.so; the toolchain ships only the versioned name.
+    let prefix = env::temp_dir().join(format!("profile-llvm-prefix-{toolchain}"));
     let link = prefix.join("lib").join("libLLVM.so");
     std::fs::create_dir_all(link.parent().expect("has a parent"))?;
     let _ = std::fs::remove_file(&link);
@@ -241,7 +272,9 @@ fn bpf_linker() -> Result<()> {
                 "--version",
                 BPF_LINKER_VERSION,
                 "--force",
+                "--root",
             ])
+            .arg(&root)
             .args([
                 "--no-default-features",
                 "--features",

@@ -3,15 +3,14 @@
 //! turn them into a profile for `profile merge` or a report.
 //!
 //! `parse` reads records (pure); `source` reads them from the audit netlink group, auditd's
-//! log or the kernel log, and resolves pids to cgroups (the only kernel-facing code). This
-//! module filters, drops duplicates, groups and renders.
+//! log or the kernel log, and `cgroups` resolves pids to cgroups (the only kernel-facing code).
+//! This module filters, drops duplicates, groups and renders.
+pub mod cgroups;
 pub mod parse;
+pub mod render;
 pub mod source;
 
-use std::{
-    collections::{BTreeMap, BTreeSet, HashSet, VecDeque},
-    fmt::Write as _,
-};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 pub use parse::{Line, Record, RecordId, SeccompAction};
 pub use source::{collect, Options, SourceChoice};
@@ -256,131 +255,6 @@ impl Findings {
             ..Profile::default()
         }
     }
-
-    /// A table: one row per (arch, syscall, action, executable, cgroup), with counts and pids,
-    /// then a summary line.
-    pub fn report(&self) -> String {
-        struct Row {
-            order: Arch,
-            arch: &'static str,
-            name: String,
-            nr: String,
-            action: String,
-            count: String,
-            exe: String,
-            cgroup: String,
-            pids: String,
-        }
-        let mut rows: Vec<Row> = self
-            .groups
-            .iter()
-            .map(|(key, group)| Row {
-                order: key.arch,
-                arch: key.arch.short_name(),
-                name: key.arch.name(key.nr).unwrap_or("(unknown)").to_owned(),
-                nr: key.nr.to_string(),
-                action: key.action.to_string(),
-                count: group.count.to_string(),
-                exe: crate::output::escape(&key.exe).into_owned(),
-                cgroup: crate::output::escape(&key.cgroup).into_owned(),
-                pids: pid_list(&group.pids),
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.order, &a.name, &a.action, &a.exe, &a.cgroup)
-                .cmp(&(b.order, &b.name, &b.action, &b.exe, &b.cgroup))
-        });
-        let headers = [
-            "ARCH", "SYSCALL", "NR", "ACTION", "COUNT", "EXE", "CGROUP", "PIDS",
-        ];
-        let cells = |r: &Row| -> [String; 8] {
-            [
-                r.arch.to_owned(),
-                r.name.clone(),
-                r.nr.clone(),
-                r.action.clone(),
-                r.count.clone(),
-                r.exe.clone(),
-                r.cgroup.clone(),
-                r.pids.clone(),
-            ]
-        };
-        let mut widths = headers.map(str::len);
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(cells(row)) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let mut out = String::new();
-        let mut line = |cells: [String; 8]| {
-            let mut text = String::new();
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let pad = w.saturating_sub(cell.chars().count());
-                match i {
-                    // Numbers right-aligned.
-                    2 | 4 => text.push_str(&format!("{}{cell}", " ".repeat(pad))),
-                    7 => text.push_str(cell),
-                    _ => text.push_str(&format!("{cell}{}", " ".repeat(pad))),
-                }
-                if i < 7 {
-                    text.push_str("  ");
-                }
-            }
-            let _ = writeln!(out, "{}", text.trim_end());
-        };
-        line(headers.map(str::to_owned));
-        for row in &rows {
-            line(cells(row));
-        }
-        out.push_str(&self.summary());
-        out.push('\n');
-        out
-    }
-
-    /// One line: distinct syscalls, records, processes, records per action, and what was
-    /// skipped.
-    pub fn summary(&self) -> String {
-        let distinct: BTreeSet<(Arch, u64)> =
-            self.groups.keys().map(|key| (key.arch, key.nr)).collect();
-        let pids: BTreeSet<u32> = self
-            .groups
-            .values()
-            .flat_map(|group| group.pids.iter().copied())
-            .collect();
-        let mut text = format!(
-            "{} distinct syscalls, {} records from {} processes",
-            distinct.len(),
-            self.kept(),
-            pids.len()
-        );
-        let actions = self.by_action();
-        if !actions.is_empty() {
-            let list: Vec<String> = actions
-                .iter()
-                .map(|(action, count)| format!("{action} {count}"))
-                .collect();
-            let _ = write!(text, " ({})", list.join(", "));
-        }
-        if self.filtered_out > 0 {
-            let _ = write!(text, ", {} filtered out", self.filtered_out);
-        }
-        if self.duplicates > 0 {
-            let _ = write!(text, ", {} duplicates dropped", self.duplicates);
-        }
-        if self.malformed > 0 {
-            let _ = write!(text, ", {} malformed lines skipped", self.malformed);
-        }
-        text
-    }
-}
-
-fn pid_list(pids: &BTreeSet<u32>) -> String {
-    const SHOWN: usize = 8;
-    let mut list: Vec<String> = pids.iter().take(SHOWN).map(u32::to_string).collect();
-    if pids.len() > SHOWN {
-        list.push(format!("…+{}", pids.len() - SHOWN));
-    }
-    list.join(",")
 }
 
 #[cfg(test)]
@@ -553,7 +427,7 @@ mod tests {
 
     #[test]
     fn report_table() {
-        let report = collect(Filters::default(), sample()).report();
+        let report = render::report(&collect(Filters::default(), sample()));
         let lines: Vec<&str> = report.lines().collect();
         assert_eq!(lines.len(), 6, "{report}");
         let fields = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>();

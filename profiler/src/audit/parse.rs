@@ -64,16 +64,16 @@ pub enum SeccompAction {
 
 impl SeccompAction {
     pub fn from_code(code: u32) -> SeccompAction {
-        let data = (code & 0xffff) as u16;
-        match code & 0xffff_0000 {
-            0x8000_0000 => SeccompAction::KillProcess,
-            0x0000_0000 => SeccompAction::KillThread,
-            0x0003_0000 => SeccompAction::Trap,
-            0x0005_0000 => SeccompAction::Errno(data),
-            0x7fc0_0000 => SeccompAction::Notify,
-            0x7ff0_0000 => SeccompAction::Trace(data),
-            0x7ffc_0000 => SeccompAction::Log,
-            0x7fff_0000 => SeccompAction::Allow,
+        let data = (code & libc::SECCOMP_RET_DATA) as u16;
+        match code & libc::SECCOMP_RET_ACTION_FULL {
+            libc::SECCOMP_RET_KILL_PROCESS => SeccompAction::KillProcess,
+            libc::SECCOMP_RET_KILL_THREAD => SeccompAction::KillThread,
+            libc::SECCOMP_RET_TRAP => SeccompAction::Trap,
+            libc::SECCOMP_RET_ERRNO => SeccompAction::Errno(data),
+            libc::SECCOMP_RET_USER_NOTIF => SeccompAction::Notify,
+            libc::SECCOMP_RET_TRACE => SeccompAction::Trace(data),
+            libc::SECCOMP_RET_LOG => SeccompAction::Log,
+            libc::SECCOMP_RET_ALLOW => SeccompAction::Allow,
             _ => SeccompAction::Unknown(code),
         }
     }

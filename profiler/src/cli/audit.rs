@@ -127,7 +127,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
     if blocked > 0 {
         log::warn!("{blocked} records are of calls an enforcing filter blocked (ERRNO, KILL…), not only logged");
     }
-    let summary = findings.summary();
+    let summary = audit::render::summary(&findings);
     log::info!("{summary}");
 
     let text = match args.format {
@@ -139,7 +139,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<i32> {
             }
             findings.to_profile().to_json()
         }
-        AuditFormat::Report => findings.report(),
+        AuditFormat::Report => audit::render::report(&findings),
     };
     output::emit(args.output.as_deref(), &text)?;
     Ok(0)

@@ -3,13 +3,15 @@ use std::{collections::BTreeSet, path::PathBuf};
 use clap::Args;
 use profiler::{
     profile::{
-        self, ops,
-        resolve::{self, arch_from_any_name, capability_name, parse_kernel_version},
+        self,
+        caps::{self, capability_name},
+        kernel::parse_kernel_version,
+        names, ops,
         runtimes::{self, Logging, Runtime},
-        NameCheck, Parsed, Profile, Target,
+        NameCheck, Parsed, Platform, Profile,
     },
     seccomp::{divergence::divergences, CompileError},
-    syscalls::Arch,
+    syscalls::{arch_from_any_name, Arch},
 };
 
 /// Validate a seccomp profile in any dialect (OCI, Docker, containers/podman) and explain what is
@@ -133,14 +135,14 @@ fn parse_cap(text: &str) -> Result<CapChoice, String> {
 }
 
 impl TargetArgs {
-    pub fn target(&self) -> anyhow::Result<Target> {
+    pub fn target(&self) -> anyhow::Result<Platform> {
         let caps = (!self.caps.is_empty()).then(|| {
             let mut set = BTreeSet::new();
             for choice in &self.caps {
                 match choice {
-                    CapChoice::Default => set.extend(resolve::default_capabilities()),
+                    CapChoice::Default => set.extend(caps::default_capabilities()),
                     CapChoice::All => {
-                        set.extend(resolve::ALL_CAPABILITIES.iter().map(|c| c.to_string()))
+                        set.extend(caps::ALL_CAPABILITIES.iter().map(|c| c.to_string()))
                     }
                     CapChoice::One(cap) => {
                         set.insert(cap.to_string());
@@ -150,12 +152,12 @@ impl TargetArgs {
             set
         });
         let mut target = match (self.arch, self.kernel) {
-            (Some(arch), Some(kernel)) => Target {
+            (Some(arch), Some(kernel)) => Platform {
                 arch,
                 kernel,
-                capabilities: caps.clone().unwrap_or_else(resolve::default_capabilities),
+                capabilities: caps.clone().unwrap_or_else(caps::default_capabilities),
             },
-            _ => Target::this_machine(caps)?,
+            _ => Platform::this_machine(caps)?,
         };
         if let Some(arch) = self.arch {
             target.arch = arch;
@@ -170,7 +172,7 @@ impl TargetArgs {
 /// A profile read, validated and resolved, or the message explaining why not.
 pub struct Checked {
     pub parsed: Parsed,
-    pub target: Target,
+    pub target: Platform,
     /// Plain OCI for the target, unknown names dropped when allowed.
     pub resolved: Profile,
     pub names: NameCheck,
@@ -209,7 +211,7 @@ pub fn load(file: &std::path::Path, args: &TargetArgs) -> Result<Checked, String
             ));
         }
         log::warn!("{source}: {err}: dropped (--allow-unknown)");
-        resolve::drop_names(&mut resolved, &err.names);
+        names::drop_names(&mut resolved, &err.names);
     }
     Ok(Checked {
         parsed,
@@ -245,7 +247,10 @@ pub fn describe(checked: &Checked) -> String {
     };
     let mut line = format!(
         "valid {dialect} profile, default {}, {arches}, {} rules, {} names",
-        action_name(profile),
+        ops::Verdict {
+            action: profile.default_action,
+            errno_ret: profile.default_errno_ret,
+        },
         profile.syscalls.len(),
         profile.names().len()
     );
@@ -271,14 +276,6 @@ pub fn describe(checked: &Checked) -> String {
         line.push_str(&format!("; {dropped} unknown names dropped"));
     }
     line
-}
-
-fn action_name(profile: &Profile) -> String {
-    let name = ops::action_name(profile.default_action);
-    match profile.default_errno_ret {
-        Some(errno) => format!("{name}({errno})"),
-        None => name,
-    }
 }
 
 /// Warns where runc, crun and podman (all through libseccomp) would enforce the profile

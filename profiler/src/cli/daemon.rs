@@ -5,7 +5,7 @@ use clap::{Args, ValueEnum};
 use profiler::{
     audit::SourceChoice,
     daemon::{self, store::OutputFormat, DaemonOptions},
-    record::DefaultAction,
+    profile::learn::DefaultAction,
     sys::Signals,
 };
 

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use profiler::profile::ops;
+use profiler::{output::diff::DiffText as _, profile::ops};
 
 use super::check::{load, TargetArgs};
 

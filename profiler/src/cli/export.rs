@@ -128,7 +128,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
                 Ok((resource, warnings)) => {
                     runtime_bound(warnings);
                     if args.yaml {
-                        resource.to_yaml()
+                        profiler::output::yaml::to_yaml(&resource)
                     } else {
                         resource.to_json()
                     }
@@ -158,7 +158,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<i32> {
             runtime_bound(warnings);
             let snippet = k8s::pod_snippet(&localhost);
             let snippet = if args.yaml {
-                snippet.to_yaml()
+                profiler::output::yaml::to_yaml(&snippet)
             } else {
                 snippet.to_json()
             };

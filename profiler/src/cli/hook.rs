@@ -8,9 +8,11 @@ use std::{
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use profiler::{
+    output::recording::Format,
+    profile::learn::DefaultAction,
     record::{
         hook::{self, Request},
-        record_target, DefaultAction, Destination, Format, Target, TargetOptions,
+        record_target, Destination, RecordOptions, Target, TargetOptions,
     },
     sys::{self, Forked, Signals},
 };
@@ -142,13 +144,15 @@ fn record(request: Request, ready: OwnedFd) -> i32 {
         );
         let options = TargetOptions {
             target: Target::Cgroup(request.cgroup.clone()),
-            output: Destination::File(request.trace.output.clone()),
-            format: Format::Oci,
-            profile: DefaultAction::Errno(1).into(),
             duration: None,
-            after_seccomp: request.after_seccomp,
-            args: false,
             ready: Some(ready),
+            record: RecordOptions {
+                output: Destination::File(request.trace.output.clone()),
+                format: Format::Oci,
+                profile: DefaultAction::Errno(1).into(),
+                after_seccomp: request.after_seccomp,
+                args: false,
+            },
         };
         runtime
             .block_on(record_target(&options, signals))

@@ -89,7 +89,7 @@ pub fn run(args: InstallArgs) -> anyhow::Result<i32> {
     }
     let snippet = k8s::pod_snippet(&localhost);
     let text = if args.yaml {
-        snippet.to_yaml()
+        profiler::output::yaml::to_yaml(&snippet)
     } else {
         snippet.to_json()
     };

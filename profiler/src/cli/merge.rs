@@ -6,7 +6,7 @@ use profiler::{
         ops::{self, Input},
         Profile,
     },
-    report::{counts, Counts},
+    recording::counts::{self, Counts},
 };
 
 use super::check::{load, TargetArgs};

@@ -4,10 +4,9 @@ use clap::{Args, ValueEnum};
 use profiler::{
     profile::{
         ops::{self, ConflictKind, Enforce},
-        resolve::native_arch,
         Action,
     },
-    syscalls::Arch,
+    syscalls::{native_arch, Arch},
 };
 
 use super::{check::TargetArgs, merge};
@@ -88,7 +87,7 @@ pub fn run(args: PromoteArgs) -> anyhow::Result<i32> {
     if staged.default_action != Action::Log {
         log::info!(
             "{source}: default is {}, not SCMP_ACT_LOG: replaced all the same",
-            ops::action_name(staged.default_action)
+            staged.default_action
         );
     }
     let profile = if args.with.is_empty() {

@@ -8,10 +8,14 @@ use std::{
 use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 use profiler::{
-    profile::groups,
+    output::recording::Format,
+    profile::{
+        groups,
+        learn::{DefaultAction, ProfileOptions},
+    },
     record::{
-        record_command, record_target, CommandOptions, DefaultAction, Destination, Existing,
-        Format, ProfileOptions, Target, TargetOptions,
+        record_command, record_target, CommandOptions, Destination, Existing, RecordOptions,
+        Target, TargetOptions,
     },
     sys::{Credentials, Signals},
 };
@@ -317,17 +321,20 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let record = RecordOptions {
+        output,
+        format,
+        profile,
+        after_seccomp,
+        args: args.args,
+    };
     let result = match target {
         Some(target) => {
             let options = TargetOptions {
                 target,
-                output,
-                format,
-                profile,
                 duration: args.duration,
-                after_seccomp,
-                args: args.args,
                 ready: None,
+                record,
             };
             runtime.block_on(record_target(&options, signals))
         }
@@ -337,13 +344,9 @@ pub fn run(args: RecordArgs) -> anyhow::Result<i32> {
             }
             let options = CommandOptions {
                 command: args.command,
-                output,
-                format,
-                profile,
                 user,
                 linger: args.linger,
-                after_seccomp,
-                args: args.args,
+                record,
             };
             runtime.block_on(record_command(&options, signals))
         }

@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use profiler::{
     profile::runtimes::Runtime,
-    report::{counts, docker, render, Counts, Report},
+    recording::counts::{self, Counts},
+    report::{docker, render, Report},
 };
 
 use super::check::{load, TargetArgs};

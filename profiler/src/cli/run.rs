@@ -1,7 +1,7 @@
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::Args;
-use profiler::{enforce, profile::resolve::native_arch, seccomp, seccomp::install};
+use profiler::{enforce, seccomp, seccomp::install, syscalls::native_arch};
 
 use super::check::{load, TargetArgs};
 

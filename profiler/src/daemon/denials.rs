@@ -302,8 +302,8 @@ fn blocking_rules(profile: &Profile) -> BTreeMap<&str, String> {
             continue;
         }
         let text = match verdict.errno_ret {
-            Some(errno) => format!("{}({errno})", ops::action_name(rule.action)),
-            None => ops::action_name(rule.action),
+            Some(errno) => format!("{}({errno})", rule.action),
+            None => rule.action.to_string(),
         };
         for name in &rule.names {
             blocking.insert(name.as_str(), text.clone());
@@ -338,7 +338,10 @@ mod rfc3339 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{SyscallRule, ENOSYS};
+    use crate::{
+        output::diff::DiffText as _,
+        profile::{SyscallRule, ENOSYS},
+    };
 
     fn observed(nr: u64, source: Source, at: u64) -> Observed {
         Observed {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kubelet::{self, Names, OwnerKind};
-use crate::record::targets;
+use crate::cgroup;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,7 +62,7 @@ impl Identity {
         identity.pod_uid = Some(pod);
         identity.container_id = rest
             .get(1)
-            .and_then(|c| targets::container_id_of(c))
+            .and_then(|c| cgroup::container_id_of(c))
             .map(|(id, _)| id.to_owned());
         identity
     }

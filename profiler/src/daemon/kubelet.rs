@@ -10,7 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::targets;
+use crate::cgroup;
 
 /// Kubernetes' `rand.String` alphabet (no vowels, no 0, 1, 3): pod name suffixes and
 /// pod-template hashes are made of it.
@@ -84,7 +84,7 @@ fn strip_random(name: &str, len: std::ops::RangeInclusive<usize>) -> Option<&str
 /// The file stem of a workload: its key `<namespace>/<owner>/<container>` made a file name
 /// (`/` becomes `_`, which no Kubernetes name contains, so different keys get different stems).
 pub fn workload_stem(namespace: &str, owner: &str, container: &str) -> String {
-    targets::file_stem(&format!("{namespace}/{owner}/{container}"))
+    cgroup::file_stem(&format!("{namespace}/{owner}/{container}"))
 }
 
 /// The container name of a cgroup of a known pod that has no log symlink (its sandbox). It

@@ -51,7 +51,7 @@ use self::{
 };
 use crate::{
     audit::{source::CgroupResolver, Record, RecordId, SourceChoice},
-    child,
+    cgroup::{self, Cgroup, TargetError, V2Mount},
     ebpf::{
         daemon::{
             self as kernel, DaemonLosses, DaemonMaps, DaemonSpec, KernelDenial, Marks, PinError,
@@ -59,11 +59,8 @@ use crate::{
         },
         KERNEL_BTF,
     },
-    record::{
-        targets::{self, Cgroup, TargetError, V2Mount},
-        DefaultAction,
-    },
-    sys::{self, Signals},
+    profile::learn::DefaultAction,
+    sys::{self, child, Signals},
     syscalls::Arch,
 };
 
@@ -112,7 +109,7 @@ pub enum DaemonError {
 /// cgroupfs.
 const KUBEPODS: [&str; 2] = ["kubepods.slice", "kubepods"];
 
-fn kubepods(mount: &targets::V2Mount) -> Result<Cgroup, DaemonError> {
+fn kubepods(mount: &cgroup::V2Mount) -> Result<Cgroup, DaemonError> {
     KUBEPODS
         .iter()
         .find_map(|name| Cgroup::resolve(Path::new(name), mount).ok())
@@ -135,7 +132,7 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
     if let Some(cap) = sys::missing_bpf_capability().map_err(io_err("reading capabilities"))? {
         return Err(DaemonError::Privileges(cap));
     }
-    let mount = targets::v2_mount()?;
+    let mount = cgroup::v2_mount()?;
     let root = match &options.root {
         Some(root) => Cgroup::resolve(root, &mount)?,
         None => kubepods(&mount)?,
@@ -171,14 +168,14 @@ pub async fn run(options: &DaemonOptions, signals: Signals) -> Result<i32, Daemo
     // partial. Adopted programs counted all along.
     let running_before: BTreeSet<u64> = match started {
         Started::Adopted => BTreeSet::new(),
-        Started::Loaded | Started::Replaced(_) => targets::walk(&root.path)?
+        Started::Loaded | Started::Replaced(_) => cgroup::walk(&root.path)?
             .into_iter()
             .filter(|(rel, _)| {
                 let cgroup = root.path.join(rel);
-                !targets::processes_here(&cgroup).is_empty()
+                !cgroup::processes_here(&cgroup).is_empty()
             })
             .map(|(_, id)| id)
-            .chain((!targets::processes_here(&root.path).is_empty()).then_some(root.id))
+            .chain((!cgroup::processes_here(&root.path).is_empty()).then_some(root.id))
             .collect(),
     };
     if !running_before.is_empty() {
@@ -560,7 +557,7 @@ impl Daemon {
             let found = if root_gone {
                 Ok(BTreeMap::new())
             } else {
-                targets::walk(&self.root.path)
+                cgroup::walk(&self.root.path)
             };
             match &found {
                 Ok(found) => {

@@ -26,9 +26,18 @@ use super::{
     identity::Identity,
 };
 use crate::{
-    output::{self, Batch},
-    profile::{k8s, Profile},
-    record::{render_profile, targets, DefaultAction, Format, ProfileOptions, Recording},
+    cgroup,
+    output::{
+        self,
+        recording::{render_profile, Format},
+        Batch,
+    },
+    profile::{
+        k8s,
+        learn::{DefaultAction, Learn as _, ProfileOptions},
+        Profile,
+    },
+    recording::Recording,
     syscalls::Arch,
 };
 
@@ -61,7 +70,7 @@ impl Place {
     /// A cgroup named by its path: `below_root` (its path below the daemon's root) made a file
     /// stem, its identity from the path alone.
     pub fn by_path(cgroup: &str, below_root: &str) -> Place {
-        let mut workload = targets::file_stem(below_root);
+        let mut workload = cgroup::file_stem(below_root);
         // A cgroup directory `web.proposed` must not take workload `web`'s proposal files.
         // (Kubernetes container names have no dots, so a kubelet-named stem never ends so.)
         if workload.ends_with(PROPOSED) {

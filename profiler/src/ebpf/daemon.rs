@@ -366,7 +366,7 @@ fn load(dir: &Path, btf_path: &Path, spec: &DaemonSpec) -> Result<Variant, PinEr
     {
         let map = ebpf.map_mut(INFO).ok_or(TracerError::MissingMap(INFO))?;
         let mut info: Array<_, DaemonInfo> = Array::try_from(map).map_err(map_err(INFO))?;
-        info.set(0, spec.info(variant), 0).map_err(map_err(INFO))?;
+        info.set(0, &spec.info(variant), 0).map_err(map_err(INFO))?;
     }
     for hook in &HOOKS {
         let name = variant.program(hook.program);

@@ -24,7 +24,7 @@ pub use self::{
     tracepoint_btf::TracepointBtfError,
 };
 use crate::{
-    record::{LearnedArgs, Recording},
+    recording::{args::LearnedArgs, Recording},
     syscalls::Arch,
 };
 
@@ -57,8 +57,6 @@ pub enum TracerError {
         name: &'static str,
         source: aya::maps::MapError,
     },
-    #[error("slot {0} is beyond the {SLOTS} this tracer was loaded with")]
-    Slot(u32),
     #[error("eBPF map {0} is missing from the object")]
     MissingMap(&'static str),
 }
@@ -78,17 +76,9 @@ pub struct Losses {
     pub args_lost: u64,
 }
 
-/// Recording targets one loaded tracer tells apart: a recording follows one target. (The map
-/// layout has room for `MAX_SLOTS`; only the tables in use are created.)
-pub const SLOTS: u32 = 1;
-
-fn check_slot(slot: u32) -> Result<(), TracerError> {
-    if slot < SLOTS {
-        Ok(())
-    } else {
-        Err(TracerError::Slot(slot))
-    }
-}
+/// The one slot of the kernel side's tables a tracer counts in: a recording follows one target
+/// (a process tree or a cgroup). The tables have room for `MAX_SLOTS`; only this one is created.
+const SLOT: u32 = 0;
 
 /// What a tracer watches besides the process trees given to [`Tracer::watch`]. Fixed at load:
 /// the programs see it as constants, so what is not used costs nothing.
@@ -163,22 +153,13 @@ struct Prepared<'a> {
 }
 
 /// What the programs need from kernel BTF, which build of them fits the kernel, and a fresh
-/// loader. `EbpfLoader::new` parses all of kernel BTF (aya 0.14 does it eagerly, though the
-/// programs need none of it); our own reads and the feature probes happen meanwhile, on another
-/// thread.
+/// loader (which parses no kernel BTF: the programs use no CO-RE relocations).
 fn start_loading<'a>(btf_path: &Path, tp_btf: Option<&str>) -> Result<Prepared<'a>, TracerError> {
-    let (read, loader) = std::thread::scope(|scope| {
-        let read = scope.spawn(|| -> Result<_, TracerError> {
-            let offsets = offsets::task_offsets(btf_path)?;
-            let btf = tp_btf
-                .map(|tracepoint| tracepoint_btf::for_tracepoint(btf_path, tracepoint))
-                .transpose()?;
-            Ok((offsets, btf, Features::probe()?))
-        });
-        let loader = EbpfLoader::new();
-        (read.join().expect("reading kernel BTF panicked"), loader)
-    });
-    let (offsets, btf, features) = read?;
+    let offsets = offsets::task_offsets(btf_path)?;
+    let btf = tp_btf
+        .map(|tracepoint| tracepoint_btf::for_tracepoint(btf_path, tracepoint))
+        .transpose()?;
+    let features = Features::probe()?;
     features.lift_memlock().map_err(TracerError::Memlock)?;
     let variant = features.variant();
     if variant == Variant::Linux510 {
@@ -191,7 +172,7 @@ fn start_loading<'a>(btf_path: &Path, tp_btf: Option<&str>) -> Result<Prepared<'
         offsets,
         btf,
         variant,
-        loader,
+        loader: EbpfLoader::new(),
     })
 }
 
@@ -238,7 +219,6 @@ fn attach_raw(ebpf: &mut Ebpf, name: &'static str, tracepoint: &str) -> Result<(
 /// offsets and `config` patched in, and the maps of what `config` turns off at their minimum.
 fn configure<'a>(loader: &mut EbpfLoader<'a>, offsets: &'a TaskOffsets, config: &'a Config) {
     loader
-        .btf(None)
         .override_global("TASK_OFFSETS", offsets, true)
         .override_global("CONFIG", config, true);
     if config.log == 0 {
@@ -305,8 +285,8 @@ impl Tracer {
         if !matches!(config.cgroups, CgroupMode::Targets { .. }) {
             loader.map_max_entries("CGROUP_TARGETS", 1);
         }
-        // Per-CPU count tables for the slots in use only (8 KiB per ABI, per CPU).
-        loader.map_max_entries("COUNTS", SLOTS * ABI_COUNT);
+        // Per-CPU count tables for the slot in use only (8 KiB per ABI, per CPU).
+        loader.map_max_entries("COUNTS", (SLOT + 1) * ABI_COUNT);
         let ebpf = load_and_attach(loader, btf, variant).map_err(explain)?;
         Ok(Tracer {
             ebpf,
@@ -328,11 +308,10 @@ impl Tracer {
         self.map_mut("WATCHED")
     }
 
-    /// Counts every syscall of process `tgid` and of its future children in `slot`.
-    pub fn watch(&mut self, tgid: u32, slot: u32) -> Result<(), TracerError> {
-        check_slot(slot)?;
+    /// Counts every syscall of process `tgid` and of its future children.
+    pub fn watch(&mut self, tgid: u32) -> Result<(), TracerError> {
         self.watched()?
-            .insert(tgid, slot, 0)
+            .insert(&tgid, &SLOT, 0)
             .map_err(map_error("WATCHED"))?;
         self.next_generation()
     }
@@ -343,34 +322,33 @@ impl Tracer {
         self.generations += 1;
         let value = self.generations << 8 | GENERATION_USER;
         let mut generation: Array<&mut MapData, u64> = self.map_mut("GENERATION")?;
-        generation.set(0, value, 0).map_err(map_error("GENERATION"))
+        generation
+            .set(0, &value, 0)
+            .map_err(map_error("GENERATION"))
     }
 
-    /// How many processes of `slot` are still alive.
-    pub fn live_processes(&mut self, slot: u32) -> Result<usize, TracerError> {
-        Ok(self.watched_processes(slot)?.len())
+    /// How many watched processes are still alive.
+    pub fn live_processes(&mut self) -> Result<usize, TracerError> {
+        Ok(self.watched_processes()?.len())
     }
 
-    /// The processes of `slot` still in the watch table (by tgid).
-    pub fn watched_processes(&mut self, slot: u32) -> Result<Vec<u32>, TracerError> {
+    /// The processes still in the watch table (by tgid).
+    pub fn watched_processes(&mut self) -> Result<Vec<u32>, TracerError> {
         let watched = self.watched()?;
         let mut live = Vec::new();
         for entry in watched.iter() {
-            let (tgid, s) = entry.map_err(map_error("WATCHED"))?;
-            if s == slot {
-                live.push(tgid);
-            }
+            let (tgid, _) = entry.map_err(map_error("WATCHED"))?;
+            live.push(tgid);
         }
         Ok(live)
     }
 
-    /// Counts every syscall of tasks in cgroup `id` and its descendants in `slot`. Only with
+    /// Counts every syscall of tasks in cgroup `id` and its descendants. Only with
     /// [`CgroupMode::Targets`], whose level must be the cgroup's depth.
-    pub fn watch_cgroup(&mut self, id: u64, slot: u32) -> Result<(), TracerError> {
-        check_slot(slot)?;
+    pub fn watch_cgroup(&mut self, id: u64) -> Result<(), TracerError> {
         let mut targets: HashMap<&mut MapData, u64, u32> = self.map_mut("CGROUP_TARGETS")?;
         targets
-            .insert(id, slot, 0)
+            .insert(&id, &SLOT, 0)
             .map_err(map_error("CGROUP_TARGETS"))
     }
 
@@ -417,14 +395,14 @@ impl Tracer {
         Ok(learned)
     }
 
-    /// Everything counted for `slot` so far.
-    pub fn recording(&self, slot: u32) -> Result<Recording, TracerError> {
+    /// Everything counted so far.
+    pub fn recording(&self) -> Result<Recording, TracerError> {
         let mut recording = Recording::default();
         let counts: PerCpuArray<&MapData, SyscallCounts> = self.map("COUNTS")?;
         for &abi in Arch::RECORDED {
             let per_cpu = counts
                 .get(
-                    &(slot * ABI_COUNT + abi.index().expect("a recorded ABI")),
+                    &(SLOT * ABI_COUNT + abi.index().expect("a recorded ABI")),
                     0,
                 )
                 .map_err(map_error("COUNTS"))?;
@@ -443,9 +421,6 @@ impl Tracer {
         let odd: PerCpuHashMap<&MapData, OddSyscallKey, u64> = self.map("ODD_COUNTS")?;
         for entry in odd.iter() {
             let (key, per_cpu) = entry.map_err(map_error("ODD_COUNTS"))?;
-            if key.slot != slot {
-                continue;
-            }
             if let Some(abi) = Arch::from_index(key.abi) {
                 recording.add(abi, key.nr, per_cpu.iter().sum());
             }
@@ -453,7 +428,7 @@ impl Tracer {
         if self.args {
             recording.args = Some(
                 self.learned_args()?
-                    .remove(&u64::from(slot))
+                    .remove(&u64::from(SLOT))
                     .unwrap_or_default(),
             );
         }

@@ -12,12 +12,13 @@
 //! unlisted calls with its own default, EPERM; a different default errno cannot be carried and is
 //! reported. Per-rule `errnoRet` (clone3's ENOSYS) is in the CRD and kept.
 //!
-//! Documents are built as [`Node`] trees, which keep field order and print as JSON or YAML.
+//! Documents are built as [`Node`] trees, which keep field order; they serialise as JSON, and
+//! `output::yaml` writes them as YAML.
 use std::fmt::Write as _;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::{ops::action_name, Action, Profile};
+use super::{Action, Profile};
 
 /// The Security Profiles Operator's API group and version for `SeccompProfile`.
 pub const SPO_API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1";
@@ -91,7 +92,7 @@ pub enum Node {
 }
 
 impl Node {
-    fn map<const N: usize>(entries: [(&str, Node); N]) -> Node {
+    pub fn map<const N: usize>(entries: [(&str, Node); N]) -> Node {
         Node::Map(
             entries
                 .into_iter()
@@ -100,7 +101,7 @@ impl Node {
         )
     }
 
-    fn str(text: impl Into<String>) -> Node {
+    pub fn str(text: impl Into<String>) -> Node {
         Node::Str(text.into())
     }
 
@@ -109,21 +110,6 @@ impl Node {
         let mut text = serde_json::to_string_pretty(self).expect("a node always serialises");
         text.push('\n');
         text
-    }
-
-    /// Block-style YAML (kubectl's layout: list items at their key's indentation), strings
-    /// quoted whenever a plain scalar could be read as something else.
-    pub fn to_yaml(&self) -> String {
-        let mut out = String::new();
-        match self {
-            Node::Map(entries) if !entries.is_empty() => yaml_map(&mut out, entries, 0),
-            Node::List(items) if !items.is_empty() => yaml_list(&mut out, items, 0),
-            scalar => {
-                out.push_str(&yaml_inline(scalar));
-                out.push('\n');
-            }
-        }
-        out
     }
 
     /// The value at `key` of a mapping.
@@ -156,82 +142,6 @@ impl Serialize for Node {
             Node::Int(n) => serializer.serialize_u64(*n),
             Node::Bool(b) => serializer.serialize_bool(*b),
         }
-    }
-}
-
-fn yaml_map(out: &mut String, entries: &[(String, Node)], indent: usize) {
-    for (i, (key, value)) in entries.iter().enumerate() {
-        // The first entry of a map that is a list item follows its "- ".
-        if i > 0 || !out.ends_with("- ") {
-            out.push_str(&" ".repeat(indent));
-        }
-        out.push_str(&yaml_scalar(key));
-        out.push(':');
-        match value {
-            Node::Map(inner) if !inner.is_empty() => {
-                out.push('\n');
-                yaml_map(out, inner, indent + 2);
-            }
-            Node::List(items) if !items.is_empty() => {
-                out.push('\n');
-                yaml_list(out, items, indent);
-            }
-            scalar => {
-                out.push(' ');
-                out.push_str(&yaml_inline(scalar));
-                out.push('\n');
-            }
-        }
-    }
-}
-
-fn yaml_list(out: &mut String, items: &[Node], indent: usize) {
-    for item in items {
-        out.push_str(&" ".repeat(indent));
-        out.push_str("- ");
-        match item {
-            Node::Map(inner) if !inner.is_empty() => yaml_map(out, inner, indent + 2),
-            Node::List(inner) if !inner.is_empty() => {
-                out.push('\n');
-                yaml_list(out, inner, indent + 2);
-            }
-            scalar => {
-                out.push_str(&yaml_inline(scalar));
-                out.push('\n');
-            }
-        }
-    }
-}
-
-/// A scalar or an empty collection on one line.
-fn yaml_inline(node: &Node) -> String {
-    match node {
-        Node::Map(_) => "{}".to_owned(),
-        Node::List(_) => "[]".to_owned(),
-        Node::Str(text) => yaml_scalar(text),
-        Node::Int(n) => n.to_string(),
-        Node::Bool(b) => b.to_string(),
-    }
-}
-
-/// Plain when it can only be read back as this string (in YAML 1.1 and 1.2), otherwise
-/// double-quoted with JSON's escapes, which YAML's double-quoted style shares.
-fn yaml_scalar(text: &str) -> String {
-    const RESERVED: [&str; 12] = [
-        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "nan", "inf",
-    ];
-    let plain = text
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/')
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
-        && !RESERVED.contains(&text.to_ascii_lowercase().as_str());
-    if plain {
-        text.to_owned()
-    } else {
-        serde_json::to_string(text).expect("a string always serialises")
     }
 }
 
@@ -398,7 +308,7 @@ pub fn spo_resource(
                 "the SeccompProfile CRD has no defaultErrnoRet: syscalls outside the profile will \
                  fail with EPERM (the runtime's default for {}) instead of errno {errno}{}; use \
                  --format kubelet to keep it",
-                action_name(default_action),
+                default_action,
                 if errno == super::ENOSYS {
                     " (ENOSYS)"
                 } else {
@@ -410,7 +320,7 @@ pub fn spo_resource(
 
     let mut spec = vec![(
         "defaultAction".to_owned(),
-        Node::str(action_name(default_action)),
+        Node::str(default_action.to_string()),
     )];
     let mut arches = Vec::new();
     for arch in &profile.architectures {
@@ -467,7 +377,7 @@ pub fn spo_resource(
                 "names".to_owned(),
                 Node::List(names.into_iter().map(|n| Node::str(n.as_str())).collect()),
             ),
-            ("action".to_owned(), Node::str(action_name(rule.action))),
+            ("action".to_owned(), Node::str(rule.action.to_string())),
         ];
         if let Some(errno) = rule.errno_ret {
             if errno > i32::MAX as u32 {
@@ -533,14 +443,14 @@ pub fn kubelet_hint(file_name: &str, snippet: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{
         profile::{ArgCondition, ArgOp, SyscallRule, ENOSYS},
         syscalls::Arch,
     };
 
-    fn learned() -> Profile {
+    pub(crate) fn learned() -> Profile {
         Profile {
             default_action: Action::Errno,
             default_errno_ret: Some(1),
@@ -711,7 +621,7 @@ mod tests {
     fn k8s_pod_snippet_as_json_and_yaml() {
         let snippet = pod_snippet("profiles/web.json");
         assert_eq!(
-            snippet.to_yaml(),
+            crate::output::yaml::to_yaml(&snippet),
             "securityContext:\n  seccompProfile:\n    type: Localhost\n    \
              localhostProfile: profiles/web.json\n"
         );
@@ -719,46 +629,6 @@ mod tests {
         assert_eq!(
             json["securityContext"]["seccompProfile"]["localhostProfile"],
             "profiles/web.json"
-        );
-    }
-
-    #[test]
-    fn k8s_yaml_layout_and_quoting() {
-        let (node, _) = spo_resource(&learned(), "web", Flags::Drop).unwrap();
-        let yaml = node.to_yaml();
-        assert!(yaml.starts_with(
-            "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\n\
-             metadata:\n  name: web\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n  architectures:\n  \
-             - SCMP_ARCH_X86_64\n"
-        ));
-        assert!(
-            yaml.contains(
-                "  - names:\n    - clone3\n    action: SCMP_ACT_ERRNO\n    errnoRet: 38\n"
-            ),
-            "{yaml}"
-        );
-        assert!(
-            yaml.contains(
-                "    args:\n    - index: 0\n      value: 4294967295\n      op: SCMP_CMP_EQ\n"
-            ),
-            "{yaml}"
-        );
-        for (text, out) in [
-            ("web", "web"),
-            ("on", "\"on\""),
-            ("No", "\"No\""),
-            ("1.0", "\"1.0\""),
-            ("", "\"\""),
-            ("a: b", "\"a: b\""),
-            ("-x", "\"-x\""),
-            ("tab\there", "\"tab\\there\""),
-        ] {
-            assert_eq!(yaml_scalar(text), out, "{text:?}");
-        }
-        assert_eq!(Node::Map(vec![]).to_yaml(), "{}\n");
-        assert_eq!(
-            Node::map([("a", Node::List(vec![])), ("b", Node::Map(vec![]))]).to_yaml(),
-            "a: []\nb: {}\n"
         );
     }
 

@@ -2,20 +2,27 @@
 //! (which runc, crun, podman, Docker and the kubelet's Localhost profiles read), plus the Docker
 //! dialect's conditions (`archMap`, per-rule `includes`/`excludes`) until they are resolved for a
 //! target.
+pub mod caps;
+pub mod errno;
 pub mod groups;
 pub mod implied;
 pub mod k8s;
+pub mod kernel;
+pub mod learn;
+pub mod names;
 pub mod ops;
 pub mod parse;
 pub mod resolve;
+pub mod restrict;
 pub mod runtimes;
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use names::{check_names, NameCheck, UnknownNames};
 pub use parse::{parse, Dialect, ParseError, Parsed};
-pub use resolve::{check_names, resolve, NameCheck, ResolveError, Target, UnknownNames};
+pub use resolve::{resolve, Platform, ResolveError};
 
 use crate::syscalls::Arch;
 
@@ -175,6 +182,14 @@ pub enum Action {
     Trace,
     #[serde(rename = "SCMP_ACT_NOTIFY")]
     Notify,
+}
+
+impl std::fmt::Display for Action {
+    /// libseccomp's name, as profiles spell it (`SCMP_ACT_ERRNO`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(value.as_str().ok_or(std::fmt::Error)?)
+    }
 }
 
 impl Profile {

@@ -24,76 +24,16 @@
 //! - Kernel versions compare only `<kernel>.<major>` ("6.18.3-foo" is 6.18).
 use std::collections::BTreeSet;
 
-use super::{Profile, SyscallRule};
-use crate::syscalls::Arch;
-
-/// Docker's default capabilities for a container (moby `oci/caps/defaults.go`), the bounding
-/// set moby's includes/excludes see when no `--cap-add`/`--cap-drop` is given.
-pub const DEFAULT_CAPABILITIES: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Every capability Linux defines (include/uapi/linux/capability.h), `--privileged`'s set.
-pub const ALL_CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+use super::{
+    caps::default_capabilities,
+    kernel::{parse_min_kernel, running_kernel, KernelVersionError},
+    Profile, SyscallRule,
+};
+use crate::syscalls::{moby_arch_name, native_arch, Arch};
 
 /// What a Docker profile is resolved for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub struct Platform {
     /// The native architecture (moby uses the architecture its own binary was built for).
     pub arch: Arch,
     /// `(kernel, major)`, e.g. `(6, 18)` for 6.18.3.
@@ -102,13 +42,13 @@ pub struct Target {
     pub capabilities: BTreeSet<String>,
 }
 
-impl Target {
+impl Platform {
     /// This machine: the architecture this binary was built for (as moby uses `runtime.GOARCH`),
     /// the running kernel's version from `uname`, and `capabilities`, or Docker's
-    /// [`DEFAULT_CAPABILITIES`] when `None` — what `docker run` without `--cap-add`, `--cap-drop`
+    /// [`super::caps::DEFAULT_CAPABILITIES`] when `None` — what `docker run` without `--cap-add`, `--cap-drop`
     /// or `--privileged` gives the container, and so what moby resolves its profile against.
-    pub fn this_machine(capabilities: Option<BTreeSet<String>>) -> Result<Target, ResolveError> {
-        Ok(Target {
+    pub fn this_machine(capabilities: Option<BTreeSet<String>>) -> Result<Platform, ResolveError> {
+        Ok(Platform {
             arch: native_arch().ok_or(ResolveError::UnknownNativeArch(std::env::consts::ARCH))?,
             kernel: running_kernel()?,
             capabilities: capabilities.unwrap_or_else(default_capabilities),
@@ -116,16 +56,12 @@ impl Target {
     }
 }
 
-pub fn default_capabilities() -> BTreeSet<String> {
-    DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect()
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ResolveError {
     #[error("no seccomp architecture for this build's architecture {0:?}")]
     UnknownNativeArch(&'static str),
-    #[error("reading the kernel version: {0}")]
-    KernelVersion(String),
+    #[error(transparent)]
+    KernelVersion(#[from] KernelVersionError),
     #[error("syscalls[{rule}].{field}.minKernel: invalid kernel version {value:?}")]
     MinKernel {
         rule: usize,
@@ -136,144 +72,10 @@ pub enum ResolveError {
     ArchitecturesAndArchMap,
 }
 
-/// The seccomp architecture of this build, as moby's `runtime.GOARCH` lookup finds it.
-pub fn native_arch() -> Option<Arch> {
-    let little = cfg!(target_endian = "little");
-    Some(match std::env::consts::ARCH {
-        "x86_64" => Arch::X86_64,
-        "x86" => Arch::X86,
-        "aarch64" => Arch::Aarch64,
-        "arm" => Arch::Arm,
-        "riscv64" => Arch::Riscv64,
-        "s390x" => Arch::S390x,
-        "loongarch64" => Arch::Loongarch64,
-        "powerpc64" if little => Arch::Ppc64le,
-        "powerpc64" => Arch::Ppc64,
-        "powerpc" => Arch::Ppc,
-        "mips64" if little => Arch::Mipsel64,
-        "mips64" => Arch::Mips64,
-        "mips" if little => Arch::Mipsel,
-        "mips" => Arch::Mips,
-        _ => return None,
-    })
-}
-
-/// The running kernel's `(kernel, major)` from `uname -r`.
-pub fn running_kernel() -> Result<(u32, u32), ResolveError> {
-    // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid argument.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return Err(ResolveError::KernelVersion(
-            std::io::Error::last_os_error().to_string(),
-        ));
-    }
-    let release: String = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8 as char)
-        .collect();
-    parse_kernel_version(&release).ok_or(ResolveError::KernelVersion(format!(
-        "cannot read {release:?}"
-    )))
-}
-
-/// `"<kernel>.<major>"` at the start of a release string, as moby's `Sscanf("%d.%d")` reads
-/// it: "6.18.3-amd64" and "3.12-1-amd64" give (6, 18) and (3, 12).
-pub fn parse_kernel_version(release: &str) -> Option<(u32, u32)> {
-    let digits = |s: &str| -> Option<(u32, usize)> {
-        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        Some((s[..end].parse().ok()?, end))
-    };
-    let (kernel, end) = digits(release)?;
-    let rest = release[end..].strip_prefix('.')?;
-    let (major, _) = digits(rest)?;
-    Some((kernel, major))
-}
-
-/// moby's name for a native architecture, the strings `includes.arches`/`excludes.arches`
-/// hold (moby `goToNative`/`nativeToSeccomp`; containers/common uses libseccomp's names, which
-/// are the same for every architecture moby's default profile mentions).
-pub fn moby_arch_name(arch: Arch) -> &'static str {
-    match arch {
-        Arch::X86_64 => "amd64",
-        Arch::X86 => "x86",
-        Arch::Aarch64 => "arm64",
-        other => other.short_name(),
-    }
-}
-
-const ALL_ARCHES: [Arch; 23] = [
-    Arch::X86_64,
-    Arch::X86,
-    Arch::X32,
-    Arch::Aarch64,
-    Arch::Arm,
-    Arch::Mips,
-    Arch::Mipsel,
-    Arch::Mips64,
-    Arch::Mipsel64,
-    Arch::Mips64n32,
-    Arch::Mipsel64n32,
-    Arch::Ppc,
-    Arch::Ppc64,
-    Arch::Ppc64le,
-    Arch::S390,
-    Arch::S390x,
-    Arch::Parisc,
-    Arch::Parisc64,
-    Arch::Riscv64,
-    Arch::Loongarch64,
-    Arch::M68k,
-    Arch::Sh,
-    Arch::Sheb,
-];
-
-/// The architecture an `arches` string names, by moby's/libseccomp's names (plus moby's
-/// spelling "mips3l64n32" and libseccomp's "loong64").
-pub fn arch_from_moby_name(name: &str) -> Option<Arch> {
-    match name {
-        "mips3l64n32" => Some(Arch::Mipsel64n32),
-        "loong64" => Some(Arch::Loongarch64),
-        _ => ALL_ARCHES
-            .into_iter()
-            .find(|&arch| moby_arch_name(arch) == name),
-    }
-}
-
-/// An architecture given on the command line: `SCMP_ARCH_X86_64`, `x86_64`, `amd64`, `i386`,
-/// `x86`, `aarch64`, `arm64`, … (case-insensitive).
-pub fn arch_from_any_name(name: &str) -> Option<Arch> {
-    let lower = name.to_ascii_lowercase();
-    let lower = lower.strip_prefix("scmp_arch_").unwrap_or(&lower);
-    match lower {
-        "i386" | "i686" | "386" => return Some(Arch::X86),
-        _ => {}
-    }
-    ALL_ARCHES.into_iter().find(|&arch| {
-        arch.short_name() == lower
-            || moby_arch_name(arch) == lower
-            || arch
-                .scmp_name()
-                .eq_ignore_ascii_case(&format!("SCMP_ARCH_{lower}"))
-    })
-}
-
-/// A capability given on the command line, as `CAP_SYS_ADMIN` or `sys_admin`.
-pub fn capability_name(name: &str) -> Option<&'static str> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
-    ALL_CAPABILITIES.into_iter().find(|cap| *cap == full)
-}
-
 /// The profile as runc and crun must be given it for `target`: plain OCI, without `archMap`,
 /// `includes`, `excludes` or `comment`, and only the rules that apply. A profile without
 /// Docker fields comes back unchanged but for comments.
-pub fn resolve(profile: &Profile, target: &Target) -> Result<Profile, ResolveError> {
+pub fn resolve(profile: &Profile, target: &Platform) -> Result<Profile, ResolveError> {
     if !profile.architectures.is_empty() && !profile.arch_map.is_empty() {
         return Err(ResolveError::ArchitecturesAndArchMap);
     }
@@ -288,7 +90,7 @@ pub fn resolve(profile: &Profile, target: &Target) -> Result<Profile, ResolveErr
         architectures.extend(entry.sub_architectures.iter().copied());
     }
     let at_least = |rule: usize, field: &'static str, min: &str| {
-        super::parse::parse_min_kernel(min)
+        parse_min_kernel(min)
             .map(|min| target.kernel >= min)
             .ok_or_else(|| ResolveError::MinKernel {
                 rule,
@@ -334,145 +136,23 @@ pub fn resolve(profile: &Profile, target: &Target) -> Result<Profile, ResolveErr
     })
 }
 
-/// Names that no table of the profile's architectures knows.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown syscall names: {} (not in {})", names.join(", "), tables_phrase(tables))]
-pub struct UnknownNames {
-    /// Sorted, each once.
-    pub names: Vec<String>,
-    /// The architectures whose tables were consulted.
-    pub tables: Vec<Arch>,
-}
-
-fn tables_phrase(tables: &[Arch]) -> String {
-    let names: Vec<&str> = tables.iter().map(|a| a.short_name()).collect();
-    match names.as_slice() {
-        [one] => format!("{one}'s table"),
-        [init @ .., last] => format!("the {} or {last} tables", init.join(", ")),
-        [] => "any table".to_owned(),
-    }
-}
-
-/// What checking names against the tables found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NameCheck {
-    /// Names no table of the listed architectures knows, and no other table either: typos, or
-    /// syscalls newer than our tables. Sorted, each once.
-    pub unknown: Vec<String>,
-    /// Names the listed architectures lack but another architecture has (`recv` on arm,
-    /// `socketcall` on i386 only): libseccomp skips them on the listed ones, so they do nothing
-    /// here, harmlessly. Sorted, each once.
-    pub elsewhere: Vec<String>,
-    /// Architectures whose tables were consulted.
-    pub checked: Vec<Arch>,
-    /// Listed architectures we have no table for: a name unknown to every table may exist
-    /// there, so `unknown` is then only a suspicion.
-    pub unchecked: Vec<Arch>,
-}
-
-impl NameCheck {
-    /// The error to report: unknown names, when every listed architecture could be checked.
-    pub fn error(&self) -> Option<UnknownNames> {
-        (!self.unknown.is_empty() && self.unchecked.is_empty() && !self.checked.is_empty()).then(
-            || UnknownNames {
-                names: self.unknown.clone(),
-                tables: self.checked.clone(),
-            },
-        )
-    }
-}
-
-/// Whether `arch`'s table has `name`; `None` when we have no table for it. Besides the tables
-/// of [`Arch::has_table`], the `syscalls` crate's tables for mips (o32), mips64 (n64),
-/// ppc, ppc64, riscv64, s390x and loongarch64 serve here (names only).
-pub fn knows(arch: Arch, name: &str) -> Option<bool> {
-    use std::str::FromStr;
-    if arch.has_table() {
-        return Some(arch.number(name).is_some());
-    }
-    Some(match arch {
-        Arch::Mips | Arch::Mipsel => syscalls::mips::Sysno::from_str(name).is_ok(),
-        Arch::Mips64 | Arch::Mipsel64 => syscalls::mips64::Sysno::from_str(name).is_ok(),
-        Arch::Ppc => syscalls::powerpc::Sysno::from_str(name).is_ok(),
-        Arch::Ppc64 | Arch::Ppc64le => syscalls::powerpc64::Sysno::from_str(name).is_ok(),
-        Arch::Riscv64 => syscalls::riscv64::Sysno::from_str(name).is_ok(),
-        Arch::S390x => syscalls::s390x::Sysno::from_str(name).is_ok(),
-        Arch::Loongarch64 => syscalls::loongarch64::Sysno::from_str(name).is_ok(),
-        _ => return None,
-    })
-}
-
-/// Whether any table we have knows `name`.
-pub fn known_anywhere(name: &str) -> bool {
-    ALL_ARCHES
-        .into_iter()
-        .any(|arch| knows(arch, name) == Some(true))
-}
-
-/// Checks every name of a (resolved) profile against the tables of its architectures (the
-/// native one when it lists none). A name counts as known when any of them knows it: libseccomp
-/// (and so runc and crun) adds a rule on each architecture where the name resolves and skips it
-/// elsewhere, so i386-only names such as `socketcall` are fine in an x86_64+x86 profile. A name
-/// libseccomp does not know at all is dropped by runc and crun without a word, which turns an
-/// allow into the default action: that is what [`NameCheck::unknown`] catches.
-pub fn check_names(profile: &Profile, native: Arch) -> NameCheck {
-    let mut listed: Vec<Arch> = Vec::new();
-    for &arch in &profile.architectures {
-        if !listed.contains(&arch) {
-            listed.push(arch);
-        }
-    }
-    if listed.is_empty() {
-        listed.push(native);
-    }
-    let (checked, unchecked): (Vec<Arch>, Vec<Arch>) = listed
-        .into_iter()
-        .partition(|&arch| knows(arch, "read").is_some());
-    let mut check = NameCheck {
-        checked,
-        unchecked,
-        ..NameCheck::default()
-    };
-    if check.checked.is_empty() {
-        return check;
-    }
-    let missing: BTreeSet<&String> = profile
-        .syscalls
-        .iter()
-        .flat_map(|rule| &rule.names)
-        .filter(|name| {
-            check
-                .checked
-                .iter()
-                .all(|&arch| knows(arch, name) == Some(false))
-        })
-        .collect();
-    for name in missing {
-        if known_anywhere(name) {
-            check.elsewhere.push(name.clone());
-        } else {
-            check.unknown.push(name.clone());
-        }
-    }
-    check
-}
-
-/// Removes `names` from every rule, and rules left with no name (`--allow-unknown`).
-pub fn drop_names(profile: &mut Profile, names: &[String]) {
-    for rule in &mut profile.syscalls {
-        rule.names.retain(|name| !names.contains(name));
-    }
-    profile.syscalls.retain(|rule| !rule.names.is_empty());
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::profile::{parse, Action};
+    use crate::{
+        profile::{
+            caps::{capability_name, ALL_CAPABILITIES, DEFAULT_CAPABILITIES},
+            kernel::parse_kernel_version,
+            names::{check_names, drop_names},
+            parse, Action,
+        },
+        syscalls::{arch_from_any_name, arch_from_moby_name},
+    };
 
-    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference");
+    /// Copies of ../shared/reference (real profiles of the projects we interoperate with).
+    const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
 
     fn moby(name: &str) -> (Profile, Value) {
         let text = std::fs::read_to_string(format!("{REFERENCE}/{name}")).unwrap();
@@ -482,8 +162,8 @@ mod tests {
         )
     }
 
-    fn target(arch: Arch, kernel: (u32, u32), caps: &[&str]) -> Target {
-        Target {
+    fn target(arch: Arch, kernel: (u32, u32), caps: &[&str]) -> Platform {
+        Platform {
             arch,
             kernel,
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
@@ -743,7 +423,7 @@ mod tests {
 
     #[test]
     fn this_machine_has_default_caps() {
-        let here = Target::this_machine(None).unwrap();
+        let here = Platform::this_machine(None).unwrap();
         assert_eq!(here.capabilities.len(), 14);
         assert_eq!(Some(here.arch), native_arch());
     }

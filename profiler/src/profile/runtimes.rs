@@ -103,7 +103,7 @@ fn quiet_denials(profile: &Profile) -> Option<Vec<String>> {
             verdict.action,
             Action::KillProcess | Action::KillThread | Action::Kill
         );
-        let name = super::ops::action_name(verdict.action);
+        let name = verdict.action.to_string();
         if !logged_anyway && !quiet.contains(&name) {
             quiet.push(name);
         }

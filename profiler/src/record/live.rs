@@ -13,24 +13,18 @@ use std::{
 use log::{error, info, warn};
 use tokio::time::Instant;
 
-use super::{
-    recording::ProfileOptions,
-    session::{
-        check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
-        Format, RecordError,
-    },
-    targets::{self, Cgroup, TargetError},
-    Recording,
+use super::session::{
+    check_destination, io_err, progress_ticks, report_and_write, report_losses, Destination,
+    RecordError, RecordOptions,
 };
 use crate::{
-    child,
+    cgroup::{self, Cgroup, TargetError},
     ebpf::{CgroupMode, Tracer, TracerConfig, KERNEL_BTF},
-    report::progress::Progress,
-    sys::{self, Signals},
+    output::{progress::Progress, recording::Format},
+    recording::Recording,
+    sys::{self, child, Signals},
 };
 
-/// The slot of the one process tree or cgroup a live recording watches.
-const SLOT: u32 = 0;
 /// How often the target is checked for being gone, and a cgroup root walked for new cgroups.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -51,18 +45,13 @@ pub enum Target {
 
 pub struct TargetOptions {
     pub target: Target,
-    /// Single targets: where the profile goes (`--cgroup-root` writes to its directory).
-    pub output: Destination,
-    pub format: Format,
-    pub profile: ProfileOptions,
     pub duration: Option<Duration>,
-    /// Count only calls of tasks already under a seccomp filter.
-    pub after_seccomp: bool,
-    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
-    pub args: bool,
     /// Written to (one byte) once the programs count the target: `profile hook` lets the
     /// runtime go on only then.
     pub ready: Option<OwnedFd>,
+    /// Single targets: `output` is where the profile goes (`--cgroup-root` writes to its
+    /// directory).
+    pub record: RecordOptions,
 }
 
 /// What the tracer was pointed at, resolved.
@@ -76,7 +65,7 @@ enum Resolved {
 /// A container waited for: every cgroup is counted (below the v2 root) until its own appears.
 struct Wait {
     query: String,
-    mount: targets::V2Mount,
+    mount: cgroup::V2Mount,
     root: Cgroup,
     found: Option<Cgroup>,
     /// The container's cgroup id and those of its sub-cgroups, as seen.
@@ -87,7 +76,7 @@ impl Wait {
     /// Looks for the container once more; an error only when the query is ambiguous.
     fn look(&mut self) -> Result<(), RecordError> {
         if self.found.is_none() {
-            match targets::locate_container(&self.query, &self.mount) {
+            match cgroup::locate_container(&self.query, &self.mount) {
                 Ok(rel) => {
                     let cgroup = Cgroup::resolve(&rel, &self.mount)?;
                     info!(
@@ -104,7 +93,7 @@ impl Wait {
         if let Some(cgroup) = &self.found {
             self.members.insert(cgroup.id);
             // A walk that fails now misses no member for good: the next look finds it.
-            if let Ok(below) = targets::walk(&cgroup.path) {
+            if let Ok(below) = cgroup::walk(&cgroup.path) {
                 self.members.extend(below.into_values());
             }
         }
@@ -118,7 +107,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
         return Err(RecordError::Privileges(cap));
     }
     let mut resolved = resolve(&options.target)?;
-    check_destination(&options.output)?;
+    check_destination(&options.record.output)?;
     let cgroups = match &resolved {
         Resolved::Process { .. } => CgroupMode::None,
         Resolved::Cgroup(cgroup) => CgroupMode::Targets {
@@ -131,19 +120,19 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
     };
     let config = TracerConfig {
         cgroups,
-        after_seccomp: options.after_seccomp,
-        args: options.args,
+        after_seccomp: options.record.after_seccomp,
+        args: options.record.args,
     };
     let mut tracer = Tracer::load(KERNEL_BTF.as_ref(), &config)?;
     let mut known = BTreeMap::new();
     let mut existing = BTreeSet::new();
     match &mut resolved {
         Resolved::Process { tgid, .. } => {
-            tracer.watch(*tgid, SLOT)?;
+            tracer.watch(*tgid)?;
             info!("recording process {tgid} and its future children");
         }
         Resolved::Cgroup(cgroup) => {
-            tracer.watch_cgroup(cgroup.id, SLOT)?;
+            tracer.watch_cgroup(cgroup.id)?;
             info!(
                 "recording cgroup {} (id {}, level {})",
                 cgroup.path.display(),
@@ -182,7 +171,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             );
         }
     }
-    if options.after_seccomp {
+    if options.record.after_seccomp {
         info!("counting only calls made under a seccomp filter (--no-after-seccomp counts all)");
     }
     if let Some(ready) = &options.ready {
@@ -217,7 +206,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
                         // exited before it was put in the table leaves a stale entry behind.
                         let gone = pollin(exited);
                         let left = tracer
-                            .watched_processes(SLOT)?
+                            .watched_processes()?
                             .into_iter()
                             .filter(|pid| !(gone && pid == tgid))
                             .count();
@@ -316,7 +305,7 @@ pub async fn record_target(options: &TargetOptions, signals: Signals) -> Result<
             }
             write_single(&recording, options, &observed)?;
         }
-        _ => write_single(&tracer.recording(SLOT)?, options, &observed)?,
+        _ => write_single(&tracer.recording()?, options, &observed)?,
     }
     Ok(0)
 }
@@ -329,15 +318,15 @@ fn write_single(
 ) -> Result<(), RecordError> {
     if recording.is_empty() {
         return Err(RecordError::Nothing(
-            observed.why_nothing(options.after_seccomp),
+            observed.why_nothing(options.record.after_seccomp),
         ));
     }
     report_and_write(
         "",
         recording,
-        &options.format,
-        &options.profile,
-        &options.output,
+        &options.record.format,
+        &options.record.profile,
+        &options.record.output,
     )
 }
 
@@ -357,13 +346,13 @@ impl Observed {
             return Ok(());
         }
         let pids: Vec<u32> = match resolved {
-            Resolved::Process { .. } => tracer.watched_processes(SLOT)?,
+            Resolved::Process { .. } => tracer.watched_processes()?,
             Resolved::Cgroup(cgroup)
             | Resolved::Waiting(Wait {
                 found: Some(cgroup),
                 ..
             // What cannot be seen now is looked at next time.
-            }) => targets::processes(&cgroup.path).unwrap_or_default(),
+            }) => cgroup::processes(&cgroup.path).unwrap_or_default(),
             Resolved::Root { .. } | Resolved::Waiting(_) => return Ok(()),
         };
         for pid in pids {
@@ -371,7 +360,7 @@ impl Observed {
                 continue;
             };
             self.process = true;
-            if targets::seccomp_mode(&status).is_some_and(|mode| mode > 0) {
+            if cgroup::seccomp_mode(&status).is_some_and(|mode| mode > 0) {
                 self.filtered = true;
                 break;
             }
@@ -410,11 +399,8 @@ fn progress_numbers(
                 recordings.values().flat_map(|r| r.counts.keys()).collect();
             (distinct.len(), recordings.len())
         }
-        Resolved::Process { .. } => (
-            tracer.recording(SLOT)?.counts.len(),
-            tracer.live_processes(SLOT)?,
-        ),
-        Resolved::Cgroup(_) => (tracer.recording(SLOT)?.counts.len(), 1),
+        Resolved::Process { .. } => (tracer.recording()?.counts.len(), tracer.live_processes()?),
+        Resolved::Cgroup(_) => (tracer.recording()?.counts.len(), 1),
         Resolved::Waiting(wait) => {
             let recordings = tracer.cgroup_recordings()?;
             let distinct: BTreeSet<_> = recordings
@@ -439,18 +425,18 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
             Resolved::Process { tgid, exited }
         }
         Target::Cgroup(path) => {
-            let mount = targets::v2_mount()?;
+            let mount = cgroup::v2_mount()?;
             Resolved::Cgroup(Cgroup::resolve(path, &mount)?)
         }
         Target::Container(id) => {
-            let mount = targets::v2_mount()?;
-            let rel = targets::locate_container(id, &mount)?;
+            let mount = cgroup::v2_mount()?;
+            let rel = cgroup::locate_container(id, &mount)?;
             let cgroup = Cgroup::resolve(&rel, &mount)?;
             info!("container {id}: cgroup {}", cgroup.path.display());
             Resolved::Cgroup(cgroup)
         }
         Target::WaitForContainer(query) => {
-            let mount = targets::v2_mount()?;
+            let mount = cgroup::v2_mount()?;
             Resolved::Waiting(Wait {
                 query: query.clone(),
                 root: Cgroup::resolve(Path::new(""), &mount)?,
@@ -460,7 +446,7 @@ fn resolve(target: &Target) -> Result<Resolved, RecordError> {
             })
         }
         Target::CgroupRoot { root, out_dir } => {
-            let mount = targets::v2_mount()?;
+            let mount = cgroup::v2_mount()?;
             let root = Cgroup::resolve(root, &mount)?;
             fs::create_dir_all(out_dir).map_err(|source| TargetError::Io {
                 what: "output directory",
@@ -500,7 +486,7 @@ fn pollin(fd: &OwnedFd) -> bool {
 
 /// Cgroup id → its path below `root`.
 fn names_below(root: &Cgroup) -> Result<BTreeMap<u64, String>, TargetError> {
-    Ok(targets::walk(&root.path)?
+    Ok(cgroup::walk(&root.path)?
         .into_iter()
         .map(|(rel, id)| (id, rel.display().to_string()))
         .collect())
@@ -522,7 +508,7 @@ fn write_per_cgroup(
     known: &BTreeMap<u64, String>,
     existing: &BTreeSet<u64>,
 ) -> Result<(), RecordError> {
-    let extension = match &options.format {
+    let extension = match &options.record.format {
         Format::Report => "txt",
         _ => "json",
     };
@@ -533,7 +519,7 @@ fn write_per_cgroup(
             continue;
         }
         let stem = match known.get(id) {
-            Some(name) => targets::file_stem(name),
+            Some(name) => cgroup::file_stem(name),
             None => {
                 warn!(
                     "cgroup id {id} came and went between two looks at the tree; its profile is \
@@ -554,8 +540,8 @@ fn write_per_cgroup(
         match report_and_write(
             &format!("{stem}: "),
             recording,
-            &options.format,
-            &options.profile,
+            &options.record.format,
+            &options.record.profile,
             &Destination::File(path.clone()),
         ) {
             Ok(()) => info!(

@@ -10,35 +10,32 @@ use std::{
 use log::{error, info, warn};
 use tokio::{io::unix::AsyncFd, time::Instant};
 
-use super::{recording::ProfileOptions, report, targets::TargetError, Recording};
 use crate::{
-    child,
+    cgroup::TargetError,
     ebpf::{Tracer, TracerConfig, TracerError, KERNEL_BTF},
-    output::{self, WriteError},
-    profile::{ops, Profile},
-    report::{counts, progress::Progress, Counts},
-    sys::{self, CommandError, Credentials, Signals},
+    output::{
+        self,
+        progress::Progress,
+        recording::{render, Format},
+        WriteError,
+    },
+    profile::{
+        learn::{Learn as _, ProfileOptions},
+        ops,
+        restrict::Outcome,
+        Profile,
+    },
+    recording::{
+        counts::{self, Counts},
+        Recording,
+    },
+    sys::{self, child, CommandError, Credentials, Signals},
 };
 
-/// The tracer slot a single-command recording uses.
-const SLOT: u32 = 0;
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How often the set of live descendants is checked after the command has exited.
 const LINGER_POLL: Duration = Duration::from_millis(20);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// OCI `linux.seccomp` / Docker seccomp JSON.
-    Oci,
-    /// A table of syscalls with counts per ABI.
-    Report,
-    /// A Security Profiles Operator `SeccompProfile` resource called `name`.
-    Spo { name: String, yaml: bool },
-    /// The kubelet's Localhost profile file (OCI JSON) for `name`; the Pod snippet that uses it
-    /// goes to stderr.
-    Kubelet { name: String },
-}
 
 /// Where a recording goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,20 +60,26 @@ pub struct Existing {
     pub counts: Option<Counts>,
 }
 
-pub struct CommandOptions {
-    /// Program and arguments.
-    pub command: Vec<OsString>,
+/// What every recording is asked for, whatever it records.
+pub struct RecordOptions {
     pub output: Destination,
     pub format: Format,
     pub profile: ProfileOptions,
+    /// Count only calls made under a seccomp filter (a command that installs one itself, a
+    /// container its runtime confines).
+    pub after_seccomp: bool,
+    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
+    pub args: bool,
+}
+
+pub struct CommandOptions {
+    /// Program and arguments.
+    pub command: Vec<OsString>,
     /// Run the command as this user and group (`--user`).
     pub user: Option<Credentials>,
     /// How long to keep recording descendants that outlive the command; `None` waits for all.
     pub linger: Option<Duration>,
-    /// Count only calls made under a seccomp filter (e.g. the command installs one itself).
-    pub after_seccomp: bool,
-    /// Learn the deciding arguments of the listed syscalls and restrict them (`--args`).
-    pub args: bool,
+    pub record: RecordOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,9 +148,9 @@ pub async fn record_command(
         .split_first()
         .expect("clap requires a command");
     let path = sys::resolve_program(program, std::env::var_os("PATH").as_deref())?;
-    check_destination(&options.output)?;
+    check_destination(&options.record.output)?;
     // A result on stdout must not mix with the command's output: the command's goes to stderr.
-    let stdout_to_stderr = options.output == Destination::Stdout;
+    let stdout_to_stderr = options.record.output == Destination::Stdout;
     let held = sys::spawn_held(
         &path,
         &options.command,
@@ -159,12 +162,12 @@ pub async fn record_command(
     )?;
 
     let config = TracerConfig {
-        after_seccomp: options.after_seccomp,
-        args: options.args,
+        after_seccomp: options.record.after_seccomp,
+        args: options.record.args,
         ..TracerConfig::default()
     };
     let mut tracer = match Tracer::load(KERNEL_BTF.as_ref(), &config).and_then(|mut tracer| {
-        tracer.watch(held.pid() as u32, SLOT)?;
+        tracer.watch(held.pid() as u32)?;
         Ok(tracer)
     }) {
         Ok(tracer) => tracer,
@@ -190,7 +193,7 @@ pub async fn record_command(
         tokio::select! {
             status = &mut wait => break status.map_err(io_err("waiting for the command"))?,
             _ = tick.tick(), if progress.enabled() => {
-                progress.update(tracer.recording(SLOT)?.counts.len(), tracer.live_processes(SLOT)?);
+                progress.update(tracer.recording()?.counts.len(), tracer.live_processes()?);
             }
             Some(guard) = async { Some(logger.as_mut()?.readable_mut().await) } => {
                 let mut guard = guard.map_err(io_err("polling the eBPF log"))?;
@@ -206,14 +209,14 @@ pub async fn record_command(
     }
 
     progress.finish();
-    let recording = tracer.recording(SLOT)?;
+    let recording = tracer.recording()?;
     report_losses(&tracer)?;
     report_and_write(
         "",
         &recording,
-        &options.format,
-        &options.profile,
-        &options.output,
+        &options.record.format,
+        &options.record.profile,
+        &options.record.output,
     )?;
     Ok(sys::exit_code(status))
 }
@@ -235,7 +238,7 @@ async fn linger(
 ) -> Result<(), RecordError> {
     let deadline = limit.and_then(|limit| Instant::now().checked_add(limit));
     loop {
-        let live = tracer.live_processes(SLOT)?;
+        let live = tracer.live_processes()?;
         if live == 0 {
             return Ok(());
         }
@@ -378,37 +381,6 @@ fn write_or_keep(path: Option<&Path>, contents: &str) -> Result<(), RecordError>
     })
 }
 
-/// A recording in the requested format.
-pub fn render(
-    recording: &Recording,
-    format: &Format,
-    options: &ProfileOptions,
-) -> Result<String, RecordError> {
-    match format {
-        Format::Report => Ok(report::render(recording, &recording.additions(options))),
-        _ => render_profile(&recording.to_profile(options), format),
-    }
-}
-
-/// A profile in `format` (a report, which shows a recording's counts, is its JSON here).
-pub fn render_profile(profile: &Profile, format: &Format) -> Result<String, RecordError> {
-    Ok(match format {
-        Format::Oci | Format::Kubelet { .. } | Format::Report => profile.to_json(),
-        Format::Spo { name, yaml } => {
-            let (resource, warnings) =
-                crate::profile::k8s::spo_resource(profile, name, Default::default())?;
-            for warning in warnings {
-                warn!("{warning}");
-            }
-            if *yaml {
-                resource.to_yaml()
-            } else {
-                resource.to_json()
-            }
-        }
-    })
-}
-
 pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
     let losses = tracer.losses()?;
     if losses.watch_full > 0 {
@@ -449,12 +421,12 @@ pub(super) fn report_losses(tracer: &Tracer) -> Result<(), RecordError> {
 fn report_restrictions(prefix: &str, recording: &Recording) {
     for restriction in recording.restrictions().unwrap_or_default() {
         match restriction.outcome {
-            super::Outcome::Only(ways) => info!(
+            Outcome::Only(ways) => info!(
                 "{prefix}{}: restricted to {} argument value(s)",
                 restriction.name,
                 ways.len()
             ),
-            super::Outcome::Unrestricted(why) => {
+            Outcome::Unrestricted(why) => {
                 warn!("{prefix}{} stays unrestricted: {why}", restriction.name)
             }
         }

@@ -3,8 +3,8 @@
 //!
 //! `profiler/data/moby-default.json` is a verbatim copy of `profiles/seccomp/default.json` from
 //! moby/profiles (Apache License 2.0, Copyright Docker, Inc. and the moby authors), the same
-//! file as `../shared/reference/moby-default.json`; the end-to-end tests check the two agree.
-use crate::profile::{self, resolve::Target, Profile};
+//! file as `../shared/reference/moby-default.json`, and the tests' reference copy.
+use crate::profile::{self, resolve::Platform, Profile};
 
 /// The profile as moby ships it (Docker dialect: archMap, includes/excludes).
 pub const MOBY_DEFAULT: &str = include_str!("../../data/moby-default.json");
@@ -13,13 +13,13 @@ pub const MOBY_DEFAULT: &str = include_str!("../../data/moby-default.json");
 pub const NAME: &str = "docker";
 
 /// Docker's default resolved for `target`, as moby resolves it before runc sees it.
-pub fn default_profile(target: &Target) -> Result<Profile, String> {
+pub fn default_profile(target: &Platform) -> Result<Profile, String> {
     let parsed = profile::parse(MOBY_DEFAULT, "docker default").map_err(|err| err.to_string())?;
     profile::resolve(&parsed.profile, target).map_err(|err| format!("docker default: {err}"))
 }
 
 /// One line on what the comparison profile is.
-pub fn describe(target: &Target) -> String {
+pub fn describe(target: &Platform) -> String {
     format!(
         "Docker's default profile (moby), for {}, kernel {}.{}, {} capabilities",
         target.arch,
@@ -32,13 +32,13 @@ pub fn describe(target: &Target) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{profile::resolve::default_capabilities, syscalls::Arch};
+    use crate::{profile::caps::default_capabilities, syscalls::Arch};
 
     #[test]
     fn report_docker_default_parses_cleanly_and_resolves() {
         let parsed = profile::parse(MOBY_DEFAULT, "docker default").unwrap();
         assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
-        let target = Target {
+        let target = Platform {
             arch: Arch::X86_64,
             kernel: (6, 18),
             capabilities: default_capabilities(),

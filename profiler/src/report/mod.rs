@@ -11,9 +11,7 @@
 //! is allowed ([`Allowance`]) when a rule for it passes the call (SCMP_ACT_ALLOW or LOG):
 //! always, or only when the rule's argument conditions hold; or, when the default action
 //! passes (a staged LOG profile, a deny-list), when no unconditional blocking rule names it.
-pub mod counts;
 pub mod docker;
-pub mod progress;
 pub mod render;
 pub mod risk;
 
@@ -23,27 +21,15 @@ use crate::{
     profile::{
         groups::{self, Hint},
         implied,
-        ops::Verdict,
-        resolve::knows,
+        ops::{Allowance, Verdict},
         runtimes::{self, Logging, Runtime},
         ArgCondition, Profile,
     },
-    syscalls::Arch,
+    recording::counts::Counts,
+    syscalls::{knows, Arch},
 };
 
-pub use counts::Counts;
 pub use risk::Risk;
-
-/// How a name gets through a profile's filter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Allowance {
-    /// Whatever the arguments.
-    Always,
-    /// When one of these sets of argument conditions holds (each sorted, the list sorted).
-    When(Vec<Vec<ArgCondition>>),
-    /// Through the default action, except when one of these sets of conditions holds.
-    Unless(Vec<Vec<ArgCondition>>),
-}
 
 /// One allowed syscall name.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,12 +8,18 @@ use std::{collections::BTreeMap, fmt::Write as _, io::IsTerminal as _};
 
 use serde::Serialize;
 
-use super::{Added, Allowance, Comparison, Report, Risk, Row};
-use crate::profile::{
-    groups::Hint,
-    ops::action_name,
-    runtimes::{self, Logging, Runtime},
-    ArgCondition,
+use super::{Added, Comparison, Report, Risk, Row};
+use crate::{
+    output::{
+        escape,
+        profile::{allowance_text, hints_text},
+        table::{Align, Cell, Table, RESET},
+    },
+    profile::{
+        ops::Allowance,
+        runtimes::{self, Logging, Runtime},
+        ArgCondition,
+    },
 };
 
 /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
@@ -24,32 +30,9 @@ pub fn use_color() -> bool {
 const RED: &str = "\x1b[1;31m";
 const YELLOW: &str = "\x1b[33m";
 const BOLD: &str = "\x1b[1m";
-const RESET: &str = "\x1b[0m";
 
 /// Names lists are wrapped to this width.
 const WIDTH: usize = 100;
-
-fn ways(ways: &[Vec<ArgCondition>]) -> String {
-    ways.iter()
-        .map(|conds| {
-            conds
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" && ")
-        })
-        .collect::<Vec<_>>()
-        .join(" or ")
-}
-
-/// `only if …`, `except if …`, or empty for always.
-pub fn allowance_text(allowance: &Allowance) -> String {
-    match allowance {
-        Allowance::Always => String::new(),
-        Allowance::When(w) => format!("only if {}", ways(w)),
-        Allowance::Unless(w) => format!("except if {}", ways(w)),
-    }
-}
 
 fn added_text(added: &Added) -> String {
     match added {
@@ -68,62 +51,6 @@ fn note(row: &Row) -> String {
     .filter(|part| !part.is_empty())
     .collect::<Vec<_>>()
     .join("; ")
-}
-
-/// Two aligned columns, each line indented by two spaces.
-fn columns<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> String {
-    let rows: Vec<(&str, String)> = rows.into_iter().collect();
-    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    for (name, text) in rows {
-        let _ = writeln!(out, "  {name:<width$}  {text}");
-    }
-    out
-}
-
-/// What a recorded profile allows although the recording did not see it: the implied calls
-/// with their reasons, and per `--allow-group` the names it added. Empty when nothing was.
-pub fn additions_text(implied: &[(&str, &str)], groups: &[(&str, Vec<&str>)]) -> String {
-    let mut out = String::new();
-    if !implied.is_empty() {
-        out.push_str("implied (allowed although not seen; --no-implied leaves them out):\n");
-        out.push_str(&columns(
-            implied
-                .iter()
-                .map(|(name, reason)| (*name, reason.to_string())),
-        ));
-    }
-    let groups: Vec<&(&str, Vec<&str>)> = groups
-        .iter()
-        .filter(|(_, names)| !names.is_empty())
-        .collect();
-    if !groups.is_empty() {
-        out.push_str("added by --allow-group:\n");
-        out.push_str(&columns(
-            groups
-                .iter()
-                .map(|(group, names)| (*group, names.join(" "))),
-        ));
-    }
-    out
-}
-
-/// The coverage hints: per systemd group, unseen calls of the families of allowed ones.
-pub fn hints_text(hints: &[Hint]) -> String {
-    if hints.is_empty() {
-        return String::new();
-    }
-    let mut out = String::from(
-        "hints: not allowed, but siblings of allowed calls that another path of the program \
-         may use (--allow-group GROUP adds a group):\n",
-    );
-    out.push_str(&columns(hints.iter().map(|hint| {
-        (
-            hint.group,
-            format!("{} (like {})", hint.unseen.join(" "), hint.like.join(" ")),
-        )
-    })));
-    out
 }
 
 fn arches_text(row: &Row) -> String {
@@ -154,7 +81,7 @@ fn wrapped(names: &[String]) -> String {
         if !line.is_empty() {
             line.push(' ');
         }
-        line.push_str(&crate::output::escape(name));
+        line.push_str(&escape(name));
     }
     if !line.is_empty() {
         let _ = writeln!(out, "  {line}");
@@ -166,67 +93,49 @@ fn wrapped(names: &[String]) -> String {
 pub fn text(report: &Report, color: bool) -> String {
     let allowed = &report.allowed;
     let with_counts = report.counts.is_some();
-    let rows: Vec<[String; 5]> = allowed
-        .rows
-        .iter()
-        .map(|row| {
-            let count = match (with_counts, row.count()) {
-                (false, _) => String::new(),
-                (true, 0) => "-".to_owned(),
-                (true, n) => n.to_string(),
-            };
-            [
-                crate::output::escape(&row.name).into_owned(),
-                arches_text(row),
-                count,
-                row.risk.as_str().to_owned(),
-                note(row),
-            ]
-        })
-        .collect();
-    let headers = ["SYSCALL", "ABI", "COUNT", "RISK", "NOTE"];
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].len())
-            .max()
-            .unwrap_or(0)
-            .max(headers[i].len())
-    };
-    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
-    let line = |cells: [&str; 5], risk: Option<Risk>| -> String {
-        let risk_cell = format!("{:<w3$}", cells[3]);
-        let risk_cell = match risk {
-            Some(Risk::High) => paint(color, RED, &risk_cell),
-            Some(Risk::Medium) => paint(color, YELLOW, &risk_cell),
-            _ => risk_cell,
-        };
-        let mut out = format!("{:<w0$}  {:<w1$}  ", cells[0], cells[1]);
-        if with_counts {
-            let _ = write!(out, "{:>w2$}  ", cells[2]);
-        }
-        out.push_str(&risk_cell);
-        if !cells[4].is_empty() {
-            let _ = write!(out, "  {}", cells[4]);
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut out = String::new();
-    out.push_str(&line(headers, None));
-    for (cells, row) in rows.iter().zip(&allowed.rows) {
-        let cells = [
-            cells[0].as_str(),
-            &cells[1],
-            &cells[2],
-            &cells[3],
-            &cells[4],
-        ];
-        out.push_str(&line(cells, Some(row.risk)));
+    let mut aligns = vec![Align::Left, Align::Left];
+    if with_counts {
+        aligns.push(Align::Right);
     }
+    aligns.extend([Align::Left, Align::Left]);
+    let mut table = Table::new(&aligns);
+    let row = |cells: [Cell; 5]| -> Vec<Cell> {
+        let [name, abi, count, risk, note] = cells;
+        let mut row = vec![name, abi];
+        if with_counts {
+            row.push(count);
+        }
+        row.extend([risk, note]);
+        row
+    };
+    table.row(row(
+        ["SYSCALL", "ABI", "COUNT", "RISK", "NOTE"].map(Cell::from)
+    ));
+    for r in &allowed.rows {
+        let count = match (with_counts, r.count()) {
+            (false, _) => String::new(),
+            (true, 0) => "-".to_owned(),
+            (true, n) => n.to_string(),
+        };
+        let style = match r.risk {
+            Risk::High => Some(RED),
+            Risk::Medium => Some(YELLOW),
+            _ => None,
+        };
+        table.row(row([
+            escape(&r.name).into_owned().into(),
+            arches_text(r).into(),
+            count.into(),
+            Cell::painted(r.risk.as_str(), style.filter(|_| color)),
+            note(r).into(),
+        ]));
+    }
+    let mut out = table.render();
     if allowed.default.passes() {
         let _ = writeln!(
             out,
             "note: the default action {} lets every syscall through that no rule blocks",
-            action_name(allowed.default.action)
+            allowed.default.action
         );
     }
     if let Some(counts) = &report.counts {
@@ -563,7 +472,7 @@ pub fn json(report: &Report) -> String {
         file: &report.source,
         architecture: allowed.native.scmp_name(),
         architectures: allowed.arches.iter().map(|a| a.scmp_name()).collect(),
-        default_action: action_name(allowed.default.action),
+        default_action: allowed.default.action.to_string(),
         default_errno_ret: allowed.default.errno_ret,
         summary: JsonSummary {
             allowed: tally.allowed,
@@ -627,11 +536,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::{
-        profile::parse,
-        report::{counts::Counts, Report},
-        syscalls::Arch,
-    };
+    use crate::{profile::parse, recording::counts::Counts, report::Report, syscalls::Arch};
 
     fn report() -> Report {
         let profile = parse(

@@ -16,7 +16,7 @@
 //! default action, or only "unless" some condition, counts as unrestricted.
 use serde::Serialize;
 
-use super::Allowance;
+use crate::profile::ops::Allowance;
 use crate::profile::{ArgCondition, ArgOp};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -175,7 +175,7 @@ fn holds(relief: Relief, cond: &ArgCondition) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::resolve::known_anywhere;
+    use crate::syscalls::known_anywhere;
 
     #[test]
     fn report_risk_table_names_exist_and_appear_once() {

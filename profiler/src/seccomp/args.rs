@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 
 use super::{
-    bpf::{Assembler, Target, BPF_JEQ},
+    bpf::{Assembler, JumpTo, BPF_JEQ},
     expand::Rule,
     search::{self, Shape},
 };
@@ -36,7 +36,12 @@ pub enum Width {
 
 /// Whether action `a` wins over action `b` when rules with both match (see the module doc).
 pub fn precedes(a: u32, b: u32) -> bool {
-    let key = |ret: u32| ((ret & 0xffff_0000) as i32, ret & 0xffff);
+    let key = |ret: u32| {
+        (
+            (ret & libc::SECCOMP_RET_ACTION_FULL) as i32,
+            ret & libc::SECCOMP_RET_DATA,
+        )
+    };
     key(a) < key(b)
 }
 
@@ -515,8 +520,8 @@ impl ArgCode {
     pub fn emit(&self, asm: &mut Assembler, entries: &[(usize, Entry)]) {
         let labels: Vec<usize> = self.nodes.iter().map(|_| asm.new_label()).collect();
         let target = |node: usize| match self.nodes[node] {
-            Node::Return(action) => Target::Return(action),
-            _ => Target::Label(labels[node]),
+            Node::Return(action) => JumpTo::Return(action),
+            _ => JumpTo::Label(labels[node]),
         };
         let mut heads: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
         let mut starts = Vec::new();
@@ -552,7 +557,7 @@ impl ArgCode {
                 }
                 Node::Ranges { word, ranges } => {
                     asm.load_abs(word.offset());
-                    let ranges: Vec<(u32, Target)> = ranges
+                    let ranges: Vec<(u32, JumpTo)> = ranges
                         .iter()
                         .map(|&(start, child)| (start, target(child)))
                         .collect();

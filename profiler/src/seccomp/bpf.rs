@@ -52,7 +52,7 @@ impl SockFilter {
 
 /// Where a jump goes: the next instruction, a label placed later, or a return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum JumpTo {
     Next,
     Label(usize),
     /// Any `ret` of this value after the jump: the assembler places one within reach.
@@ -61,12 +61,12 @@ pub enum Target {
     Skip(u8),
 }
 
-impl Target {
+impl JumpTo {
     /// The same target seen from one instruction earlier: a trampoline now sits in between.
-    fn past_trampoline(self) -> Target {
+    fn past_trampoline(self) -> JumpTo {
         match self {
-            Target::Next => Target::Skip(1),
-            Target::Skip(n) => Target::Skip(n + 1),
+            JumpTo::Next => JumpTo::Skip(1),
+            JumpTo::Skip(n) => JumpTo::Skip(n + 1),
             label => label,
         }
     }
@@ -80,11 +80,11 @@ enum Item {
     Jump {
         code: u16,
         k: u32,
-        jt: Target,
-        jf: Target,
+        jt: JumpTo,
+        jf: JumpTo,
     },
     /// An unconditional jump.
-    Always(Target),
+    Always(JumpTo),
     /// Marks the position of a label.
     Label(usize),
 }
@@ -95,7 +95,7 @@ impl Item {
         match *self {
             Item::Plain(insn) => insn.code == BPF_RET | BPF_K,
             Item::Always(_) => true,
-            Item::Jump { jt, jf, .. } => jt != Target::Next && jf != Target::Next,
+            Item::Jump { jt, jf, .. } => jt != JumpTo::Next && jf != JumpTo::Next,
             Item::Label(_) => false,
         }
     }
@@ -149,7 +149,7 @@ impl Assembler {
     }
 
     /// `if (A <op> k) goto jt else goto jf`, op one of BPF_JEQ, BPF_JGT, BPF_JGE, BPF_JSET.
-    pub fn jump(&mut self, op: u16, k: u32, jt: Target, jf: Target) {
+    pub fn jump(&mut self, op: u16, k: u32, jt: JumpTo, jf: JumpTo) {
         self.items.push(Item::Jump {
             code: BPF_JMP | op | BPF_K,
             k,
@@ -160,10 +160,10 @@ impl Assembler {
 
     /// Continues at `target`: a `ret` for a return, nothing for the next instruction or a label
     /// placed right here, else a `ja`.
-    pub fn goto(&mut self, target: Target) {
+    pub fn goto(&mut self, target: JumpTo) {
         match target {
-            Target::Return(k) => self.ret(k),
-            Target::Next => {}
+            JumpTo::Return(k) => self.ret(k),
+            JumpTo::Next => {}
             target => self.items.push(Item::Always(target)),
         }
     }
@@ -182,8 +182,8 @@ impl Assembler {
             for item in &self.items {
                 match *item {
                     Item::Jump { code, k, jt, jf } => {
-                        let reach = |t: Target| match t {
-                            Target::Label(l) => positions[l] - (pc + 1) <= REACH,
+                        let reach = |t: JumpTo| match t {
+                            JumpTo::Label(l) => positions[l] - (pc + 1) <= REACH,
                             _ => true,
                         };
                         match (reach(jt), reach(jf)) {
@@ -192,7 +192,7 @@ impl Assembler {
                                 fixed.push(Item::Jump {
                                     code,
                                     k,
-                                    jt: Target::Next,
+                                    jt: JumpTo::Next,
                                     jf: jf.past_trampoline(),
                                 });
                                 fixed.push(Item::Always(jt));
@@ -203,7 +203,7 @@ impl Assembler {
                                     code,
                                     k,
                                     jt: jt.past_trampoline(),
-                                    jf: Target::Next,
+                                    jf: JumpTo::Next,
                                 });
                                 fixed.push(Item::Always(jf));
                                 changed = true;
@@ -212,8 +212,8 @@ impl Assembler {
                                 fixed.push(Item::Jump {
                                     code,
                                     k,
-                                    jt: Target::Next,
-                                    jf: Target::Skip(1),
+                                    jt: JumpTo::Next,
+                                    jf: JumpTo::Skip(1),
                                 });
                                 fixed.push(Item::Always(jt));
                                 fixed.push(Item::Always(jf));
@@ -237,7 +237,7 @@ impl Assembler {
         self.emit()
     }
 
-    /// Turns every [`Target::Return`] into a label on a `ret` of that value. A jump uses the
+    /// Turns every [`JumpTo::Return`] into a label on a `ret` of that value. A jump uses the
     /// first `ret` of its value after it; where none comes within reach, the returns still
     /// owed are placed together as an island, as late as the earliest of them allows. An
     /// island placed where the flow would run into it is jumped over by the jump before it
@@ -269,8 +269,8 @@ impl Assembler {
                     item
                 }
                 Item::Jump { code, k, jt, jf } => {
-                    let mut owe = |t: Target| match t {
-                        Target::Return(value) => {
+                    let mut owe = |t: JumpTo| match t {
+                        JumpTo::Return(value) => {
                             let label = match owed.iter().find(|&&(k, _, _)| k == value) {
                                 Some(&(_, label, _)) => label,
                                 None => {
@@ -279,7 +279,7 @@ impl Assembler {
                                     label
                                 }
                             };
-                            Target::Label(label)
+                            JumpTo::Label(label)
                         }
                         other => other,
                     };
@@ -290,7 +290,7 @@ impl Assembler {
                         jf: owe(jf),
                     }
                 }
-                Item::Always(Target::Return(value)) => Item::Plain(SockFilter {
+                Item::Always(JumpTo::Return(value)) => Item::Plain(SockFilter {
                     code: BPF_RET | BPF_K,
                     jt: 0,
                     jf: 0,
@@ -324,15 +324,15 @@ impl Assembler {
         let over = u8::try_from(len).expect("at most a few distinct returns are owed");
         match out.last_mut() {
             Some(last) if last.ends_flow() => {}
-            Some(Item::Jump { jt, jf, .. }) if *jt == Target::Next || *jf == Target::Next => {
+            Some(Item::Jump { jt, jf, .. }) if *jt == JumpTo::Next || *jf == JumpTo::Next => {
                 for t in [jt, jf] {
-                    if *t == Target::Next {
-                        *t = Target::Skip(over);
+                    if *t == JumpTo::Next {
+                        *t = JumpTo::Skip(over);
                     }
                 }
             }
             _ => {
-                out.push(Item::Always(Target::Skip(over)));
+                out.push(Item::Always(JumpTo::Skip(over)));
                 added += 1;
             }
         }
@@ -353,7 +353,7 @@ impl Assembler {
     fn drop_jumps_to_next(&mut self) {
         let mut keep = vec![true; self.items.len()];
         for (i, item) in self.items.iter().enumerate() {
-            if let Item::Always(Target::Label(l)) = item {
+            if let Item::Always(JumpTo::Label(l)) = item {
                 keep[i] = !self.items[i + 1..]
                     .iter()
                     .take_while(|next| matches!(next, Item::Label(_)))
@@ -381,11 +381,11 @@ impl Assembler {
         let mut out = Vec::new();
         for item in &self.items {
             let pc = out.len();
-            let offset = |t: Target| -> u32 {
+            let offset = |t: JumpTo| -> u32 {
                 match t {
-                    Target::Next => 0,
-                    Target::Skip(n) => u32::from(n),
-                    Target::Label(l) => {
+                    JumpTo::Next => 0,
+                    JumpTo::Skip(n) => u32::from(n),
+                    JumpTo::Label(l) => {
                         let to = positions[l];
                         assert!(
                             to != usize::MAX && to > pc,
@@ -393,7 +393,7 @@ impl Assembler {
                         );
                         (to - pc - 1) as u32
                     }
-                    Target::Return(_) => unreachable!("returns are placed before emitting"),
+                    JumpTo::Return(_) => unreachable!("returns are placed before emitting"),
                 }
             };
             match *item {
@@ -573,7 +573,7 @@ mod tests {
         let mut asm = Assembler::default();
         let far = asm.new_label();
         asm.load_abs(0);
-        asm.jump(BPF_JEQ, 7, Target::Label(far), Target::Next);
+        asm.jump(BPF_JEQ, 7, JumpTo::Label(far), JumpTo::Next);
         for _ in 0..300 {
             asm.ret(1);
         }

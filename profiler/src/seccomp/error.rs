@@ -1,5 +1,3 @@
-use super::libseccomp::tree::TreeError;
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CompileError {
     #[error("cannot compile for {0}: only x86_64, x86, x32, aarch64 and arm are supported")]
@@ -24,4 +22,21 @@ pub enum CompileError {
         arch: &'static str,
         source: TreeError,
     },
+}
+
+/// Why libseccomp refuses to add a rule to a syscall's argument tree (the model in
+/// [`libseccomp::tree`](super::libseccomp::tree)).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TreeError {
+    /// libseccomp's -EEXIST: the rule reaches a comparison that already leads to another action.
+    #[error("rule {rule} conflicts with an earlier rule of the same syscall: the same conditions lead to a different action (libseccomp: EEXIST)")]
+    Conflict { rule: usize },
+    /// libseccomp's -EINVAL: two conditions on one argument in one rule.
+    #[error("rule {rule} has two conditions on argument {index} (libseccomp: EINVAL)")]
+    SameArgument { rule: usize, index: u32 },
+    /// libseccomp never returns from adding this rule (it loops forever; runc would hang).
+    #[error("rule {rule} makes libseccomp loop forever (its argument tree becomes circular)")]
+    Hang { rule: usize },
+    #[error("rule {rule}: argument index {index} is out of range (0–5)")]
+    ArgIndex { rule: usize, index: u32 },
 }

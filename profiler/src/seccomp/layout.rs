@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    bpf::{Assembler, Target, BPF_JEQ},
+    bpf::{Assembler, JumpTo, BPF_JEQ},
     error::CompileError,
     expand::{audit_arch, AUDIT_ARCH_X86_64},
     search::{self, Shape},
@@ -70,21 +70,21 @@ pub fn emit<E: Copy + Eq>(
     asm.load_abs(4);
     for (i, ((token, _), &entry)) in tokens.iter().zip(&labels).enumerate() {
         let otherwise = if i + 1 == tokens.len() {
-            Target::Return(BAD_ARCH)
+            JumpTo::Return(BAD_ARCH)
         } else {
-            Target::Next
+            JumpTo::Next
         };
-        asm.jump(BPF_JEQ, *token, Target::Label(entry), otherwise);
+        asm.jump(BPF_JEQ, *token, JumpTo::Label(entry), otherwise);
     }
     for ((token, token_arches), &entry) in tokens.iter().zip(&labels) {
         asm.place(entry);
         asm.load_abs(0);
-        let ranges: Vec<(u32, Target)> = ranges(*token, token_arches, decisions, default)
+        let ranges: Vec<(u32, JumpTo)> = ranges(*token, token_arches, decisions, default)
             .into_iter()
             .map(|(start, decision)| {
                 let target = match decision {
-                    Decision::Return(ret) => Target::Return(ret),
-                    Decision::Args(e) => Target::Label(entries.label(asm, e)),
+                    Decision::Return(ret) => JumpTo::Return(ret),
+                    Decision::Args(e) => JumpTo::Label(entries.label(asm, e)),
                 };
                 (start, target)
             })

@@ -19,20 +19,19 @@ pub mod search;
 
 pub use self::{compile::compile, error::CompileError};
 
-/// `SECCOMP_RET_*` action values (the high 16 bits; ERRNO and TRACE carry data in the low ones).
-pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
-pub const RET_KILL_THREAD: u32 = 0x0000_0000;
-pub const RET_TRAP: u32 = 0x0003_0000;
-pub const RET_ERRNO: u32 = 0x0005_0000;
-pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
-pub const RET_TRACE: u32 = 0x7ff0_0000;
-pub const RET_LOG: u32 = 0x7ffc_0000;
-pub const RET_ALLOW: u32 = 0x7fff_0000;
+/// The kernel's `SECCOMP_RET_*` action values (the high 16 bits; ERRNO and TRACE carry data in
+/// the low ones), by shorter names.
+pub use libc::{
+    SECCOMP_RET_ALLOW as RET_ALLOW, SECCOMP_RET_ERRNO as RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS as RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD as RET_KILL_THREAD,
+    SECCOMP_RET_LOG as RET_LOG, SECCOMP_RET_TRACE as RET_TRACE, SECCOMP_RET_TRAP as RET_TRAP,
+    SECCOMP_RET_USER_NOTIF as RET_USER_NOTIF,
+};
 
 /// A readable name for an action value, as in disassembly and reports.
 pub fn action_name(ret: u32) -> String {
-    let data = ret & 0xffff;
-    match ret & 0xffff_0000 {
+    let data = ret & libc::SECCOMP_RET_DATA;
+    match ret & libc::SECCOMP_RET_ACTION_FULL {
         RET_KILL_PROCESS => "KILL_PROCESS".into(),
         RET_KILL_THREAD => "KILL_THREAD".into(),
         RET_TRAP => "TRAP".into(),

@@ -10,7 +10,7 @@
 //! other, so it is only taken for a few tests; a set of single values over one background is the
 //! exception where the caller allows it: there a chain costs one instruction per value, half of
 //! what a search over the same values needs, which is also libseccomp's layout.
-use super::bpf::{Assembler, Target, BPF_JEQ, BPF_JGE, BPF_JGT};
+use super::bpf::{Assembler, JumpTo, BPF_JEQ, BPF_JGE, BPF_JGT};
 
 /// Most tests a chain may run, unless it is a chain of single values and those are allowed
 /// any length.
@@ -27,11 +27,11 @@ pub struct Shape {
 /// Sends the accumulator to the target of the range it falls in. `ranges` are `(first value,
 /// target)`, sorted by first value, the first one starting at 0, each running to the next
 /// one's start (the last to `u32::MAX`). Targets are returns or labels placed later.
-pub fn emit(asm: &mut Assembler, ranges: &[(u32, Target)], shape: Shape) {
+pub fn emit(asm: &mut Assembler, ranges: &[(u32, JumpTo)], shape: Shape) {
     debug_assert!(ranges.first().is_some_and(|&(start, _)| start == 0));
     debug_assert!(ranges
         .iter()
-        .all(|(_, t)| matches!(t, Target::Return(_) | Target::Label(_))));
+        .all(|(_, t)| matches!(t, JumpTo::Return(_) | JumpTo::Label(_))));
     let (plan, _) = plan(ranges, u32::MAX, shape);
     emit_plan(asm, &plan);
 }
@@ -41,12 +41,12 @@ pub fn emit(asm: &mut Assembler, ranges: &[(u32, Target)], shape: Shape) {
 struct Test {
     lo: u32,
     hi: u32,
-    target: Target,
+    target: JumpTo,
 }
 
 #[derive(Debug)]
 enum Plan {
-    Single(Target),
+    Single(JumpTo),
     Split {
         at: u32,
         left: Box<Plan>,
@@ -56,13 +56,13 @@ enum Plan {
         /// The window's first and last value: tests at its edges need one comparison.
         window: (u32, u32),
         tests: Vec<Test>,
-        background: Target,
+        background: JumpTo,
     },
 }
 
 /// The cheapest layout of `ranges`, the last of which ends at `end`, and its instruction count
 /// (a single target costs nothing: the jump leading there names it).
-fn plan(ranges: &[(u32, Target)], end: u32, shape: Shape) -> (Plan, usize) {
+fn plan(ranges: &[(u32, JumpTo)], end: u32, shape: Shape) -> (Plan, usize) {
     if let [(_, target)] = ranges {
         return (Plan::Single(*target), 0);
     }
@@ -87,13 +87,13 @@ fn plan(ranges: &[(u32, Target)], end: u32, shape: Shape) -> (Plan, usize) {
 }
 
 /// A chain over the most common target, if the shape allows one here.
-fn chain(ranges: &[(u32, Target)], end: u32, shape: Shape) -> Option<(Plan, usize)> {
+fn chain(ranges: &[(u32, JumpTo)], end: u32, shape: Shape) -> Option<(Plan, usize)> {
     // Every other range at least is a test: a longer window cannot be a short chain.
     if !shape.long_value_chains && ranges.len() > 2 * CHAIN_LIMIT + 1 {
         return None;
     }
     let window = (ranges[0].0, end);
-    let mut counts: Vec<(Target, usize)> = Vec::new();
+    let mut counts: Vec<(JumpTo, usize)> = Vec::new();
     for &(_, target) in ranges {
         match counts.iter_mut().find(|(t, _)| *t == target) {
             Some((_, n)) => *n += 1,
@@ -141,17 +141,17 @@ fn emit_plan(asm: &mut Assembler, plan: &Plan) {
         Plan::Split { at, left, right } => {
             let right_label = match **right {
                 Plan::Single(target) => target,
-                _ => Target::Label(asm.new_label()),
+                _ => JumpTo::Label(asm.new_label()),
             };
             let left_target = match **left {
                 Plan::Single(target) => target,
-                _ => Target::Next,
+                _ => JumpTo::Next,
             };
             asm.jump(BPF_JGE, *at, right_label, left_target);
             if !matches!(**left, Plan::Single(_)) {
                 emit_plan(asm, left);
             }
-            if let Target::Label(label) = right_label {
+            if let JumpTo::Label(label) = right_label {
                 if !matches!(**right, Plan::Single(_)) {
                     asm.place(label);
                     emit_plan(asm, right);
@@ -168,7 +168,7 @@ fn emit_plan(asm: &mut Assembler, plan: &Plan) {
                 let go_on = if i + 1 == tests.len() {
                     *background
                 } else {
-                    Target::Next
+                    JumpTo::Next
                 };
                 if test.lo == test.hi {
                     asm.jump(BPF_JEQ, test.lo, test.target, go_on);
@@ -178,13 +178,13 @@ fn emit_plan(asm: &mut Assembler, plan: &Plan) {
                     asm.jump(BPF_JGE, test.lo, test.target, go_on);
                 } else {
                     let past = match go_on {
-                        Target::Next => Target::Label(asm.new_label()),
+                        JumpTo::Next => JumpTo::Label(asm.new_label()),
                         other => other,
                     };
-                    asm.jump(BPF_JGE, test.lo, Target::Next, past);
+                    asm.jump(BPF_JGE, test.lo, JumpTo::Next, past);
                     asm.jump(BPF_JGT, test.hi, go_on, test.target);
-                    if let Target::Label(label) = past {
-                        if go_on == Target::Next {
+                    if let JumpTo::Label(label) = past {
+                        if go_on == JumpTo::Next {
                             asm.place(label);
                         }
                     }
@@ -203,9 +203,9 @@ mod tests {
     fn decide(ranges: &[(u32, u32)], shape: Shape, value: u32) -> (u32, usize) {
         let mut asm = Assembler::default();
         asm.load_abs(0);
-        let targets: Vec<(u32, Target)> = ranges
+        let targets: Vec<(u32, JumpTo)> = ranges
             .iter()
-            .map(|&(start, ret)| (start, Target::Return(ret)))
+            .map(|&(start, ret)| (start, JumpTo::Return(ret)))
             .collect();
         emit(&mut asm, &targets, shape);
         let program = asm.finish();

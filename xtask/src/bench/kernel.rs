@@ -1,6 +1,8 @@
-//! The few `bpf(2)` calls the benchmark makes itself: attaching an empty program to
-//! `sys_enter` (the floor every raw-tracepoint recorder pays), and reading the kernel's run-time
-//! statistics and map memory of the programs a `profile` process has loaded.
+//! What the benchmark asks the kernel about eBPF: attaching an empty program to `sys_enter` (the
+//! floor every raw-tracepoint recorder pays; aya loads programs from an object only, so these
+//! are the two `bpf(2)` calls made here), and, through aya, the run-time statistics and
+//! instruction counts of the programs a `profile` process has loaded, with the map memory from
+//! its fdinfo.
 use std::{
     ffi::CString,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
@@ -9,12 +11,8 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 
 const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
-const BPF_ENABLE_STATS: libc::c_long = 32;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
-const BPF_STATS_RUN_TIME: u32 = 0;
 
 /// `bpf(cmd, attr, size)`; `attr` is a zero-padded prefix of `union bpf_attr`, which the kernel
 /// accepts as long as the bytes it does not know are zero.
@@ -72,10 +70,9 @@ pub struct RunTimeStats {
 
 impl RunTimeStats {
     pub fn enable() -> Result<RunTimeStats> {
-        let mut attr = [0u64; 16];
-        attr[0] = u64::from(BPF_STATS_RUN_TIME);
-        let fd = bpf(BPF_ENABLE_STATS, &mut attr).context("enabling BPF run-time statistics")?;
-        Ok(RunTimeStats { _fd: owned(fd) })
+        let fd = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+            .context("enabling BPF run-time statistics")?;
+        Ok(RunTimeStats { _fd: fd })
     }
 }
 
@@ -92,26 +89,6 @@ impl ProgramRuns {
         let count = self.count.checked_sub(earlier.count)?;
         (count > 0).then(|| (self.ns - earlier.ns) as f64 / count as f64)
     }
-}
-
-/// `struct bpf_prog_info` read into 8-byte words; the offsets are the uapi layout's.
-fn prog_info(prog_id: u32) -> Result<[u64; 32]> {
-    let mut attr = [0u64; 16];
-    attr[0] = u64::from(prog_id);
-    let fd = owned(bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).context("opening program by id")?);
-    let mut info = [0u64; 32];
-    let mut attr = [0u64; 16];
-    attr[0] = fd.as_raw_fd() as u64 | (size_of_val(&info) as u64) << 32;
-    attr[1] = info.as_mut_ptr() as u64;
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr).context("reading program info")?;
-    Ok(info)
-}
-
-fn prog_name(info: &[u64; 32]) -> String {
-    let bytes: Vec<u8> = info[8..10].iter().flat_map(|w| w.to_le_bytes()).collect();
-    String::from_utf8_lossy(&bytes)
-        .trim_end_matches('\0')
-        .to_owned()
 }
 
 /// `key:\tvalue` lines of every `/proc/PID/fdinfo` entry, one map per descriptor.
@@ -148,23 +125,36 @@ pub struct Program {
 
 /// The program named `name` that process `pid` holds open.
 pub fn program(pid: u32, name: &str) -> Result<Program> {
-    for fd in fdinfos(pid)? {
-        let Some(id) = field(&fd, "prog_id").and_then(|v| v.parse().ok()) else {
-            continue;
+    let held: std::collections::BTreeSet<u32> = fdinfos(pid)?
+        .iter()
+        .filter_map(|fd| field(fd, "prog_id")?.parse().ok())
+        .collect();
+    // A program unloaded while the kernel's list is walked fails alone; the walk goes on.
+    let mut failed = None;
+    for info in aya::programs::loaded_programs() {
+        let info = match info {
+            Ok(info) => info,
+            Err(err) => {
+                failed = Some(err);
+                continue;
+            }
         };
-        let info = prog_info(id)?;
-        if prog_name(&info) == name {
+        if held.contains(&info.id()) && info.name_as_str() == Some(name) {
+            let runs = ProgramRuns {
+                ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
+                count: info.run_count(),
+            };
             return Ok(Program {
-                runs: ProgramRuns {
-                    ns: info[24],
-                    count: info[25],
-                },
-                insns: (info[2] >> 32) / 8,
-                jited_bytes: info[2] & 0xffff_ffff,
+                runs,
+                insns: u64::from(info.size_translated().unwrap_or(0)) / 8,
+                jited_bytes: u64::from(info.size_jitted()),
             });
         }
     }
-    bail!("process {pid} holds no eBPF program named {name}")
+    match failed {
+        Some(err) => Err(err).context(format!("reading the programs of process {pid}")),
+        None => bail!("process {pid} holds no eBPF program named {name}"),
+    }
 }
 
 /// Bytes of kernel memory charged to the maps process `pid` holds open.

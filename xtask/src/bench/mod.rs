@@ -216,7 +216,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     output(
         Command::new(&prepared.profile)
             .arg("export")
-            .arg(root.join("../shared/reference/moby-default.json"))
+            .arg(root.join("profiler/data/moby-default.json"))
             .args(["--format", "oci", "-o"])
             .arg(&prepared.moby),
     )?;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::tree::{ArgTree, Cmp, Id, Link};
-use crate::seccomp::bpf::{Assembler, Target, BPF_JEQ, BPF_JGE, BPF_JGT};
+use crate::seccomp::bpf::{Assembler, JumpTo, BPF_JEQ, BPF_JGE, BPF_JGT};
 
 /// What libseccomp's generator assumes the accumulator holds (`struct acc_state`): a word of
 /// `seccomp_data` (its offset) ANDed with a mask; `None` for undefined.
@@ -179,7 +179,7 @@ impl Code {
                 Jump::Return(action) => {
                     asm.place(label);
                     let l = ret_label(asm, action);
-                    asm.goto(Target::Label(l));
+                    asm.goto(JumpTo::Label(l));
                 }
             }
         }
@@ -209,8 +209,8 @@ impl Code {
                 asm.and(mask);
             }
             let mut target = |jump: Jump| match jump {
-                Jump::Block(t) => Target::Label(labels[t]),
-                Jump::Return(action) => Target::Label(ret_label(asm, action)),
+                Jump::Block(t) => JumpTo::Label(labels[t]),
+                Jump::Return(action) => JumpTo::Label(ret_label(asm, action)),
             };
             let (jt, jf) = (target(block.on_true), target(block.on_false));
             asm.jump(block.op, block.datum, jt, jf);

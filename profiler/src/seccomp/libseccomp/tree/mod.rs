@@ -23,6 +23,7 @@ mod merge;
 
 use std::cell::Cell;
 
+pub use crate::seccomp::error::TreeError;
 use crate::{profile::ArgOp, seccomp::expand::Rule};
 
 /// What the filter does with one syscall.
@@ -32,21 +33,6 @@ pub enum Syscall {
     Return(u32),
     /// Depends on the arguments.
     Tree(ArgTree),
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum TreeError {
-    /// libseccomp's -EEXIST: the rule reaches a comparison that already leads to another action.
-    #[error("rule {rule} conflicts with an earlier rule of the same syscall: the same conditions lead to a different action (libseccomp: EEXIST)")]
-    Conflict { rule: usize },
-    /// libseccomp's -EINVAL: two conditions on one argument in one rule.
-    #[error("rule {rule} has two conditions on argument {index} (libseccomp: EINVAL)")]
-    SameArgument { rule: usize, index: u32 },
-    /// libseccomp never returns from adding this rule (it loops forever; runc would hang).
-    #[error("rule {rule} makes libseccomp loop forever (its argument tree becomes circular)")]
-    Hang { rule: usize },
-    #[error("rule {rule}: argument index {index} is out of range (0–5)")]
-    ArgIndex { rule: usize, index: u32 },
 }
 
 pub(super) type Id = usize;

@@ -17,7 +17,7 @@
 //!
 //! Per ABI the calls of each name, summed over threads and processes. Numbers with no name in
 //! their ABI's table are left out (the profile cannot allow them; `record` reports them).
-//! `implied` lists the names the profile allows because [`crate::profile::implied`]'s rules
+//! `implied` lists the names the profile allows because `profile::implied`'s rules
 //! added them, `groups` those `--allow-group` added (both optional: files written before they
 //! existed have neither). A name is in at most one of `counts`, `implied` and `groups`.
 use std::{
@@ -29,7 +29,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    record::{Additions, Recording},
+    recording::{Additions, Recording},
     syscalls::Arch,
 };
 

@@ -14,6 +14,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub mod child;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error("{0}: command not found")]
@@ -133,63 +135,27 @@ impl Credentials {
 
 /// uid and primary gid of a user name.
 fn passwd_entry(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
-    let c_name = CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: passwd is plain data; getpwnam_r fills it with pointers into buf.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; buf's length is passed.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c_name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some((pwd.pw_uid, pwd.pw_gid))
+    let user = nix::unistd::User::from_name(name).ok()??;
+    Some((user.uid.as_raw(), user.gid.as_raw()))
 }
 
 /// A group's id, by name or number.
 fn group_id(group: &str) -> Option<libc::gid_t> {
-    let c_name = CString::new(group).ok()?;
-    let mut buf = vec![0 as libc::c_char; 64 * 1024];
-    // SAFETY: group is plain data; getgrnam_r fills it with pointers into buf.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; buf's length is passed.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            c_name.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        return Some(grp.gr_gid);
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(entry)) => Some(entry.gid.as_raw()),
+        _ => group.parse().ok(),
     }
-    group.parse().ok()
 }
 
 /// The groups `initgroups(user, gid)` would set.
 fn group_list(user: &str, gid: libc::gid_t) -> Vec<libc::gid_t> {
-    let Ok(c_name) = CString::new(user) else {
-        return vec![gid];
-    };
-    let mut groups: Vec<libc::gid_t> = vec![0; 64];
-    loop {
-        let mut n = groups.len() as libc::c_int;
-        // SAFETY: groups has room for n entries; getgrouplist writes at most n and sets n.
-        let rc = unsafe { libc::getgrouplist(c_name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-        if rc >= 0 {
-            groups.truncate(n.max(0) as usize);
-            return groups;
-        }
-        groups.resize((n.max(0) as usize).max(groups.len() * 2), 0);
-    }
+    CString::new(user)
+        .ok()
+        .and_then(|name| nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid)).ok())
+        .map_or_else(
+            || vec![gid],
+            |groups| groups.into_iter().map(|g| g.as_raw()).collect(),
+        )
 }
 
 /// What the child does before it stops to wait for the watcher (none of it is recorded).
@@ -613,6 +579,21 @@ impl AsRawFd for Signals {
 pub fn send_signal(pid: libc::pid_t, signo: i32) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid, signo) };
+}
+
+/// The running kernel's release string (`uname -r`).
+pub fn kernel_release() -> io::Result<String> {
+    // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid argument.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect())
 }
 
 const CAP_SYS_ADMIN: u32 = 21;

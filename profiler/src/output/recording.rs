@@ -1,79 +1,50 @@
-//! `--format report`: a recording as a table, most frequent first within each ABI; then what the
-//! profile adds without having seen it, and the coverage hints.
+//! A recording in each format `record` writes: the profile as OCI JSON, SPO resource or kubelet
+//! file ([`render`]), or `--format report` ([`report`]): a table, most frequent first within each
+//! ABI; then what the profile adds without having seen it, and the coverage hints.
 use std::fmt::Write as _;
 
-use super::{
-    args::{Outcome, Restriction},
-    recording::{Additions, Recording},
-};
 use crate::{
-    profile::groups,
-    report::{
-        render::{additions_text, allowance_text, hints_text},
-        Allowance,
+    output::{
+        profile::{additions_text, allowance_text, hints_text},
+        table::{Align, Table},
     },
+    profile::{
+        groups,
+        k8s::{self, K8sError},
+        learn::{Learn as _, ProfileOptions},
+        ops::Allowance,
+        restrict::{Outcome, Restriction},
+        Profile,
+    },
+    recording::{Additions, Recording},
+    syscalls::Arch,
 };
 
-struct Row {
-    abi: &'static str,
-    name: &'static str,
-    nr: String,
-    count: u64,
-}
-
-pub fn render(recording: &Recording, additions: &Additions) -> String {
-    let mut rows: Vec<(crate::syscalls::Arch, Row)> = recording
+pub fn report(recording: &Recording, additions: &Additions) -> String {
+    let mut rows: Vec<(Arch, &'static str, u64, u64)> = recording
         .counts
         .iter()
-        .map(|(&(abi, nr), &count)| {
-            let name = abi.name(nr).unwrap_or("(unknown)");
-            (
-                abi,
-                Row {
-                    abi: abi.short_name(),
-                    name,
-                    nr: nr.to_string(),
-                    count,
-                },
-            )
-        })
+        .map(|(&(abi, nr), &count)| (abi, abi.name(nr).unwrap_or("(unknown)"), nr, count))
         .collect();
     // ABIs in table order, then the busiest syscalls first.
-    rows.sort_by(|(abi_a, a), (abi_b, b)| {
+    rows.sort_by(|(abi_a, name_a, _, count_a), (abi_b, name_b, _, count_b)| {
         abi_a
             .cmp(abi_b)
-            .then(b.count.cmp(&a.count))
-            .then(a.name.cmp(b.name))
+            .then(count_b.cmp(count_a))
+            .then(name_a.cmp(name_b))
     });
-    let rows: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
-
-    let width = |header: &str, cell: fn(&Row) -> usize| {
-        rows.iter().map(cell).max().unwrap_or(0).max(header.len())
-    };
-    let abi_w = width("ABI", |r| r.abi.len());
-    let name_w = width("SYSCALL", |r| r.name.len());
-    let nr_w = width("NR", |r| r.nr.len());
-    let count_w = width("COUNT", |r| r.count.to_string().len());
-
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<abi_w$}  {:<name_w$}  {:>nr_w$}  {:>count_w$}",
-        "ABI", "SYSCALL", "NR", "COUNT"
-    );
-    for Row {
-        abi,
-        name,
-        nr,
-        count,
-    } in &rows
-    {
-        let _ = writeln!(
-            out,
-            "{abi:<abi_w$}  {name:<name_w$}  {nr:>nr_w$}  {count:>count_w$}"
-        );
+    let mut table = Table::new(&[Align::Left, Align::Left, Align::Right, Align::Right]);
+    table.row(["ABI", "SYSCALL", "NR", "COUNT"]);
+    for &(abi, name, nr, count) in &rows {
+        table.row([
+            abi.short_name().to_owned(),
+            name.to_owned(),
+            nr.to_string(),
+            count.to_string(),
+        ]);
     }
-    let total: u64 = rows.iter().map(|r| r.count).sum();
+    let mut out = table.render();
+    let total: u64 = rows.iter().map(|&(.., count)| count).sum();
     let _ = write!(out, "{} distinct syscalls, {} calls", rows.len(), total);
     let unknown = recording.unknown().len();
     if unknown > 0 {
@@ -110,26 +81,69 @@ pub fn render(recording: &Recording, additions: &Additions) -> String {
     out
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OCI `linux.seccomp` / Docker seccomp JSON.
+    Oci,
+    /// A table of syscalls with counts per ABI.
+    Report,
+    /// A Security Profiles Operator `SeccompProfile` resource called `name`.
+    Spo { name: String, yaml: bool },
+    /// The kubelet's Localhost profile file (OCI JSON) for `name`; the Pod snippet that uses it
+    /// goes to stderr.
+    Kubelet { name: String },
+}
+
+/// A recording in the requested format.
+pub fn render(
+    recording: &Recording,
+    format: &Format,
+    options: &ProfileOptions,
+) -> Result<String, K8sError> {
+    match format {
+        Format::Report => Ok(report(recording, &recording.additions(options))),
+        _ => render_profile(&recording.to_profile(options), format),
+    }
+}
+
+/// A profile in `format` (a report, which shows a recording's counts, is its JSON here).
+pub fn render_profile(profile: &Profile, format: &Format) -> Result<String, K8sError> {
+    Ok(match format {
+        Format::Oci | Format::Kubelet { .. } | Format::Report => profile.to_json(),
+        Format::Spo { name, yaml } => {
+            let (resource, warnings) = k8s::spo_resource(profile, name, Default::default())?;
+            for warning in warnings {
+                log::warn!("{warning}");
+            }
+            if *yaml {
+                super::yaml::to_yaml(&resource)
+            } else {
+                resource.to_json()
+            }
+        }
+    })
+}
+
 /// With `--args`: what the profile allows of each listed syscall that was called.
 fn restrictions_text(restrictions: &[Restriction]) -> String {
     let mut out = String::from("argument restrictions (--args; clone3 is refused with ENOSYS):\n");
     if restrictions.is_empty() {
         out.push_str("  none of the listed syscalls was called\n");
     }
-    let width = restrictions.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let mut table = Table::new(&[Align::Left, Align::Left]).indented(2);
     for Restriction { name, outcome } in restrictions {
         let text = match outcome {
             Outcome::Only(ways) => allowance_text(&Allowance::When(ways.clone())),
             Outcome::Unrestricted(why) => format!("unrestricted: {why}"),
         };
-        let _ = writeln!(out, "  {name:<width$}  {text}");
+        table.row([name.to_string(), text]);
     }
+    out.push_str(&table.render());
     out
 }
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscalls::Arch;
 
     #[test]
     fn table_is_aligned_and_sorted() {
@@ -139,7 +153,7 @@ mod tests {
         r.add(Arch::X86_64, 999, 2);
         r.add(Arch::X86, 64, 1000);
         assert_eq!(
-            render(&r, &Additions::default()),
+            report(&r, &Additions::default()),
             "\
 ABI     SYSCALL     NR  COUNT
 x86_64  read         0      5
@@ -158,11 +172,11 @@ hints: not allowed, but siblings of allowed calls that another path of the progr
         let mut r = Recording::default();
         r.add(Arch::X86_64, 41, 2);
         r.add(Arch::X86_64, 16, 1);
-        let mut learned = super::super::LearnedArgs::default();
+        let mut learned = crate::recording::args::LearnedArgs::default();
         learned.add_value(profiler_common::ARG_SOCKET, (1 << 32) | 1);
         learned.overflow(6);
         r.args = Some(learned);
-        let text = render(&r, &Additions::default());
+        let text = report(&r, &Additions::default());
         assert!(
             text.ends_with(
                 "\
@@ -180,8 +194,9 @@ argument restrictions (--args; clone3 is refused with ENOSYS):
         let mut r = Recording::default();
         r.add(Arch::X86_64, 1, 3); // write
         r.add(Arch::X86_64, 13, 1); // rt_sigaction
-        let options: super::super::ProfileOptions = super::super::DefaultAction::Errno(1).into();
-        let text = render(&r, &r.additions(&options));
+        let options: crate::profile::learn::ProfileOptions =
+            crate::profile::learn::DefaultAction::Errno(1).into();
+        let text = report(&r, &r.additions(&options));
         assert!(
             text.contains("\nimplied (allowed although not seen; --no-implied leaves them out):\n"),
             "{text}"

@@ -1,29 +1,12 @@
-//! What a recording saw, and the profile that allows exactly that, plus the calls the kernel
+//! From a recording to the profile that allows exactly what it saw, plus the calls the kernel
 //! and the C library imply and the groups asked for. Pure: no kernel calls.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::args::{self, LearnedArgs, Outcome, Restriction};
+use super::restrict::{self, Outcome, Restriction};
 use crate::{
     profile::{implied, Action, ArgCondition, Profile, SyscallRule, ENOSYS},
-    syscalls::Arch,
+    recording::{Additions, Recording},
 };
-
-/// Syscall counts by ABI and number, summed over CPUs and processes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recording {
-    pub counts: BTreeMap<(Arch, u64), u64>,
-    /// With `record --args`: the argument values learned.
-    pub args: Option<LearnedArgs>,
-}
-
-/// A counted syscall whose number has no name in its ABI's table. It cannot be allowed by name,
-/// so it is reported rather than dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnknownSyscall {
-    pub abi: Arch,
-    pub nr: u64,
-    pub count: u64,
-}
 
 /// How the recorded allow-list treats everything it did not see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,71 +41,20 @@ impl From<DefaultAction> for ProfileOptions {
     }
 }
 
-/// What a profile allows beyond the calls seen.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Additions {
-    /// Implied name → why.
-    pub implied: BTreeMap<&'static str, &'static str>,
-    /// Group → the members it added: those on the profile's architectures that no other rule
-    /// covers (with `--args`, the syscalls it restricts and clone3 are left to it).
-    pub groups: BTreeMap<String, BTreeSet<&'static str>>,
-}
-
-impl Additions {
-    /// Every added name.
-    pub fn names(&self) -> BTreeSet<&'static str> {
-        self.implied
-            .keys()
-            .copied()
-            .chain(self.groups.values().flatten().copied())
-            .collect()
-    }
-}
-
-impl Recording {
-    pub fn add(&mut self, abi: Arch, nr: u64, count: u64) {
-        if count > 0 {
-            *self.counts.entry((abi, nr)).or_default() += count;
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-    }
-
-    /// The ABIs of the syscalls seen that have a name. A number without one allows nothing,
-    /// so it must not add its ABI to the profile either: a program making bogus i386 or x32
-    /// calls while it is learned would otherwise open every allowed name to that ABI.
-    pub fn abis(&self) -> Vec<Arch> {
-        let mut abis: Vec<Arch> = self
-            .counts
-            .keys()
-            .filter(|(abi, nr)| abi.name(*nr).is_some())
-            .map(|(abi, _)| *abi)
-            .collect();
-        abis.dedup();
-        abis
-    }
-
-    /// The profile's architectures: the ABIs seen, this machine's when nothing was.
-    pub(super) fn architectures(&self) -> Vec<Arch> {
-        let mut architectures = self.abis();
-        if architectures.is_empty() {
-            architectures.push(Arch::NATIVE);
-        }
-        architectures
-    }
-
-    /// The names seen, over every ABI.
-    pub fn names(&self) -> BTreeSet<&'static str> {
-        self.counts
-            .keys()
-            .filter_map(|(abi, nr)| abi.name(*nr))
-            .collect()
-    }
-
+/// A recording made into a profile: what [`ProfileOptions`] add, how `--args` restricts, and the
+/// profile itself. A trait so that the recording stays data, below the profile model.
+pub trait Learn {
     /// What `options` add to the names seen.
-    pub fn additions(&self, options: &ProfileOptions) -> Additions {
+    fn additions(&self, options: &ProfileOptions) -> Additions;
+    /// With `--args`: how each listed syscall that was called is restricted, sorted by name.
+    fn restrictions(&self) -> Option<Vec<Restriction>>;
+    /// The allow-list of everything seen and everything `options` add.
+    fn to_profile(&self, options: &ProfileOptions) -> Profile;
+}
+
+impl Learn for Recording {
+    /// What `options` add to the names seen.
+    fn additions(&self, options: &ProfileOptions) -> Additions {
         let seen = self.names();
         let arches = self.architectures();
         // With --args the listed syscalls get the rules their learned values give, and clone3
@@ -130,7 +62,7 @@ impl Recording {
         let mut covered = seen.clone();
         covered.insert("clone3");
         if self.args.is_some() {
-            covered.extend(args::listed_names());
+            covered.extend(restrict::listed_names());
         }
         let mut additions = Additions::default();
         if options.implied {
@@ -154,48 +86,17 @@ impl Recording {
         additions
     }
 
-    /// "57 syscalls (x86_64 55, i386 2)": the distinct named syscalls, per ABI when several.
-    pub fn summary(&self) -> String {
-        let mut per_abi: BTreeMap<Arch, usize> = BTreeMap::new();
-        let mut names = std::collections::BTreeSet::new();
-        for (abi, nr) in self.counts.keys() {
-            if let Some(name) = abi.name(*nr) {
-                names.insert(name);
-                *per_abi.entry(*abi).or_default() += 1;
-            }
-        }
-        let mut text = format!("{} syscalls", names.len());
-        if per_abi.len() > 1 {
-            let parts: Vec<String> = per_abi
-                .iter()
-                .map(|(abi, n)| format!("{} {n}", abi.short_name()))
-                .collect();
-            text.push_str(&format!(" ({})", parts.join(", ")));
-        } else if let Some(abi) = per_abi.keys().next() {
-            text.push_str(&format!(" ({})", abi.short_name()));
-        }
-        text
-    }
-
-    pub fn unknown(&self) -> Vec<UnknownSyscall> {
-        self.counts
-            .iter()
-            .filter(|((abi, nr), _)| abi.name(*nr).is_none())
-            .map(|(&(abi, nr), &count)| UnknownSyscall { abi, nr, count })
-            .collect()
-    }
-
     /// With `--args`: how each listed syscall that was called is restricted, sorted by name.
-    pub fn restrictions(&self) -> Option<Vec<Restriction>> {
+    fn restrictions(&self) -> Option<Vec<Restriction>> {
         let learned = self.args.as_ref()?;
-        Some(args::restrictions(&self.counts, learned))
+        Some(restrict::restrictions(&self.counts, learned))
     }
 
     /// The allow-list of everything seen and everything `options` add. OCI rules name syscalls
     /// for every listed architecture at once, so with several ABIs the allowed names are their
     /// union. With `--args`, the restricted syscalls get one rule per allowed value set instead
     /// (syscalls with the same set share it), and clone3 is always refused with ENOSYS.
-    pub fn to_profile(&self, options: &ProfileOptions) -> Profile {
+    fn to_profile(&self, options: &ProfileOptions) -> Profile {
         let mut names: Vec<String> = self
             .names()
             .into_iter()
@@ -279,6 +180,10 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        recording::{args::LearnedArgs, UnknownSyscall},
+        syscalls::Arch,
+    };
 
     /// Only what was seen: the tests of the other additions are below.
     fn seen_only(default: DefaultAction) -> ProfileOptions {

@@ -15,31 +15,9 @@ use profiler_common::{
 
 use crate::{
     profile::{ArgCondition, ArgOp},
+    recording::args::LearnedArgs,
     syscalls::Arch,
 };
-
-/// What the kernel side learned for one target: per kind (index into [`ARG_KINDS`]), the
-/// distinct values, and whether one was not kept.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LearnedArgs {
-    pub sets: BTreeMap<u32, ValueSet>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ValueSet {
-    pub values: BTreeSet<u64>,
-    pub overflow: bool,
-}
-
-impl LearnedArgs {
-    pub fn add_value(&mut self, kind: u32, value: u64) {
-        self.sets.entry(kind).or_default().values.insert(value);
-    }
-
-    pub fn overflow(&mut self, kind: u32) {
-        self.sets.entry(kind).or_default().overflow = true;
-    }
-}
 
 /// The outcome for one listed syscall that was called.
 #[derive(Clone, Debug, PartialEq, Eq)]
