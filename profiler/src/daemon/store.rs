@@ -248,6 +248,9 @@ impl DirStamp {
     }
 }
 
+/// A workload's files: each path with its contents.
+type Files = Vec<(PathBuf, Vec<u8>)>;
+
 /// A write that failed, for the log and the metrics.
 #[derive(Debug)]
 pub struct FlushError {
@@ -675,7 +678,7 @@ impl Store {
 
     /// The files of workload `stem`, in the order they are put in place: the profile, the
     /// proposal when one is due, then the meta file; and whether there is a proposal.
-    fn files(&self, stem: &str) -> Result<(Vec<(PathBuf, Vec<u8>)>, bool), String> {
+    fn files(&self, stem: &str) -> Result<(Files, bool), String> {
         let workload = &self.workloads[stem];
         let judged = self.judge(stem).expect("a known workload");
         let meta = Meta {
