@@ -92,8 +92,12 @@ fn count(regs: *const u8, slot: u32, abi: u32, nr: u64) {
     if config().args != 0 {
         crate::args::record(regs, u64::from(slot), abi, nr);
     }
+    // The table is looked up before `nr` is bounded, so that no helper call comes between the
+    // bound and the index: LLVM 23 kept `nr` on the stack across the call and indexed with a
+    // reload, which the bound did not cover, and 6.1's verifier (arm64) refused the program.
+    let counts = COUNTS.get_ptr_mut(slot * ABI_COUNT + abi);
     if nr < SYSCALL_TABLE_SIZE as u64 {
-        if let Some(counts) = COUNTS.get_ptr_mut(slot * ABI_COUNT + abi) {
+        if let Some(counts) = counts {
             // The explicit bound above is what lets the verifier accept the index.
             unsafe {
                 let entry = (*counts).counts.as_mut_ptr().add(nr as usize);
