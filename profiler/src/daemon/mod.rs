@@ -417,10 +417,14 @@ impl Daemon {
                 self.resolved(Trouble::Scan);
                 self.last_scan = control::unix_now();
             }
-            Err(err) => self.note_error(
-                Trouble::Scan,
-                format!("scan: {}", crate::output::error_chain(&err)),
-            ),
+            Err(err) => {
+                // The marks were taken before the read that failed: everything again next time.
+                self.marks = None;
+                self.note_error(
+                    Trouble::Scan,
+                    format!("scan: {}", crate::output::error_chain(&err)),
+                )
+            }
         }
         self.update_status(self.tracked);
     }

@@ -255,10 +255,6 @@ impl Daemon {
         }
     }
 
-    /// The audit thread's batch, its denials placed in cgroups below the root: by the pid's
-    /// cgroup when the record arrived (the cgroup's id is its directory's inode, or the last
-    /// walk's when it is gone), or, for a process already gone, by the exit hook's last denied
-    /// process of the same syscall. Denials elsewhere on the machine are not this daemon's.
     /// The audit records gathered since the last scan, counted in the status.
     fn audit_batch(&mut self) -> Option<Batch> {
         let watch = self.audit.as_ref()?;
@@ -281,7 +277,10 @@ impl Daemon {
         Some(batch)
     }
 
-    /// The denials of `batch` below the root, by cgroup id.
+    /// The denials of `batch` placed in cgroups below the root: by the pid's cgroup when the
+    /// record arrived (the cgroup's id is its directory's inode, or the last walk's when it is
+    /// gone), or, for a process already gone, by the exit hook's last denied process of the same
+    /// syscall. Denials elsewhere on the machine are not this daemon's.
     fn place_audit(&mut self, batch: Batch, kernel: &[KernelDenial]) -> Vec<(u64, Observed)> {
         let root = self.root.name.trim_end_matches('/').to_owned();
         let by_process: HashMap<(u32, Arch, u64), u64> = kernel
