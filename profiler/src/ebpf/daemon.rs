@@ -586,14 +586,7 @@ impl DaemonMaps {
     /// What changed in the kernel's maps since they were created. Read before the maps: a
     /// change made after this read shows in the next one.
     pub fn marks(&self) -> Result<Marks, PinError> {
-        let sum = |index| -> Result<u64, PinError> {
-            Ok(self
-                .events
-                .get(&index, 0)
-                .map_err(map_err(EVENTS))?
-                .iter()
-                .sum())
-        };
+        let sum = |index| summed(&self.events, EVENTS, index);
         Ok(Marks {
             new: sum(DAEMON_EVENT_NEW)?,
             denied: sum(DAEMON_EVENT_DENIED)?,
@@ -602,16 +595,22 @@ impl DaemonMaps {
     }
 
     pub fn losses(&self) -> Result<DaemonLosses, PinError> {
-        let sum = |map: &PerCpuArray<MapData, u64>, name, index| -> Result<u64, PinError> {
-            Ok(map.get(&index, 0).map_err(map_err(name))?.iter().sum())
-        };
         Ok(DaemonLosses {
-            seen_full: sum(&self.events, EVENTS, DAEMON_EVENT_SEEN_FULL)?,
-            odd_full: sum(&self.events, EVENTS, DAEMON_EVENT_ODD_FULL)?,
-            denied_full: sum(&self.events, EVENTS, DAEMON_EVENT_DENIED_FULL)?,
-            read_failed: sum(&self.shared_events, SHARED_EVENTS, EVENT_READ_FAILED)?,
+            seen_full: summed(&self.events, EVENTS, DAEMON_EVENT_SEEN_FULL)?,
+            odd_full: summed(&self.events, EVENTS, DAEMON_EVENT_ODD_FULL)?,
+            denied_full: summed(&self.events, EVENTS, DAEMON_EVENT_DENIED_FULL)?,
+            read_failed: summed(&self.shared_events, SHARED_EVENTS, EVENT_READ_FAILED)?,
         })
     }
+}
+
+/// Entry `index` of a per-CPU counter array, summed over CPUs.
+fn summed(
+    map: &PerCpuArray<MapData, u64>,
+    name: &'static str,
+    index: u32,
+) -> Result<u64, PinError> {
+    Ok(map.get(&index, 0).map_err(map_err(name))?.iter().sum())
 }
 
 /// Whether a map error says the key is not there: `bpf_map_delete_elem` reports it as ENOENT.

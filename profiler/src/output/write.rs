@@ -137,6 +137,19 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(PathBuf, File)> {
     ))
 }
 
+/// A new temporary file for `name` in `dir` (see [`create_temp`]) holding `contents`, not yet
+/// synced; nothing is left behind when writing fails.
+fn write_temp(dir: &Path, name: &OsStr, contents: &[u8]) -> io::Result<(PathBuf, File)> {
+    let (tmp, mut file) = create_temp(dir, name)?;
+    match file.write_all(contents) {
+        Ok(()) => Ok((tmp, file)),
+        Err(error) => {
+            let _ = fs::remove_file(&tmp);
+            Err(error)
+        }
+    }
+}
+
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let err = WriteError::at(path);
     let Some(target) = destination(path).map_err(&err)? else {
@@ -147,10 +160,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
             .map_err(err);
     };
     let (dir, name) = split(&target).map_err(&err)?;
-    let (tmp, mut file) = create_temp(dir, name).map_err(&err)?;
+    let (tmp, file) = write_temp(dir, name, contents).map_err(&err)?;
     let mut renamed = false;
     let result = (|| {
-        file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, &target)?;
         renamed = true;
@@ -209,20 +221,12 @@ impl<K> Batch<K> {
                     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file's path")
                 })?;
                 let (dir, name) = split(&target)?;
-                let (tmp, mut file) = create_temp(dir, name)?;
-                let written = file.write_all(contents);
-                let staged = Staged {
-                    tmp: tmp.clone(),
-                    target: target.clone(),
+                let (tmp, file) = write_temp(dir, name, contents)?;
+                Ok(Staged {
+                    tmp,
+                    target,
                     _file: file,
-                };
-                match written {
-                    Ok(()) => Ok(staged),
-                    Err(error) => {
-                        let _ = fs::remove_file(&tmp);
-                        Err(error)
-                    }
-                }
+                })
             })();
             match result {
                 Ok(file) => staged.push(file),
